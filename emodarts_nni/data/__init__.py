@@ -1,0 +1,1 @@
+"""Audio data: corpus readers → manifest → features (cached) → speaker-independent splits."""
