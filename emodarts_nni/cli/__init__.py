@@ -1,0 +1,1 @@
+"""The ``emodarts`` command line: a thin layer over functions callable from Python."""

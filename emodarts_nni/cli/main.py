@@ -1,0 +1,64 @@
+"""Entry point of the ``emodarts`` command.
+
+Each command group lives in its own module exposing ``register(subparsers)``, which adds
+its sub-parsers and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and
+returning an exit status). User errors (:class:`~emodarts_nni.errors.EmodartsError`) are
+printed on one line and exit with status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from collections.abc import Sequence
+
+from emodarts_nni.errors import EmodartsError
+
+#: Modules that contribute sub-commands, in the order they appear in ``--help``.
+COMMAND_MODULES = (
+    "emodarts_nni.cli.corpus",
+    "emodarts_nni.cli.features",
+    "emodarts_nni.cli.experiment",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the full ``emodarts`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="emodarts",
+        description="emoDARTS on NNI: joint CNN + SeqNN architecture search for speech emotion recognition.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # command group not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``emodarts`` command line; returns the exit status."""
+    warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except EmodartsError as exc:
+        print(f"emodarts: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("emodarts: interrupted; finished work is kept, rerun with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Search scopes: which ops of :data:`~emodarts_nni.ops.CNN_OPS` / :data:`SEQ_OPS` a search
+may use, and optionally cell/node counts. A scope is a small YAML file in ``search_spaces/``
+(or anywhere, given by path)::
+
+    name: lstm_only
+    description: ...
+    cnn_ops: [max_pool_3x3, ..., none]
+    seq_ops: [lstm_1, lstm_2, lstm_3, lstm_4, skip_connect, none]
+    settings: {seq_cells: 2}        # optional: defaults for build_space arguments
+
+An unknown op or key is a :class:`~emodarts_nni.errors.ConfigError` naming the file and
+listing the valid names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emodarts_nni.errors import ConfigError, suggest
+
+#: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root).
+SCOPE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+
+_SCOPE_KEYS = ("name", "description", "cnn_ops", "seq_ops", "settings")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The op names a search may use, plus default space settings."""
+
+    name: str
+    cnn_ops: tuple[str, ...]
+    seq_ops: tuple[str, ...]
+    description: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+def available_scopes() -> list[str]:
+    """Names of the scopes shipped in ``search_spaces/``."""
+    return sorted(p.stem for p in SCOPE_DIR.glob("*.yaml"))
+
+
+def _scope_path(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"scope file not found: {path}")
+        return path
+    path = SCOPE_DIR / f"{text}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown scope {text!r}{suggest(text, available_scopes())}")
+    return path
+
+
+def _op_list(data: Mapping[str, Any], key: str, table: Mapping[str, Any], source: str) -> tuple:
+    ops = data.get(key) or []
+    if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
+        raise ConfigError(f"{source}: {key} must be a list of op names")
+    for op in ops:
+        if op not in table:
+            raise ConfigError(f"{source}: unknown {key[:-4]} op {op!r}{suggest(op, list(table))}")
+    if len(set(ops)) != len(ops):
+        raise ConfigError(f"{source}: {key} lists an op twice")
+    return tuple(ops)
+
+
+def scope_from_dict(data: Mapping[str, Any], source: str = "<scope>") -> Scope:
+    """Validate a scope mapping (as read from YAML) into a :class:`Scope`."""
+    from emodarts_nni.ops import CNN_OPS, SEQ_OPS
+
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: a scope must be a mapping with keys {', '.join(_SCOPE_KEYS)}")
+    for key in data:
+        if key not in _SCOPE_KEYS:
+            raise ConfigError(
+                f"{source}: unknown scope key {key!r}{suggest(str(key), _SCOPE_KEYS)}"
+            )
+    cnn_ops = _op_list(data, "cnn_ops", CNN_OPS, source)
+    seq_ops = _op_list(data, "seq_ops", SEQ_OPS, source)
+    if not [op for op in cnn_ops if op != "none"]:
+        raise ConfigError(f"{source}: cnn_ops needs at least one op other than 'none'")
+    settings = data.get("settings") or {}
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{source}: settings must be a mapping")
+    return Scope(
+        name=str(data.get("name") or Path(source).stem),
+        cnn_ops=cnn_ops,
+        seq_ops=seq_ops,
+        description=str(data.get("description") or ""),
+        settings=dict(settings),
+    )
+
+
+def load_scope(name_or_path: str | Path | Scope) -> Scope:
+    """Load a scope by name (``"emodarts"``, ``"lstm_only"``, ...) or from a YAML path."""
+    if isinstance(name_or_path, Scope):
+        return name_or_path
+    path = _scope_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return scope_from_dict(data, source=str(path))

@@ -1,0 +1,292 @@
+"""The joint emoDARTS search space as one NNI ``ModelSpace``.
+
+    MFCC (B, 1, n_mfcc, frames)
+      → stem (3×3 conv-BN)
+      → ``cnn_cells`` NNI ``Cell``s (labels ``normal`` / ``reduce``; reduction cells at
+        ⌊C/3⌋ and ⌊2C/3⌋ halve the map and double the channels; each takes the two previous
+        outputs)
+      → bridge: mean over frequency, keep time, project to ``hidden`` → (B, T', hidden)
+      → ``seq_cells`` NNI ``Cell``s over the sequence (label ``seq``, ``concat_dim=2``)
+      → mean over time → dropout → linear → ``n_classes`` logits.
+
+One definition serves search and retraining: strategies search on this space; the
+retrained model is a *fresh* instance built under the exported architecture
+(:func:`emodarts_nni.architecture.load_architecture`). The layout follows NNI's own
+DARTS/NDS space (``nni/nas/hub/pytorch/nasnet.py``): an op table, a preprocessor that
+aligns the two predecessors, a postprocessor that returns ``[prev, this]``, and the
+stride-2 rule for reduction cells kept in :func:`_cnn_op`.
+
+``none`` is not built as a candidate: NNI's differentiable cell already gives every edge
+an extra "zero" α slot, which is exactly DARTS's ``none`` and is never exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+
+from emodarts_nni import compat
+from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
+from emodarts_nni.scopes import Scope, load_scope
+
+compat.apply()
+
+from nni.nas.nn.pytorch import Cell, ModelSpace  # noqa: E402
+
+#: The ``build_space`` arguments a scope's ``settings`` or a caller may override.
+SPACE_DEFAULTS: dict[str, Any] = {
+    "n_mfcc": 128,
+    "frames": 128,
+    "n_classes": 4,
+    "init_channels": 8,
+    "stem_multiplier": 3,
+    "cnn_cells": 4,
+    "cnn_nodes": 4,
+    "seq_cells": 2,
+    "seq_nodes": 2,
+    "hidden": 128,
+    "dropout": 0.3,
+}
+
+NUM_PREDECESSORS = 2
+OPS_PER_NODE = 2
+
+
+def reduction_positions(cnn_cells: int) -> set[int]:
+    """Indices of the reduction cells among ``cnn_cells`` CNN cells: ⌊C/3⌋ and ⌊2C/3⌋."""
+    return {cnn_cells // 3, 2 * cnn_cells // 3} if cnn_cells > 0 else set()
+
+
+class CnnPreprocessor(nn.Module):
+    """Align the two predecessors to ``channels`` (FactorizedReduce after a reduction)."""
+
+    def __init__(self, c_pprev: int, c_prev: int, channels: int, after_reduction: bool) -> None:
+        super().__init__()
+        if after_reduction:
+            self.pre0: nn.Module = FactorizedReduce(c_pprev, channels)
+        else:
+            self.pre0 = ReLUConvBN(c_pprev, channels, 1, 1, 0)
+        self.pre1 = ReLUConvBN(c_prev, channels, 1, 1, 0)
+
+    def forward(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        pprev, prev = inputs
+        return [self.pre0(pprev), self.pre1(prev)]
+
+
+class SeqPreprocessor(nn.Module):
+    """Project both predecessors to ``hidden`` features per time step (Linear + LayerNorm)."""
+
+    def __init__(self, d_pprev: int, d_prev: int, hidden: int) -> None:
+        super().__init__()
+        self.pre0 = nn.Sequential(nn.Linear(d_pprev, hidden), nn.LayerNorm(hidden))
+        self.pre1 = nn.Sequential(nn.Linear(d_prev, hidden), nn.LayerNorm(hidden))
+
+    def forward(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        pprev, prev = inputs
+        return [self.pre0(pprev), self.pre1(prev)]
+
+
+class CellPostprocessor(nn.Module):
+    """Return ``[previous cell, this cell]`` so cells chain as ``y_t = f(y_{t-1}, y_{t-2})``."""
+
+    def forward(self, this_cell: torch.Tensor, previous: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [previous[-1], this_cell]
+
+
+class TimeBridge(nn.Module):
+    """``(B, C, F, T) → (B, T, hidden)``: mean over frequency, keep the time axis."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.project = nn.Sequential(nn.Linear(channels, hidden), nn.LayerNorm(hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(x.mean(dim=2).transpose(1, 2))
+
+
+def _cnn_op(
+    node_index: int,
+    op_index: int,
+    input_index: int | None,
+    *,
+    op: str,
+    channels: int,
+    reduction: bool,
+) -> nn.Module:
+    # Ops reading the cell's inputs run at stride 2 in a reduction cell; ops reading
+    # intermediate nodes (already reduced) at stride 1. ``None`` occurs while building the
+    # search space, where the op may read either (as in NNI's nasnet.py).
+    stride = 2 if reduction and (input_index is None or input_index < NUM_PREDECESSORS) else 1
+    return CNN_OPS[op](channels, stride)
+
+
+def _seq_op(
+    node_index: int, op_index: int, input_index: int | None, *, op: str, hidden: int
+) -> nn.Module:
+    return SEQ_OPS[op](hidden)
+
+
+class EmoDartsSpace(ModelSpace):
+    """The joint CNN + SeqNN emoDARTS space (see the module docstring for the layout)."""
+
+    def __init__(
+        self,
+        cnn_ops: Sequence[str],
+        seq_ops: Sequence[str] = (),
+        n_mfcc: int = 128,
+        frames: int = 128,
+        n_classes: int = 4,
+        init_channels: int = 8,
+        stem_multiplier: int = 3,
+        cnn_cells: int = 4,
+        cnn_nodes: int = 4,
+        seq_cells: int = 2,
+        seq_nodes: int = 2,
+        hidden: int = 128,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        cnn_candidates = [op for op in cnn_ops if op != NONE_OP]
+        seq_candidates = [op for op in seq_ops if op != NONE_OP]
+        self.n_mfcc, self.frames, self.n_classes = n_mfcc, frames, n_classes
+
+        c_stem = stem_multiplier * init_channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)
+        )
+        c_pprev, c_prev, channels = c_stem, c_stem, init_channels
+        after_reduction = False
+        reductions = reduction_positions(cnn_cells)
+        self.cnn_cells = nn.ModuleList()
+        for index in range(cnn_cells):
+            reduction = index in reductions
+            if reduction:
+                channels *= 2
+            factories = {
+                op: partial(_cnn_op, op=op, channels=channels, reduction=reduction)
+                for op in cnn_candidates
+            }
+            self.cnn_cells.append(
+                Cell(
+                    factories,
+                    cnn_nodes,
+                    OPS_PER_NODE,
+                    NUM_PREDECESSORS,
+                    "all",
+                    preprocessor=CnnPreprocessor(c_pprev, c_prev, channels, after_reduction),
+                    postprocessor=CellPostprocessor(),
+                    label="reduce" if reduction else "normal",
+                )
+            )
+            c_pprev, c_prev = c_prev, channels * cnn_nodes
+            after_reduction = reduction
+
+        self.seq_cells = nn.ModuleList()
+        if seq_cells > 0:
+            self.bridge: nn.Module = TimeBridge(c_prev, hidden)
+            d_pprev = d_prev = hidden
+            for _ in range(seq_cells):
+                factories = {op: partial(_seq_op, op=op, hidden=hidden) for op in seq_candidates}
+                self.seq_cells.append(
+                    Cell(
+                        factories,
+                        seq_nodes,
+                        OPS_PER_NODE,
+                        NUM_PREDECESSORS,
+                        "all",
+                        preprocessor=SeqPreprocessor(d_pprev, d_prev, hidden),
+                        postprocessor=CellPostprocessor(),
+                        concat_dim=2,
+                        label="seq",
+                    )
+                )
+                d_pprev, d_prev = d_prev, hidden * seq_nodes
+            features = d_prev
+        else:
+            self.bridge = nn.Identity()
+            features = c_prev
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(features, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, n_classes)`` for MFCC maps ``(B, n_mfcc, frames)`` or ``(B, 1, n_mfcc, frames)``."""
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        s = self.stem(x)
+        states = [s, s]
+        for cell in self.cnn_cells:
+            states = cell(states)
+        out = states[-1]
+        if len(self.seq_cells):
+            h = self.bridge(out)
+            states = [h, h]
+            for cell in self.seq_cells:
+                states = cell(states)
+            pooled = states[-1].mean(dim=1)
+        else:
+            pooled = out.mean(dim=(2, 3))
+        return self.classifier(self.dropout(pooled))
+
+
+def resolve_space_args(scope: str | Scope, **overrides: Any) -> dict[str, Any]:
+    """The full, validated ``EmoDartsSpace`` arguments for ``scope`` plus ``overrides``.
+
+    Precedence: defaults < the scope's ``settings`` < ``overrides``. Unknown keys and
+    impossible values raise :class:`ConfigError` naming the key.
+    """
+    resolved = load_scope(scope)
+    args: dict[str, Any] = dict(SPACE_DEFAULTS)
+    for source, values in (("scope settings", resolved.settings), ("build_space", overrides)):
+        for key, value in values.items():
+            if key not in SPACE_DEFAULTS:
+                raise ConfigError(
+                    f"{source}: unknown space argument {key!r}{suggest(key, list(SPACE_DEFAULTS))}"
+                )
+            args[key] = value
+    for key, value in args.items():
+        expected = float if key == "dropout" else int
+        if isinstance(value, bool) or not isinstance(
+            value, (int, float) if expected is float else int
+        ):
+            raise ConfigError(f"space argument {key!r} must be {expected.__name__}, got {value!r}")
+    minimum = {"cnn_cells": 1, "seq_cells": 0}
+    for key, value in args.items():
+        if key != "dropout" and value < minimum.get(key, 1):
+            raise ConfigError(
+                f"space argument {key!r} must be ≥ {minimum.get(key, 1)}, got {value}"
+            )
+    if not 0.0 <= args["dropout"] < 1.0:
+        raise ConfigError(f"space argument 'dropout' must be in [0, 1), got {args['dropout']}")
+    if not [op for op in resolved.seq_ops if op != NONE_OP]:
+        # A scope without SeqNN ops is CNN-only (paper Table 3), whatever seq_cells says.
+        args["seq_cells"] = 0
+    if args["seq_cells"] > 0 and args["hidden"] % 2:
+        raise ConfigError(
+            f"space argument 'hidden' must be even (bidirectional ops), got {args['hidden']}"
+        )
+    args["cnn_ops"] = list(resolved.cnn_ops)
+    args["seq_ops"] = list(resolved.seq_ops) if args["seq_cells"] > 0 else []
+    args["scope"] = resolved.name
+    return args
+
+
+def space_from_args(args: dict[str, Any]) -> EmoDartsSpace:
+    """Build the space from resolved arguments (as stored in an architecture JSON)."""
+    kwargs = {k: v for k, v in args.items() if k != "scope"}
+    return EmoDartsSpace(**kwargs)
+
+
+def build_space(scope: str | Scope = "emodarts", **overrides: Any) -> EmoDartsSpace:
+    """Build the NNI ``ModelSpace`` of a search scope.
+
+    ``scope`` is a scope name (``"emodarts"``, ``"lstm_only"``, ``"lstm_att_only"``,
+    ``"rnn_only"``, ``"rnn_att_only"``, ``"cnn_only"``) or a path to a scope YAML;
+    ``overrides`` set any of :data:`SPACE_DEFAULTS` (input size, channels, cells, nodes,
+    hidden size, dropout, classes).
+    """
+    return space_from_args(resolve_space_args(scope, **overrides))

@@ -1,0 +1,156 @@
+"""Architecture JSON: round trip, validation errors naming the field, NNI export loads."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from conftest import SMALL_SPACE
+
+from emodarts_nni import load_architecture
+from emodarts_nni.architecture import (
+    FORMAT,
+    choice_domains,
+    read_architecture,
+    sample_architecture,
+    save_architecture,
+)
+from emodarts_nni.errors import ArchitectureError
+from emodarts_nni.space import build_space, resolve_space_args
+
+SCOPES = ["emodarts", "lstm_only", "lstm_att_only", "rnn_only", "rnn_att_only", "cnn_only"]
+
+
+def _doc(scope="emodarts", seed=0):
+    space = resolve_space_args(scope, **SMALL_SPACE)
+    return {
+        "format": FORMAT,
+        "space": space,
+        "architecture": sample_architecture(space, seed),
+        "provenance": {"strategy": "test"},
+    }
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_round_trip_of_nni_sampled_architectures(scope, tmp_path):
+    space_args = resolve_space_args(scope, **SMALL_SPACE)
+    space = build_space(scope, **SMALL_SPACE)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        arch = {label: m.random() for label, m in space.simplify().items()}
+        path = save_architecture(tmp_path / f"{seed}.json", space_args, arch, {"seed": seed})
+        doc = json.loads(path.read_text())
+        assert doc["format"] == FORMAT and doc["architecture"] == arch
+        a, b = load_architecture(path), load_architecture(doc)
+        assert a.num_parameters == b.num_parameters > 0
+        assert {k: v.shape for k, v in a.state_dict().items()} == {
+            k: v.shape for k, v in b.state_dict().items()
+        }
+        b.load_state_dict(a.state_dict())
+        a.eval(), b.eval()
+        x = torch.randn(2, 16, 16)
+        torch.testing.assert_close(a(x), b(x))
+
+
+def test_saved_file_is_self_contained(tmp_path):
+    doc = _doc("lstm_att_only")
+    path = save_architecture(tmp_path / "a.json", doc["space"], doc["architecture"])
+    loaded = read_architecture(path)
+    assert loaded.space["scope"] == "lstm_att_only"
+    assert loaded.space["seq_ops"] == ["lstm_att_1", "lstm_att_2", "skip_connect", "none"]
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temp file
+
+
+def _mutate(fn):
+    doc = _doc()
+    fn(doc)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("mutation", "culprit"),
+    [
+        (lambda d: d.update(format="emodarts-architecture/2"), "format"),
+        (lambda d: d.pop("space"), "space"),
+        (lambda d: d.update(extra=1), "extra"),
+        (lambda d: d["architecture"].update({"normal/op_2_0": "sep_conv_9x9"}), "sep_conv_9x9"),
+        (lambda d: d["architecture"].update({"seq/op_2_0": "none"}), "none"),
+        (
+            lambda d: d["architecture"].update({"normal/input_3_1": [3]}),
+            "normal/input_3_1.*out of range",
+        ),
+        (lambda d: d["architecture"].update({"normal/input_2_0": "1"}), "normal/input_2_0"),
+        (lambda d: d["architecture"].pop("reduce/op_2_1"), "missing choice.*reduce/op_2_1"),
+        (
+            lambda d: d["architecture"].update({"seq/op_9_0": "lstm_1"}),
+            "unexpected choice.*seq/op_9_0",
+        ),
+        (lambda d: d["space"].pop("hidden"), "hidden"),
+        (lambda d: d["space"].update(hidden=7), "hidden"),
+        (lambda d: d["space"].update(cnn_ops=["sep_conv_3x3", "conv_9x9"]), "conv_9x9"),
+        (lambda d: d["space"].update(widht=3), "widht"),
+        (lambda d: d.update(architecture=[1, 2]), "architecture"),
+    ],
+)
+def test_malformed_architecture_names_the_field(mutation, culprit):
+    with pytest.raises(ArchitectureError, match=culprit):
+        load_architecture(_mutate(mutation))
+
+
+def test_architecture_from_another_space_is_rejected():
+    doc = _doc()
+    doc["space"]["seq_ops"] = ["lstm_1", "skip_connect"]  # arch may use rnn_*, now unknown
+    doc["architecture"]["seq/op_2_0"] = "rnn_2"
+    with pytest.raises(ArchitectureError, match="rnn_2"):
+        load_architecture(doc)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ArchitectureError, match="not found"):
+        load_architecture(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{'format': eval('1')}")
+    with pytest.raises(ArchitectureError, match="bad.json.*not valid JSON"):
+        load_architecture(bad)
+    bad.write_text("[]")
+    with pytest.raises(ArchitectureError, match="JSON object"):
+        load_architecture(bad)
+
+
+def test_integer_input_index_is_accepted_and_normalised():
+    doc = _doc()
+    doc["architecture"]["normal/input_2_0"] = 1
+    assert read_architecture(copy.deepcopy(doc)).architecture["normal/input_2_0"] == [1]
+
+
+def test_one_epoch_darts_search_exports_a_loadable_architecture(tmp_path):
+    from nni.nas.evaluator.pytorch import Classification, DataLoader
+    from nni.nas.experiment import NasExperiment
+    from nni.nas.strategy import DARTS
+    from torch.utils.data import TensorDataset
+
+    data = TensorDataset(torch.randn(32, 1, 16, 16), torch.randint(0, 4, (32,)))
+    evaluator = Classification(
+        train_dataloaders=DataLoader(data, batch_size=8),
+        val_dataloaders=DataLoader(data, batch_size=8),
+        max_epochs=1,
+        num_classes=4,
+        enable_progress_bar=False,
+        logger=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+    )
+    experiment = NasExperiment(build_space("emodarts", **SMALL_SPACE), evaluator, DARTS())
+    experiment.config.experiment_working_directory = str(tmp_path / "nni")
+    experiment.run()
+    exported = experiment.export_top_models(formatter="dict")[0]
+    arch = {str(k): v for k, v in exported.items()}
+    space = resolve_space_args("emodarts", **SMALL_SPACE)
+    assert set(arch) == set(choice_domains(space))
+    assert "none" not in arch.values()
+    path = save_architecture(tmp_path / "architecture.json", space, arch, {"strategy": "darts"})
+    model = load_architecture(path)
+    assert model(torch.randn(3, 16, 16)).shape == (3, 4)
