@@ -1,0 +1,471 @@
+"""Experiment configs: YAML in, typed frozen objects out; every mistake named precisely."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from emodarts_nni.config import (
+    STRATEGY_NAMES,
+    CorpusConfig,
+    ExperimentConfig,
+    SearchConfig,
+    SynthConfig,
+    config_from_dict,
+    config_to_dict,
+    dump_config,
+    load_config,
+)
+from emodarts_nni.errors import ConfigError
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+PAPER_CONFIGS = ("iemocap", "msp_improv", "msp_podcast")
+
+
+def write(folder: Path, text: str, name: str = "exp.yaml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(data: dict[str, Any], **kwargs: Any) -> str:
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(data, source="exp.yaml", **kwargs)
+    return str(caught.value)
+
+
+def dotted_keys(cls: type, prefix: str = "") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(cls):
+        keys.append(prefix + f.name)
+        section = f.metadata["rule"]
+        if hasattr(section, "cls"):
+            keys += dotted_keys(section.cls, prefix + f.name + ".")
+    return keys
+
+
+# --------------------------------------------------------------------------- defaults
+def test_an_empty_config_gives_the_documented_defaults(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = config_from_dict({})
+    assert cfg.corpus.kind == "synth"
+    assert cfg.corpus.synth == SynthConfig(10, 5, 20)
+    assert (cfg.features.n_mfcc, cfg.features.frames, cfg.features.pooled_frames) == (128, 512, 128)
+    assert cfg.features.hop_length == 250 and cfg.features.normalisation == "train"
+    assert (cfg.splits.protocol, cfg.splits.fold, cfg.splits.search_fraction) == ("auto", 0, 0.7)
+    assert (cfg.space.scope, cfg.space.cnn_cells, cfg.space.seq_cells) == ("emodarts", 4, 2)
+    assert cfg.search == SearchConfig()
+    assert (cfg.search.strategy, cfg.search.epochs, cfg.search.lr) == ("darts", 300, 0.025)
+    assert cfg.retrain.patience is None
+    assert cfg.trainer.precision == "32" and cfg.webui.port == 8080
+    assert cfg.output.dir == tmp_path / "runs"
+
+
+def test_configs_are_frozen_and_hashable() -> None:
+    cfg = config_from_dict({"search": {"params": {"a": [1, {"b": 2}]}}})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.search.params["a"] = 2  # type: ignore[index]
+    assert cfg.search.params["a"] == (1, {"b": 2})
+    assert hash(cfg) == hash(config_from_dict(config_to_dict(cfg)))
+
+
+def test_a_real_corpus_has_no_synth_section(tmp_path: Path) -> None:
+    cfg = config_from_dict({"corpus": {"kind": "emodb", "root": str(tmp_path)}})
+    assert cfg.corpus.synth is None
+    assert "synth" not in config_to_dict(cfg)["corpus"]
+    assert CorpusConfig().synth == SynthConfig()
+
+
+def test_strategy_names_are_the_supported_nni_strategies() -> None:
+    assert STRATEGY_NAMES == (
+        "darts",
+        "enas",
+        "gumbel",
+        "proxyless",
+        "random-oneshot",
+        "random",
+        "evolution",
+    )
+    for name in STRATEGY_NAMES:
+        assert config_from_dict({"search": {"strategy": name}}).search.strategy == name
+
+
+def test_space_fields_are_the_build_space_arguments() -> None:
+    space = config_from_dict({"space": {"hidden": 64}}).space
+    kwargs = space.build_kwargs()
+    assert "scope" not in kwargs and kwargs["hidden"] == 64 and kwargs["cnn_cells"] == 4
+
+
+# --------------------------------------------------------------------------- experiment files
+def test_quickstart_loads_as_is_and_is_cpu_sized() -> None:
+    cfg = load_config(EXPERIMENTS / "quickstart.yaml")
+    assert cfg.name == "quickstart" and cfg.corpus.kind == "synth"
+    assert cfg.trainer.num_threads == 2
+    assert cfg.features.pooled_frames < 128 and cfg.space.cnn_cells < 4
+    assert cfg.search.epochs < 300 and cfg.retrain.epochs < 300
+    assert cfg.retrain.patience is not None
+
+
+@pytest.mark.parametrize("name", PAPER_CONFIGS)
+def test_paper_configs_load_with_the_corpus_root_overridden(name: str, tmp_path: Path) -> None:
+    cfg = load_config(EXPERIMENTS / f"{name}.yaml", {"corpus.root": str(tmp_path)})
+    assert cfg.name == name and cfg.corpus.kind == name and cfg.corpus.root == tmp_path
+    assert (cfg.features.n_mfcc, cfg.features.pooled_frames, cfg.features.max_seconds) == (
+        128,
+        128,
+        8.0,
+    )
+    assert (cfg.space.scope, cfg.space.cnn_cells, cfg.space.seq_cells) == ("emodarts", 4, 2)
+    assert (cfg.search.strategy, cfg.search.epochs, cfg.retrain.epochs) == ("darts", 300, 300)
+    for optimiser in (cfg.search, cfg.retrain):
+        assert (optimiser.lr, optimiser.lr_min, optimiser.batch_size) == (0.025, 0.001, 16)
+    assert cfg.splits.search_fraction == 0.7
+
+
+def test_paper_configs_reproduce_each_corpus_protocol(tmp_path: Path) -> None:
+    def load(name: str) -> ExperimentConfig:
+        return load_config(EXPERIMENTS / f"{name}.yaml", {"corpus.root": str(tmp_path)})
+
+    iemocap, improv, podcast = (load(name) for name in PAPER_CONFIGS)
+    assert iemocap.corpus.options["improvised_only"] is True
+    assert (iemocap.splits.protocol, iemocap.splits.n_folds) == ("session", 5)
+    assert (improv.splits.protocol, improv.splits.n_folds) == ("session", 6)
+    assert (podcast.splits.protocol, podcast.splits.n_folds) == ("speaker_kfold", 5)
+
+
+@pytest.mark.parametrize("name", PAPER_CONFIGS)
+def test_paper_configs_point_at_a_placeholder_root_until_edited(name: str) -> None:
+    path = EXPERIMENTS / f"{name}.yaml"
+    placeholder = yaml.safe_load(path.read_text())["corpus"]["root"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message and "corpus.root" in message and placeholder in message
+
+
+@pytest.mark.parametrize("name", ("quickstart", *PAPER_CONFIGS))
+def test_every_experiment_file_cites_the_paper_and_round_trips(name: str, tmp_path: Path) -> None:
+    path = EXPERIMENTS / f"{name}.yaml"
+    assert path.read_text().startswith("#")
+    cfg = load_config(path, {"corpus.root": str(tmp_path)} if name in PAPER_CONFIGS else None)
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_readme_documents_every_key() -> None:
+    readme = (EXPERIMENTS / "README.md").read_text()
+    missing = [key for key in dotted_keys(ExperimentConfig) if f"`{key}`" not in readme]
+    assert not missing, f"experiments/README.md does not document {missing}"
+
+
+# --------------------------------------------------------------------------- round trip
+def test_round_trip_keeps_every_value(tmp_path: Path) -> None:
+    (tmp_path / "scope.yaml").write_text("cnn: [skip_connect]\n")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,speaker,session,duration\n")
+    cfg = config_from_dict(
+        {
+            "name": "all-keys",
+            "corpus": {"kind": "manifest", "manifest": "m.csv"},
+            "features": {"cache_dir": "cache", "workers": 3},
+            "splits": {"protocol": "speaker_kfold", "n_folds": 5, "fold": 4},
+            "space": {"scope": "scope.yaml", "dropout": 0},
+            "search": {"strategy": "evolution", "params": {"mutation": {"p": 0.1}}},
+            "retrain": {"patience": 3},
+            "trainer": {"precision": "bf16-mixed", "num_threads": 4},
+        },
+        base_dir=tmp_path,
+    )
+    data = config_to_dict(cfg)
+    assert data["corpus"]["manifest"] == str(manifest)
+    assert data["space"]["scope"] == str(tmp_path / "scope.yaml")
+    assert yaml.safe_load(yaml.safe_dump(data)) == data  # plain YAML-ready data
+    assert config_from_dict(data) == cfg
+
+
+# --------------------------------------------------------------------------- paths
+def test_relative_paths_follow_the_config_folder_but_output_follows_the_cwd(
+    tmp_path: Path, monkeypatch
+) -> None:
+    configs = tmp_path / "configs"
+    (configs / "data" / "corpus").mkdir(parents=True)
+    (configs / "my_scope.yaml").write_text("cnn: [skip_connect]\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    path = write(
+        configs,
+        "corpus: {kind: ravdess, root: data/corpus}\n"
+        "features: {cache_dir: ../cache}\n"
+        "space: {scope: my_scope.yaml}\n"
+        "output: {dir: runs}\n",
+    )
+    cfg = load_config(path)
+    assert cfg.corpus.root == configs / "data" / "corpus"
+    assert cfg.features.cache_dir == tmp_path / "cache"
+    assert cfg.space.scope == str(configs / "my_scope.yaml")
+    assert cfg.output.dir == elsewhere / "runs"
+
+
+def test_paths_given_as_overrides_follow_the_cwd(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "corpus").mkdir()
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    monkeypatch.chdir(tmp_path)
+    path = write(configs, "corpus: {kind: emodb, root: /nowhere}\n")
+    cfg = load_config(path, {"corpus.root": "corpus", "output.dir": "out"})
+    assert cfg.corpus.root == tmp_path / "corpus"
+    assert cfg.output.dir == tmp_path / "out"
+
+
+def test_a_scope_name_is_kept_as_a_name() -> None:
+    assert config_from_dict({"space": {"scope": "lstm_only"}}).space.scope == "lstm_only"
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"corpus": {"kind": "iemocap", "root": "missing_corpus"}}, "corpus.root"),
+        ({"corpus": {"kind": "manifest", "manifest": "missing.csv"}}, "corpus.manifest"),
+        ({"space": {"scope": "missing_scope.yaml"}}, "space.scope"),
+    ],
+)
+def test_a_missing_path_is_named_with_its_key(tmp_path: Path, data: dict, key: str) -> None:
+    message = error_of(data, base_dir=tmp_path)
+    assert "exp.yaml" in message and key in message and str(tmp_path / "missing") in message
+
+
+def test_real_corpora_need_a_root_and_manifest_corpora_a_manifest() -> None:
+    assert "corpus.root = null" in error_of({"corpus": {"kind": "msp_podcast"}})
+    assert "corpus.manifest = null" in error_of({"corpus": {"kind": "manifest"}})
+
+
+def test_reader_options_are_the_readers_own(tmp_path: Path) -> None:
+    def corpus(kind: str, **options: Any) -> dict:
+        return {"corpus": {"kind": kind, "root": str(tmp_path), "options": options}}
+
+    cfg = config_from_dict(corpus("iemocap", merge_excited=True, improvised_only=False))
+    assert dict(cfg.corpus.options) == {"merge_excited": True, "improvised_only": False}
+    message = error_of(corpus("iemocap", merge_exited=True))
+    assert "'corpus.options.merge_exited'" in message and "did you mean 'merge_excited'" in message
+    assert "corpus.options.merge_excited = 'yes'" in error_of(
+        corpus("iemocap", merge_excited="yes")
+    )
+    assert "'corpus.options.x'" in error_of({"corpus": {"options": {"x": 1}}})  # synth has none
+
+
+def test_a_csv_corpus_root_is_the_csv_file(tmp_path: Path) -> None:
+    table = tmp_path / "corpus.csv"
+    table.write_text("path,label,speaker\n")
+    assert config_from_dict({"corpus": {"kind": "csv", "root": str(table)}}).corpus.root == table
+    assert "existing CSV file" in error_of({"corpus": {"kind": "csv", "root": str(tmp_path)}})
+
+
+def test_the_synth_corpus_root_need_not_exist_yet(tmp_path: Path) -> None:
+    cfg = config_from_dict({"corpus": {"root": "new"}}, base_dir=tmp_path)
+    assert cfg.corpus.root == tmp_path / "new"
+
+
+# --------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("data", "culprit", "hint"),
+    [
+        ({"serach": {}}, "'serach'", "did you mean 'search'"),
+        ({"search": {"epoch": 3}}, "'search.epoch'", "did you mean 'epochs'"),
+        ({"corpus": {"synth": {"speakers": 3}}}, "'corpus.synth.speakers'", "n_speakers"),
+    ],
+)
+def test_an_unknown_key_is_named_with_a_suggestion(data: dict, culprit: str, hint: str) -> None:
+    message = error_of(data)
+    assert message.startswith("exp.yaml: unknown key")
+    assert culprit in message and hint in message and "valid:" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "culprit"),
+    [
+        ({"search": {"epochs": "ten"}}, "search.epochs = 'ten'"),
+        ({"search": {"epochs": 10.0}}, "search.epochs = 10.0"),
+        ({"search": {"epochs": True}}, "search.epochs = true"),
+        ({"search": {"lr": -1}}, "search.lr = -1"),
+        ({"search": {"lr": float("nan")}}, "search.lr = nan"),
+        ({"search": {"strategy": "DARTS"}}, "search.strategy = 'DARTS'"),
+        ({"trainer": {"precision": 8}}, "trainer.precision = 8"),
+        ({"trainer": {"accelerator": "tpu"}}, "trainer.accelerator = 'tpu'"),
+        ({"splits": {"n_folds": 5, "fold": 7}}, "splits.fold = 7"),
+        ({"splits": {"search_fraction": 1.5}}, "splits.search_fraction = 1.5"),
+        ({"splits": {"protocol": "random"}}, "splits.protocol = 'random'"),
+        ({"features": {"normalisation": "global"}}, "features.normalisation = 'global'"),
+        ({"features": {"n_mfcc": 128, "n_mels": 64}}, "features.n_mels = 64"),
+        ({"features": {"pooled_frames": 1024}}, "features.pooled_frames = 1024"),
+        ({"corpus": {"kind": "librispeech"}}, "corpus.kind = 'librispeech'"),
+        ({"corpus": {"options": ["a"]}}, "corpus.options = ['a']"),
+        ({"space": {"scope": ""}}, "space.scope = ''"),
+        ({"space": {"dropout": 1}}, "space.dropout = 1"),
+        ({"search": {"lr": 0.01, "lr_min": 0.1}}, "search.lr_min = 0.1"),
+        ({"search": {"strategy": "evolution", "sample_size": 9}}, "search.sample_size = 9"),
+        ({"retrain": {"patience": 0}}, "retrain.patience = 0"),
+        ({"retrain": {"patience": 5}, "splits": {"validation_fraction": 0}}, "retrain.patience"),
+        ({"trainer": {"accelerator": "cpu", "precision": "16-mixed"}}, "trainer.precision"),
+        ({"webui": {"port": 70000}}, "webui.port = 70000"),
+        ({"webui": {"enabled": "yes please"}}, "webui.enabled = 'yes please'"),
+        ({"name": "../escape"}, "name = '../escape'"),
+        ({"seed": -1}, "seed = -1"),
+        ({"search": 5}, "search = 5"),
+        ({"corpus": {"kind": "tess", "root": ".", "synth": {"n_speakers": 4}}}, "corpus.synth"),
+        ({"corpus": {"synth": {"n_speakers": 7, "n_sessions": 2}}}, "corpus.synth.n_speakers = 7"),
+    ],
+)
+def test_a_wrong_value_is_named_with_its_key_value_and_expectation(
+    data: dict, culprit: str
+) -> None:
+    message = error_of(data)
+    assert message.startswith("exp.yaml: ")
+    assert culprit in message and "expected" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("seed", None), ("search.epochs", None), ("trainer.precision", None), ("output.dir", None)],
+)
+def test_null_is_refused_where_the_default_is_not_null(key: str, value: Any) -> None:
+    section, _, leaf = key.rpartition(".")
+    data: dict = {section: {leaf: value}} if section else {leaf: value}
+    message = error_of(data)
+    assert f"{key} = null" in message and "null is not allowed" in message
+
+
+def test_null_is_accepted_where_the_default_is_null() -> None:
+    cfg = config_from_dict(
+        {
+            "splits": {"n_folds": None},
+            "retrain": {"patience": None},
+            "trainer": {"num_threads": None},
+            "features": {"cache_dir": None, "workers": None},
+            "webui": None,  # an empty section: all defaults
+        }
+    )
+    assert cfg.splits.n_folds is None and cfg.trainer.num_threads is None
+    assert cfg.webui.enabled is True
+
+
+def test_integers_are_accepted_where_numbers_are_expected() -> None:
+    cfg = config_from_dict({"search": {"lr": 1, "grad_clip": 10}, "features": {"max_seconds": 4}})
+    assert cfg.search.lr == 1.0 and isinstance(cfg.search.lr, float)
+    assert isinstance(cfg.features.max_seconds, float)
+
+
+def test_an_unquoted_precision_32_means_the_string() -> None:
+    assert config_from_dict({"trainer": {"precision": 32}}).trainer.precision == "32"
+
+
+def test_fold_is_checked_against_n_folds() -> None:
+    assert config_from_dict({"splits": {"n_folds": 5, "fold": 4}}).splits.fold == 4
+    assert "0 to 4" in error_of({"splits": {"n_folds": 5, "fold": 5}})
+
+
+# --------------------------------------------------------------------------- YAML files
+def test_yaml_scientific_notation_without_a_dot_is_a_number(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "search:\n  weight_decay: 3e-4\n  arch_lr: 1E-3\n"))
+    assert cfg.search.weight_decay == 3e-4 and cfg.search.arch_lr == 1e-3
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\nsearch:\n  epochs: [1, 2\n  lr: 0.1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}:4:")
+
+
+def test_a_duplicated_key_is_an_error_not_silently_dropped(tmp_path: Path) -> None:
+    path = write(tmp_path, "search:\n  epochs: 3\n  epochs: 4\n")
+    with pytest.raises(ConfigError, match=r":3: .*duplicate key 'epochs'"):
+        load_config(path)
+
+
+def test_yaml_tags_that_build_objects_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: !!python/object/apply:os.getcwd []\n")
+    with pytest.raises(ConfigError, match="exp.yaml:1:"):
+        load_config(path)
+
+
+def test_file_level_problems_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
+    with pytest.raises(ConfigError, match="top level"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+    path = write(tmp_path, "search:\n  stratgy: darts\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: unknown key 'search.stratgy'")
+
+
+def test_the_run_is_named_after_the_file_unless_named(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "", "my run.yaml")).name == "my_run"
+    assert load_config(write(tmp_path, "name: other\n")).name == "other"
+
+
+# --------------------------------------------------------------------------- overrides
+def test_overrides_set_dotted_keys(tmp_path: Path) -> None:
+    cfg = load_config(
+        EXPERIMENTS / "iemocap.yaml",
+        {
+            "search.strategy": "enas",
+            "splits.fold": 2,
+            "output.dir": str(tmp_path / "x"),
+            "corpus.options.merge_excited": True,
+            "search.params.reward_metric": "ua",
+            "corpus.root": str(tmp_path),
+        },
+    )
+    assert cfg.search.strategy == "enas" and cfg.splits.fold == 2
+    assert cfg.output.dir == tmp_path / "x"
+    assert cfg.corpus.options == {"improvised_only": True, "merge_excited": True}
+    assert cfg.search.params == {"reward_metric": "ua"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "culprit"),
+    [
+        ({"search.stratgy": "enas"}, "unknown key 'search.stratgy' (did you mean 'strategy'?)"),
+        ({"serch.strategy": "enas"}, "unknown key 'serch' (did you mean 'search'?)"),
+        ({"search.epochs.max": 3}, "'search.epochs' is a value, not a section"),
+        ({"search.strategy": "bayes"}, "override search.strategy = 'bayes'"),
+        ({"splits.fold": 7, "splits.n_folds": 5}, "override splits.fold = 7"),
+        ({"splits.fold": "2"}, "override splits.fold = '2'"),
+    ],
+)
+def test_overrides_are_validated_like_the_file(overrides: dict, culprit: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(EXPERIMENTS / "quickstart.yaml", overrides)
+    message = str(caught.value)
+    assert "quickstart.yaml" in message and culprit in message
+
+
+# --------------------------------------------------------------------------- dump
+def test_dump_config_writes_yaml_that_loads_back_equal(tmp_path: Path) -> None:
+    cfg = load_config(EXPERIMENTS / "iemocap.yaml", {"corpus.root": str(tmp_path)})
+    path = dump_config(cfg, tmp_path / "run" / "config.yaml")
+    assert path == tmp_path / "run" / "config.yaml"
+    assert load_config(path) == cfg
+    assert [p.name for p in path.parent.iterdir()] == ["config.yaml"]  # no temp file left
+
+
+def test_dump_config_is_atomic(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "config.yaml"
+    target.write_text("name: previous\n")
+
+    def failing_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        dump_config(config_from_dict({}), target)
+    assert target.read_text() == "name: previous\n"  # the old file is intact...
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]  # ...and no temp file left
