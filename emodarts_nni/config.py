@@ -361,7 +361,7 @@ class SpaceConfig:
     stem_multiplier: int = _opt(3, _INT_POS)
     cnn_cells: int = _opt(4, _INT_POS)
     cnn_nodes: int = _opt(4, _INT_POS)
-    seq_cells: int = _opt(2, _INT_POS)
+    seq_cells: int = _opt(2, _INT_NONNEG)  # 0 = CNN only
     seq_nodes: int = _opt(2, _INT_POS)
     hidden: int = _opt(128, _INT_POS)
     dropout: float = _opt(0.3, _Number(integer=False, low=0, high=1, high_open=True))

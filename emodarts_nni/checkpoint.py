@@ -1,0 +1,112 @@
+"""Checkpoints: a state_dict plus the plain data needed to rebuild and use the model.
+
+Saved with ``torch.save`` as a dict of tensors, strings, numbers and lists only, and
+loaded with ``torch.load(weights_only=True)`` — never a pickled module (the authors' code
+pickled whole modules). The architecture JSON document travels inside, so a checkpoint
+alone rebuilds the model: ``load_checkpoint(path).model``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from emodarts_nni.architecture import ArchitectureFile, freeze, read_architecture
+from emodarts_nni.errors import EmodartsError
+
+CHECKPOINT_FORMAT = "emodarts-checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (eval mode) and what it needs at inference time."""
+
+    model: nn.Module
+    architecture: ArchitectureFile
+    class_names: list[str]
+    features: dict[str, Any]
+    normalisation: dict[str, list[float]] | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the training-set feature normalisation (if any) to ``(B, n_mfcc, T)`` maps."""
+        if not self.normalisation:
+            return x
+        mean = torch.tensor(self.normalisation["mean"], dtype=x.dtype).view(1, -1, 1)
+        std = torch.tensor(self.normalisation["std"], dtype=x.dtype).view(1, -1, 1)
+        return (x - mean) / std
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    architecture: ArchitectureFile,
+    *,
+    class_names: list[str],
+    features: dict[str, Any],
+    normalisation: dict[str, list[float]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "architecture": architecture.to_dict(),
+        "class_names": list(class_names),
+        "features": dict(features),
+        "normalisation": normalisation,
+        "extra": dict(extra or {}),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> Checkpoint:
+    """Load a checkpoint safely (``weights_only=True``) and rebuild its model."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmodartsError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt file, or a pickle with code in it
+        raise EmodartsError(
+            f"{path}: not a readable emodarts checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise EmodartsError(
+            f"{path}: not an emodarts checkpoint (format {CHECKPOINT_FORMAT!r} expected)"
+        )
+    architecture = read_architecture(payload["architecture"])
+    model = freeze(architecture.space, architecture.architecture)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise EmodartsError(
+            f"{path}: weights do not match the architecture inside it: {exc}"
+        ) from None
+    model.eval()
+    return Checkpoint(
+        model=model,
+        architecture=architecture,
+        class_names=list(payload["class_names"]),
+        features=dict(payload["features"]),
+        normalisation=payload.get("normalisation"),
+        extra=dict(payload.get("extra") or {}),
+    )

@@ -1,0 +1,302 @@
+"""``emodarts run | search | retrain | evaluate | baseline | view``: the main job.
+
+One-shot strategies (DARTS, ENAS, ...) run as the single trial of an NNI experiment so the
+web UI shows their per-epoch metrics (nni-notes #2); multi-trial strategies (random,
+evolution) are NNI experiments of their own. ``--no-webui`` runs everything in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from emodarts_nni.errors import EmodartsError
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="experiment YAML (see experiments/)")
+    parser.add_argument("--strategy", help="search strategy (darts, enas, random, ...)")
+    parser.add_argument("--scope", help="search scope name or scope YAML")
+    parser.add_argument("--fold", type=int, help="fold to hold out (0-based)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="run folder (default: <output.dir>/<name>-<strategy>-<scope>-fold<k>)",
+    )
+    parser.add_argument("--port", type=int, help="NNI web UI port (bound to 127.0.0.1)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run in --out"
+    )
+    parser.add_argument(
+        "--no-webui", action="store_true", help="run in-process, without NNI's web UI"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set search.epochs=2 (repeatable)",
+    )
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _load(args: argparse.Namespace):
+    from emodarts_nni.config import load_config
+
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        if "=" not in item:
+            raise EmodartsError(f"--set {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = _parse_value(value)
+    for flag, key in (
+        ("strategy", "search.strategy"),
+        ("scope", "space.scope"),
+        ("fold", "splits.fold"),
+        ("port", "webui.port"),
+    ):
+        if getattr(args, flag, None) is not None:
+            overrides[key] = getattr(args, flag)
+    if getattr(args, "no_webui", False):
+        overrides["webui.enabled"] = False
+    return load_config(args.config, overrides)
+
+
+def _follow(handle: Any, run_dir: Path) -> str:
+    """Wait for the trial, printing each new epoch of ``history.csv`` as it appears."""
+    from emodarts_nni.pipeline.run import read_history
+
+    shown = 0
+    while True:
+        try:
+            status = handle.wait(timeout=2.0, poll_interval=0.5)
+        except TimeoutError:
+            status = None
+        rows = read_history(run_dir / "history.csv")
+        for row in rows[shown:]:
+            parts = [f"{row.get('stage', '')} epoch {int(row.get('epoch', 0))}"]
+            for key in ("train_loss", "val_ua"):
+                if isinstance(row.get(key), float):
+                    parts.append(f"{key} {row[key]:.4f}")
+            print("  " + "  ".join(parts), flush=True)
+        shown = len(rows)
+        if status is not None:
+            return status
+
+
+def _trial_log_hint(run_dir: Path) -> str:
+    logs = sorted((run_dir / "nni").glob("*/trials/*/trial.log"))
+    return f"; see {logs[-1]}" if logs else ""
+
+
+def execute(
+    args: argparse.Namespace, stages: tuple[str, ...], architecture: Path | None = None
+) -> int:
+    """Run ``stages`` for the parsed CLI arguments (shared by run, search and retrain)."""
+    from emodarts_nni.pipeline.run import resolve_run_dir, run_pipeline, start_run
+    from emodarts_nni.strategies import is_oneshot
+
+    cfg = _load(args)
+    run_dir = resolve_run_dir(cfg, args.out, args.resume).resolve()
+    oneshot = is_oneshot(cfg.search.strategy) or "search" not in stages
+    if cfg.webui.enabled and oneshot:
+        from emodarts_nni.webui import launch_trial_experiment
+
+        start_run(cfg, run_dir)
+        command = [
+            sys.executable,
+            "-m",
+            "emodarts_nni.pipeline.trial",
+            str(run_dir),
+            "--stages",
+            ",".join(stages),
+        ]
+        if architecture is not None:
+            command += ["--architecture", str(architecture.resolve())]
+        print(f"run folder: {run_dir}")
+        handle = launch_trial_experiment(
+            command,
+            experiment_dir=run_dir / "nni",
+            port=cfg.webui.port,
+            name=run_dir.name,
+            host=cfg.webui.host,
+        )
+        try:
+            status = _follow(handle, run_dir)
+        except KeyboardInterrupt:
+            handle.stop()
+            print(
+                f"interrupted; finished stages are kept. Continue with: emodarts {args.command} "
+                f"{args.config} --out {run_dir} --resume",
+                file=sys.stderr,
+            )
+            return 130
+        handle.stop()
+        if status != "SUCCEEDED":
+            raise EmodartsError(f"the NNI trial ended {status}{_trial_log_hint(run_dir)}")
+    else:
+        print(f"run folder: {run_dir}")
+        run_pipeline(
+            cfg, run_dir, stages=stages, resume=args.resume, architecture_path=architecture
+        )
+    _finish(run_dir, stages)
+    return 0
+
+
+def _finish(run_dir: Path, stages: tuple[str, ...]) -> None:
+    from emodarts_nni.architecture import describe, read_architecture
+
+    arch_path = run_dir / "architecture.json"
+    if arch_path.is_file():
+        print("\narchitecture (" + str(arch_path) + "):")
+        print(describe(read_architecture(arch_path).architecture))
+    metrics_path = run_dir / "metrics.json"
+    if "evaluate" in stages and metrics_path.is_file():
+        try:
+            from emodarts_nni.report import render_run
+
+            render_run(run_dir)
+        except ImportError:
+            pass
+        print_summary(json.loads(metrics_path.read_text()), run_dir)
+
+
+def print_summary(metrics: dict[str, Any], run_dir: Path | None = None) -> None:
+    """A short table of a run's results."""
+    rows = [
+        ("test UA", f"{metrics['ua']:.4f}"),
+        ("test WA", f"{metrics['wa']:.4f}"),
+        ("macro-F1", f"{metrics['macro_f1']:.4f}"),
+        ("parameters", f"{metrics.get('parameters', 0):,}"),
+        (
+            "best epoch (validation UA)",
+            f"{metrics.get('best_epoch')} ({metrics.get('val_ua', float('nan')):.4f})",
+        ),
+        ("search seconds", str(metrics.get("search_seconds"))),
+        ("retrain seconds", str(metrics.get("retrain_seconds"))),
+        ("held-out", ", ".join(metrics.get("test_groups", []))),
+    ]
+    if run_dir is not None:
+        rows.append(("run folder", str(run_dir)))
+    width = max(len(k) for k, _ in rows)
+    print()
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
+    recall = metrics.get("per_class_recall") or {}
+    if recall:
+        print(
+            "  per-class recall: "
+            + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in recall.items())
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``emodarts run``: search → export → retrain → evaluate."""
+    return execute(args, ("search", "retrain", "evaluate"))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """``emodarts search``: the search half; writes architecture.json."""
+    return execute(args, ("search",))
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """``emodarts retrain ARCH.json CONFIG``: retrain and evaluate a given architecture."""
+    from emodarts_nni.architecture import read_architecture
+
+    read_architecture(args.architecture)  # fail fast, naming the culprit
+    return execute(args, ("retrain", "evaluate"), architecture=args.architecture)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``emodarts evaluate CHECKPOINT``: re-score a saved model on its fold's test speakers."""
+    from emodarts_nni.checkpoint import load_checkpoint
+    from emodarts_nni.config import load_config
+    from emodarts_nni.metrics import classification_report
+    from emodarts_nni.pipeline.data import prepare_fold
+    from emodarts_nni.pipeline.retrain import predict_proba
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    config_path = args.config or args.checkpoint.parent / "config.yaml"
+    if not Path(config_path).is_file():
+        raise EmodartsError(f"no config for {args.checkpoint}: pass --config CONFIG.yaml")
+    overrides: dict[str, Any] = {"trainer.progress": False}
+    if args.fold is not None:
+        overrides["splits.fold"] = args.fold
+    cfg = load_config(config_path, overrides)
+    data = prepare_fold(cfg, progress=False)
+    expected = checkpoint.features
+    actual = data.feature_config
+    mismatch = [k for k in expected if k in actual and expected[k] != actual[k]]
+    if mismatch:
+        raise EmodartsError(f"config features differ from the checkpoint's: {', '.join(mismatch)}")
+    if list(data.class_names) != checkpoint.class_names:
+        raise EmodartsError(
+            f"classes differ: checkpoint {checkpoint.class_names}, data {list(data.class_names)}"
+        )
+    probs = predict_proba(checkpoint.model, data.x["test"])
+    report = classification_report(data.y["test"], probs.argmax(axis=1), data.class_names)
+    report.update(
+        parameters=sum(p.numel() for p in checkpoint.model.parameters()),
+        test_groups=list(data.fold.test_groups),
+    )
+    print_summary(report)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    """``emodarts view DIR``: reopen NNI's web UI for a finished run or study."""
+    from emodarts_nni.webui import stop_experiment, view_experiment
+
+    view_experiment(args.directory, args.port)
+    print("press Ctrl-C to stop the web UI", flush=True)
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        stop_experiment(args.port)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the experiment commands."""
+    p = subparsers.add_parser("run", help="search → export → retrain → evaluate on one fold")
+    _add_common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = subparsers.add_parser("search", help="architecture search only; writes architecture.json")
+    _add_common(p)
+    p.set_defaults(func=cmd_search)
+
+    p = subparsers.add_parser("retrain", help="retrain + evaluate an architecture JSON")
+    p.add_argument("architecture", type=Path, help="architecture.json")
+    _add_common(p)
+    p.set_defaults(func=cmd_retrain)
+
+    p = subparsers.add_parser("evaluate", help="re-score a saved checkpoint on its test fold")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument(
+        "--config", type=Path, help="config (default: config.yaml beside the checkpoint)"
+    )
+    p.add_argument("--fold", type=int)
+    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = subparsers.add_parser("view", help="reopen NNI's web UI for a finished run")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_view)

@@ -1,0 +1,1 @@
+"""The main job, one stage per module: data → search → retrain → evaluate → run folder."""

@@ -1,0 +1,144 @@
+"""Multi-trial search (NNI ``Random``, ``RegularizedEvolution``): every sampled architecture
+is an NNI trial, visible natively in the web UI.
+
+A trial trains its architecture for ``search.trial_epochs`` on one class-stratified half of
+the fold's *search* part and reports UA on the other half each epoch; its final metric is
+the best of those. Trials are separate processes, so they read the fold's arrays from a
+file in the run folder (NNI refuses evaluator payloads over 64 KB; nni-notes #8).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from emodarts_nni.config import ExperimentConfig
+from emodarts_nni.pipeline.data import FoldData, load_fold_arrays, stratified_halves
+from emodarts_nni.pipeline.search import SearchResult, space_arguments, strategy_params
+from emodarts_nni.space import space_from_args
+from emodarts_nni.strategies import export_architecture, make_strategy
+from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer
+
+log = logging.getLogger("emodarts")
+
+
+def train_sampled_architecture(
+    model: nn.Module,
+    data_path: str,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    lr_min: float,
+    momentum: float,
+    weight_decay: float,
+    grad_clip: float,
+    seed: int,
+    num_threads: int | None = None,
+) -> float:
+    """The body of one trial: train ``model`` briefly and report UA to NNI; returns the best UA."""
+    import nni
+
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    torch.manual_seed(seed)
+    x, y, _ = load_fold_arrays(data_path)
+    fit_rows, score_rows = stratified_halves(y["search"], seed)
+    xs, ys = x["search"], y["search"]
+    scores: list[float] = []
+
+    def report(row: dict[str, Any]) -> None:
+        if "val_ua" in row:
+            scores.append(float(row["val_ua"]))
+            nni.report_intermediate_result({"default": scores[-1], "epoch": int(row["epoch"])})
+
+    module = SerModule(
+        lr=lr, lr_min=lr_min, momentum=momentum, weight_decay=weight_decay, max_epochs=epochs
+    )
+    module.set_model(model)
+    trainer = make_trainer(
+        max_epochs=epochs,
+        accelerator="auto",
+        devices=1,
+        precision="32",
+        progress=False,
+        callbacks=[EpochRecorder(report, "trial")],
+        root_dir=".",
+        grad_clip=grad_clip,
+    )
+    trainer.fit(
+        module,
+        train_dataloaders=make_loader(
+            xs[fit_rows], ys[fit_rows], batch_size=batch_size, shuffle=True, seed=seed
+        ),
+        val_dataloaders=make_loader(
+            xs[score_rows], ys[score_rows], batch_size=batch_size, shuffle=False, seed=seed
+        ),
+    )
+    best = max(scores) if scores else 0.0
+    nni.report_final_result({"default": best})
+    return best
+
+
+def run_multitrial_search(
+    cfg: ExperimentConfig,
+    data: FoldData,
+    run_dir: Path,
+    *,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> SearchResult:
+    """Search with a multi-trial strategy through NNI's manager (web UI on ``cfg.webui.port``)."""
+    import time
+
+    from nni.nas.evaluator import FunctionalEvaluator
+
+    from emodarts_nni.webui import configure_nas_experiment, fetch_metrics, running_nas_experiment
+
+    space_args = space_arguments(cfg, data)
+    data_path = data.save(run_dir / "data" / "fold.npz")
+    evaluator = FunctionalEvaluator(
+        train_sampled_architecture,
+        data_path=str(data_path.resolve()),
+        epochs=cfg.search.trial_epochs,
+        batch_size=cfg.search.batch_size,
+        lr=cfg.search.lr,
+        lr_min=cfg.search.lr_min,
+        momentum=cfg.search.momentum,
+        weight_decay=cfg.search.weight_decay,
+        grad_clip=cfg.search.grad_clip,
+        seed=cfg.seed,
+        num_threads=cfg.trainer.num_threads,
+    )
+    strategy = make_strategy(cfg.search.strategy, **strategy_params(cfg))
+    experiment = configure_nas_experiment(
+        space_from_args(space_args),
+        evaluator,
+        strategy,
+        experiment_dir=run_dir / "nni",
+        name=run_dir.name,
+        max_trial_number=cfg.search.max_trials,
+        trial_concurrency=cfg.search.trial_concurrency,
+    )
+    history: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with running_nas_experiment(experiment, port=cfg.webui.port, host=cfg.webui.host) as finished:
+        seconds = time.perf_counter() - started
+        architecture = export_architecture(finished)
+        for metric in fetch_metrics(cfg.webui.port, cfg.webui.host):
+            if metric["type"] == "FINAL":
+                row = {
+                    "stage": "search",
+                    "epoch": len(history),
+                    "trial": metric["trial_id"],
+                    "val_ua": metric["default"],
+                }
+                history.append(row)
+                if on_epoch is not None:
+                    on_epoch(row)
+    return SearchResult(
+        space=space_args, architecture=architecture, seconds=seconds, history=history
+    )

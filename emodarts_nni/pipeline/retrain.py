@@ -1,0 +1,154 @@
+"""Stage 3 — retrain the frozen architecture on the *train* part; pick the best epoch on
+*validation* (never on test — the authors' code selected on the test fold); evaluate on test.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from emodarts_nni.architecture import ArchitectureFile, count_parameters, freeze
+from emodarts_nni.config import ExperimentConfig
+from emodarts_nni.metrics import classification_report
+from emodarts_nni.pipeline.data import FoldData
+from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer
+
+log = logging.getLogger("emodarts")
+
+
+class BestState(pl.Callback):
+    """Keep the weights of the epoch with the best validation UA (ties: the earlier epoch)."""
+
+    def __init__(self, monitor: str = "val_ua") -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.best_score = -float("inf")
+        self.best_epoch = -1
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        score = float(trainer.callback_metrics[self.monitor])
+        if score > self.best_score:
+            self.best_score, self.best_epoch = score, trainer.current_epoch
+            self.state = copy.deepcopy(pl_module.model.state_dict())
+
+
+@dataclass
+class RetrainResult:
+    """The retrained model (best validation epoch) and its training record."""
+
+    model: nn.Module
+    best_epoch: int
+    best_val_ua: float
+    seconds: float
+    parameters: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def retrain(
+    cfg: ExperimentConfig,
+    architecture: ArchitectureFile,
+    data: FoldData,
+    *,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    root_dir: str = ".",
+    model: nn.Module | None = None,
+) -> RetrainResult:
+    """Train a fresh instance of ``architecture`` (or ``model``) on the fold's train part."""
+    torch.manual_seed(cfg.seed)
+    model = model if model is not None else freeze(architecture.space, architecture.architecture)
+    history: list[dict[str, Any]] = []
+
+    def record(row: dict[str, Any]) -> None:
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+
+    best = BestState("val_ua")
+    callbacks: list[pl.Callback] = [EpochRecorder(record, "retrain"), best]
+    if cfg.retrain.patience:
+        callbacks.append(
+            pl.callbacks.EarlyStopping("val_ua", mode="max", patience=cfg.retrain.patience)
+        )
+    module = SerModule(
+        lr=cfg.retrain.lr,
+        lr_min=cfg.retrain.lr_min,
+        momentum=cfg.retrain.momentum,
+        weight_decay=cfg.retrain.weight_decay,
+        max_epochs=cfg.retrain.epochs,
+    )
+    module.set_model(model)
+    trainer = make_trainer(
+        max_epochs=cfg.retrain.epochs,
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        precision=cfg.trainer.precision,
+        progress=cfg.trainer.progress,
+        callbacks=callbacks,
+        root_dir=root_dir,
+        grad_clip=cfg.retrain.grad_clip,
+    )
+    started = time.perf_counter()
+    trainer.fit(
+        module,
+        train_dataloaders=make_loader(
+            data.x["train"],
+            data.y["train"],
+            batch_size=cfg.retrain.batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+        ),
+        val_dataloaders=make_loader(
+            data.x["validation"],
+            data.y["validation"],
+            batch_size=cfg.retrain.batch_size,
+            shuffle=False,
+            seed=cfg.seed,
+        ),
+    )
+    seconds = time.perf_counter() - started
+    if best.state is not None:
+        model.load_state_dict(best.state)
+    model.eval()
+    return RetrainResult(
+        model=model,
+        best_epoch=best.best_epoch,
+        best_val_ua=best.best_score,
+        seconds=seconds,
+        parameters=count_parameters(model),
+        history=history,
+    )
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities ``(N, n_classes)`` of feature maps ``x`` (eval mode, CPU or model's device)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(x), batch_size):
+        batch = torch.as_tensor(
+            np.ascontiguousarray(x[start : start + batch_size]), dtype=torch.float32
+        )
+        out.append(torch.softmax(model(batch.to(device)), dim=1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def evaluate(
+    model: nn.Module, data: FoldData, part: str = "test"
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on ``part`` and the predicted probabilities."""
+    probs = predict_proba(model, data.x[part])
+    report = classification_report(data.y[part], probs.argmax(axis=1), data.class_names)
+    return report, probs

@@ -1,0 +1,53 @@
+"""The process NNI runs as the trial of a one-shot ``emodarts run``/``search``.
+
+One-shot strategies never reach NNI's web UI on their own (nni-notes #2): the CLI starts a
+one-trial NNI experiment whose trial is ``python -m emodarts_nni.pipeline.trial RUN_DIR``.
+This process takes NNI's trial channel first (:class:`~emodarts_nni.webui.TrialReporter`),
+then runs the pipeline in the run folder, reporting validation UA per epoch and the final
+test UA (or the search's last validation UA for a search-only run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from emodarts_nni.errors import EmodartsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the stages of the run folder's ``config.yaml`` as an NNI trial."""
+    parser = argparse.ArgumentParser(prog="python -m emodarts_nni.pipeline.trial")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--stages", default="search,retrain,evaluate")
+    parser.add_argument("--architecture", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    from emodarts_nni.webui import TrialReporter
+
+    reporter = TrialReporter()  # before any NasExperiment replaces the channel
+    from emodarts_nni.config import load_config
+    from emodarts_nni.pipeline.run import run_pipeline
+
+    try:
+        cfg = load_config(args.run_dir / "config.yaml")
+        result = run_pipeline(
+            cfg,
+            args.run_dir,
+            stages=args.stages.split(","),
+            resume=True,
+            reporter=reporter,
+            architecture_path=args.architecture,
+        )
+    except EmodartsError as exc:
+        print(f"emodarts: error: {exc}", file=sys.stderr)
+        return 2
+    if "ua" not in result:  # search only: the final metric is the search's validation UA
+        reporter.report_final(reporter.last_value if reporter.last_value is not None else 0.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

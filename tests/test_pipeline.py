@@ -1,0 +1,249 @@
+"""The main job in-process (no web UI): run folder, metrics, leakage, resume, evaluate, retrain."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from emodarts_nni.cli.main import main
+from emodarts_nni.config import load_config
+from emodarts_nni.metrics import unweighted_accuracy, weighted_accuracy
+
+pytestmark = pytest.mark.e2e
+
+
+def tiny_config(tmp_path: Path, cache: Path, **sections) -> Path:
+    """A config small enough to search + retrain in seconds on 2 cores."""
+    data = {
+        "name": "tiny",
+        "seed": 0,
+        "corpus": {
+            "kind": "synth",
+            "synth": {"n_speakers": 6, "n_sessions": 3, "utterances_per_class_per_speaker": 4},
+        },
+        "features": {
+            "n_mfcc": 16,
+            "n_mels": 24,
+            "frames": 128,
+            "pooled_frames": 16,
+            "hop_length": 1000,
+            "cache_dir": str(cache),
+            "workers": 1,
+        },
+        "splits": {"protocol": "session", "fold": 0},
+        "space": {
+            "scope": "emodarts",
+            "init_channels": 2,
+            "stem_multiplier": 2,
+            "cnn_cells": 3,
+            "cnn_nodes": 2,
+            "seq_cells": 1,
+            "seq_nodes": 2,
+            "hidden": 8,
+            "dropout": 0.0,
+        },
+        "search": {"epochs": 1, "batch_size": 16, "max_trials": 2, "trial_epochs": 1},
+        "retrain": {"epochs": 2, "batch_size": 16},
+        "trainer": {"accelerator": "cpu", "num_threads": 2, "progress": False},
+        "webui": {"enabled": False},
+        "output": {"dir": str(tmp_path / "runs")},
+    }
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+RUN_FILES = (
+    "config.yaml",
+    "environment.json",
+    "manifest.csv",
+    "splits.csv",
+    "architecture.json",
+    "history.csv",
+    "checkpoint.pt",
+    "predictions.csv",
+    "metrics.json",
+    "log.txt",
+)
+
+
+def test_run_writes_a_complete_reproducible_run_folder(tmp_path, cache):
+    config = tiny_config(tmp_path, cache)
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out)]) == 0
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in (
+        "ua",
+        "wa",
+        "macro_f1",
+        "per_class_recall",
+        "confusion_matrix",
+        "parameters",
+        "search_seconds",
+        "retrain_seconds",
+    ):
+        assert key in metrics
+    # metrics agree with the saved predictions
+    with (out / "predictions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    names = metrics["class_names"]
+    y_true = [names.index(r["label"]) for r in rows]
+    y_pred = [names.index(r["predicted"]) for r in rows]
+    assert metrics["ua"] == pytest.approx(unweighted_accuracy(y_true, y_pred))
+    assert metrics["wa"] == pytest.approx(weighted_accuracy(y_true, y_pred))
+    assert sum(map(sum, metrics["confusion_matrix"])) == len(rows)
+    # the checkpoint loads safely and reproduces the predictions
+    from emodarts_nni.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert metrics["parameters"] == sum(p.numel() for p in ckpt.model.parameters())
+    loaded = load_config(out / "config.yaml")
+    assert loaded.seed == 0 and loaded.search.strategy == "darts"
+    env = json.loads((out / "environment.json").read_text())
+    assert {"nni", "torch", "pytorch-lightning"} <= set(env["versions"])
+    arch = json.loads((out / "architecture.json").read_text())
+    assert arch["provenance"]["strategy"] == "darts" and arch["provenance"]["fold"] == 0
+    history = (out / "history.csv").read_text()
+    assert "alpha/normal/2_0/" in history and "retrain" in history
+
+
+def _hashes(x: np.ndarray) -> set[str]:
+    return {
+        hashlib.sha1(np.ascontiguousarray(row, dtype=np.float32).tobytes()).hexdigest() for row in x
+    }
+
+
+def test_no_test_speaker_reaches_search_retraining_or_model_selection(tmp_path, cache, monkeypatch):
+    import emodarts_nni.pipeline.retrain as retrain_mod
+    import emodarts_nni.pipeline.search as search_mod
+    from emodarts_nni.pipeline import data as data_mod
+    from emodarts_nni.pipeline.run import run_pipeline
+
+    seen: list[np.ndarray] = []
+    prepared = {}
+    real_loader, real_prepare = search_mod.make_loader, data_mod.prepare_fold
+
+    def spy_loader(x, y, **kwargs):
+        seen.append(np.array(x))
+        return real_loader(x, y, **kwargs)
+
+    def spy_prepare(*args, **kwargs):
+        prepared["data"] = real_prepare(*args, **kwargs)
+        return prepared["data"]
+
+    monkeypatch.setattr(search_mod, "make_loader", spy_loader)
+    monkeypatch.setattr(retrain_mod, "make_loader", spy_loader)
+    import emodarts_nni.pipeline.run as run_mod
+
+    monkeypatch.setattr(run_mod, "prepare_fold", spy_prepare)
+    cfg = load_config(tiny_config(tmp_path, cache))
+    run_pipeline(cfg, tmp_path / "leak")
+    data = prepared["data"]
+    test_speakers = {u.speaker for u in data.part_utterances("test")}
+    for part in ("search", "train", "validation"):
+        assert not test_speakers & {u.speaker for u in data.part_utterances(part)}
+    test_rows = _hashes(data.x["test"])
+    assert len(seen) >= 4  # search weights, search α, retrain train, retrain validation
+    for x in seen:
+        assert not _hashes(x) & test_rows
+
+
+def test_resume_skips_finished_stages(tmp_path, cache, monkeypatch):
+    config = tiny_config(tmp_path, cache)
+    out = tmp_path / "run"
+    assert main(["search", str(config), "--out", str(out)]) == 0
+    arch = (out / "architecture.json").read_text()
+    import emodarts_nni.pipeline.search as search_mod
+
+    def no_search(*a, **k):
+        raise AssertionError("search ran again")
+
+    monkeypatch.setattr(search_mod, "run_search", no_search)
+    assert main(["run", str(config), "--out", str(out), "--resume"]) == 0
+    assert (out / "architecture.json").read_text() == arch
+    assert (out / "metrics.json").is_file()
+
+
+def test_retrain_and_evaluate_commands(tmp_path, cache, capsys):
+    config = tiny_config(tmp_path, cache)
+    from emodarts_nni.architecture import sample_architecture, save_architecture
+    from emodarts_nni.space import resolve_space_args
+
+    space = resolve_space_args(
+        "emodarts",
+        n_mfcc=16,
+        frames=16,
+        init_channels=2,
+        stem_multiplier=2,
+        cnn_cells=3,
+        cnn_nodes=2,
+        seq_cells=1,
+        seq_nodes=2,
+        hidden=8,
+        dropout=0.0,
+    )
+    arch = save_architecture(tmp_path / "random.json", space, sample_architecture(space, seed=5))
+    out = tmp_path / "retrained"
+    assert main(["retrain", str(arch), str(config), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--json"]) == 0
+    printed = capsys.readouterr().out
+    rescored = json.loads(printed[printed.index("{") :])
+    assert rescored["ua"] == pytest.approx(metrics["ua"])
+    assert rescored["confusion_matrix"] == metrics["confusion_matrix"]
+
+
+def test_a_second_run_never_overwrites_the_first(tmp_path, cache):
+    config = tiny_config(tmp_path, cache)
+    assert main(["search", str(config)]) == 0
+    assert main(["search", str(config)]) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["tiny-darts-emodarts-fold0", "tiny-darts-emodarts-fold0-2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "culprit"),
+    [
+        (["--set", "search.epoch=3"], "search.epoch"),
+        (["--strategy", "tpe"], "tpe"),
+        (["--scope", "lstm_onyl"], "lstm_onyl"),
+        (["--fold", "7"], "fold"),
+    ],
+)
+def test_bad_input_fails_with_one_line_naming_the_culprit(tmp_path, cache, capsys, args, culprit):
+    config = tiny_config(tmp_path, cache)
+    assert main(["run", str(config), "--out", str(tmp_path / "bad"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and culprit in err[0] and "Traceback" not in err[0]
+
+
+def test_checkpoint_is_weights_only(tmp_path, cache):
+    config = tiny_config(tmp_path, cache)
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out)]) == 0
+    payload = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert payload["format"] == "emodarts-checkpoint/1"
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "emodarts-checkpoint/1", "obj": Path("x")}, evil)
+    from emodarts_nni.checkpoint import load_checkpoint
+    from emodarts_nni.errors import EmodartsError
+
+    with pytest.raises(EmodartsError, match="evil.pt"):
+        load_checkpoint(evil)
