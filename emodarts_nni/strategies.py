@@ -1,0 +1,215 @@
+"""Search strategies by name: one config value swaps the NNI strategy.
+
+=================  ===========  ===============================================================
+name               kind         NNI class, what it needs, parameters (defaults)
+=================  ===========  ===============================================================
+``darts``          one-shot     ``DARTS`` (first order). A Lightning evaluator with train and
+                                validation dataloaders (val batches drive the α step).
+                                ``arc_learning_rate`` (3e-4), ``gradient_clip_val`` (None),
+                                ``warmup_epochs`` (0), ``log_prob_every_n_step`` (10),
+                                ``penalty`` (None).
+``enas``           one-shot     ``ENAS``: RL controller, rewarded by a validation metric the
+                                evaluator logs: ``reward_metric_name`` ("val_acc", which NNI's
+                                ``Classification`` logs), ``batches_per_update`` (20),
+                                ``update_kwargs`` (NNI's), ``replay_buffer_size`` (None),
+                                ``warmup_epochs`` (0), ``log_prob_every_n_step`` (10),
+                                ``penalty`` (None). Needs tianshou 0.5 + gym 0.26 and
+                                pytorch-lightning < 2.1 (nni-notes #1; 2.0.9 works unmodified).
+``gumbel``         one-shot     ``GumbelDARTS``: as ``darts`` plus ``temperature``
+                                ((1.0, 0.33): initial and final, annealed linearly).
+``proxyless``      one-shot     ``Proxyless``: as ``darts``; samples one path per step (low
+                                memory). NNI's Proxyless has no ``Cell`` support: cells whose
+                                ops depend on their input (reduction cells, so the emoDARTS
+                                CNN part) are refused with a ConfigError.
+``random-oneshot`` one-shot     ``RandomOneShot``: uniform path sampling; its export is a
+                                *random sample* of the space. ``filter`` (None).
+``random``         multi-trial  ``Random``: each trial trains one sample. ``seed`` (None),
+                                ``dedup`` (True). Budget: ``max_trial_number`` of the
+                                experiment (see :mod:`emodarts_nni.webui`).
+``evolution``      multi-trial  ``RegularizedEvolution``: ``population_size`` (100),
+                                ``sample_size`` (25, at most ``population_size``),
+                                ``mutation_prob`` (0.05), ``crossover`` (False), ``dedup``
+                                (True), ``seed`` (None). Budget as for ``random``; the first
+                                ``population_size`` trials are random.
+=================  ===========  ===============================================================
+
+Multi-trial strategies run each trial through NNI's manager (so the space, evaluator and
+datasets must be importable and ``nni.trace``-d; nni-notes #8). Not offered: ``TPE`` (fails on
+``InputChoice``), ``GridSearch`` and ``PolicyBasedRL`` (work, but are not part of the product).
+"""
+
+from __future__ import annotations
+
+import importlib
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emodarts_nni import compat
+from emodarts_nni.errors import ArchitectureError, ConfigError, EmodartsError, suggest
+
+compat.apply()
+
+from nni.nas.strategy import Strategy  # noqa: E402
+
+_DARTS_PARAMS = (
+    "arc_learning_rate",
+    "gradient_clip_val",
+    "log_prob_every_n_step",
+    "warmup_epochs",
+    "penalty",
+    "mutation_hooks",
+)
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """How one strategy name maps to NNI: its class, kind, accepted parameters, defaults."""
+
+    name: str
+    nni_class: str
+    oneshot: bool
+    params: tuple[str, ...]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def create(self, **params: Any) -> Strategy:
+        """Instantiate the NNI strategy with the defaults overridden by ``params``."""
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            raise ConfigError(
+                f"strategy {self.name!r} has no parameter {unknown[0]!r}"
+                + suggest(unknown[0], self.params)
+            )
+        module_name, class_name = self.nni_class.rsplit(".", 1)
+        cls = getattr(importlib.import_module(module_name), class_name)
+        try:
+            return cls(**{**self.defaults, **params})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"strategy {self.name!r}: {exc}") from exc
+
+
+#: Every strategy a config may name, in the order of the table above.
+STRATEGIES: dict[str, StrategySpec] = {
+    spec.name: spec
+    for spec in (
+        StrategySpec("darts", "nni.nas.strategy.DARTS", True, _DARTS_PARAMS),
+        StrategySpec(
+            "enas",
+            "nni.nas.strategy.ENAS",
+            True,
+            (
+                "batches_per_update",
+                "log_prob_every_n_step",
+                "replay_buffer_size",
+                "reward_metric_name",
+                "policy_fn",
+                "update_kwargs",
+                "warmup_epochs",
+                "penalty",
+                "mutation_hooks",
+            ),
+            {"reward_metric_name": "val_acc"},
+        ),
+        StrategySpec(
+            "gumbel", "nni.nas.strategy.GumbelDARTS", True, (*_DARTS_PARAMS, "temperature")
+        ),
+        StrategySpec("proxyless", "nni.nas.strategy.Proxyless", True, _DARTS_PARAMS),
+        StrategySpec(
+            "random-oneshot", "nni.nas.strategy.RandomOneShot", True, ("filter", "mutation_hooks")
+        ),
+        StrategySpec("random", "nni.nas.strategy.Random", False, ("dedup", "seed")),
+        StrategySpec(
+            "evolution",
+            "nni.nas.strategy.RegularizedEvolution",
+            False,
+            ("population_size", "sample_size", "mutation_prob", "crossover", "dedup", "seed"),
+        ),
+    )
+}
+
+
+def strategy_spec(name: str) -> StrategySpec:
+    """The registry entry of ``name``; an unknown name is a :class:`ConfigError` listing valid ones."""
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown strategy {name!r}" + suggest(str(name), list(STRATEGIES))
+        ) from None
+
+
+def is_oneshot(name: str) -> bool:
+    """Whether ``name`` trains one supernet in-process (else it runs trials through NNI)."""
+    return strategy_spec(name).oneshot
+
+
+def make_strategy(name: str, **params: Any) -> Strategy:
+    """A fresh NNI strategy for ``name`` (see the module table for its ``params``).
+
+    Strategies are stateful and run once: make a new one for every search.
+    """
+    spec = strategy_spec(name)
+    if name == "enas" and not compat.enas_supported():
+        raise ConfigError(
+            "strategy 'enas' needs pytorch-lightning < 2.1 (NNI 3.0's ENAS breaks on later "
+            "versions, nni-notes #1); install pytorch-lightning==2.0.9"
+        )
+    if name == "proxyless":  # fail before training, not deep inside it (compat docstring)
+        params["mutation_hooks"] = [compat.proxyless_cell_guard, *params.get("mutation_hooks", [])]
+    return spec.create(**params)
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as plain JSON types (one-shot exports use ``str`` subclasses, numpy ints)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, where) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item, f"{where}/{key}") for key, item in value.items()}
+    if isinstance(value, numbers.Integral):  # also numpy integers
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise ArchitectureError(
+        f"exported choice {where!r} has a value of type {type(value).__name__} that is not JSON"
+    )
+
+
+def export_architecture(experiment_or_strategy: Any) -> dict[str, Any]:
+    """The best architecture found, as a JSON-serialisable dict ``{choice label: value}``.
+
+    Takes a finished :class:`~nni.nas.experiment.NasExperiment` or its strategy. For a
+    multi-trial search call it while the experiment's manager still runs (inside
+    :func:`emodarts_nni.webui.running_nas_experiment`): the trials' metrics live there.
+    """
+    from nni.nas.experiment import NasExperiment
+
+    if isinstance(experiment_or_strategy, NasExperiment):
+        strategy = experiment_or_strategy.strategy
+    elif isinstance(experiment_or_strategy, Strategy):
+        strategy = experiment_or_strategy
+    else:
+        raise TypeError(
+            f"expected a NasExperiment or an NNI Strategy, got {type(experiment_or_strategy)}"
+        )
+    models = list(strategy.list_models(sort=True, limit=1))
+    if not models:
+        raise EmodartsError(
+            f"the {type(strategy).__name__} search produced no trained model with a metric "
+            "(did every trial fail? see the trials' logs in the NNI experiment folder)"
+        )
+    return _plain(dict(models[0].sample), "architecture")
+
+
+__all__ = [
+    "STRATEGIES",
+    "StrategySpec",
+    "export_architecture",
+    "is_oneshot",
+    "make_strategy",
+    "strategy_spec",
+]
