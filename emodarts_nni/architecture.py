@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 from torch import nn
 
 from emodarts_nni.errors import ArchitectureError, ConfigError, suggest
+from emodarts_nni.files import atomic_write_text
 from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS
 from emodarts_nni.space import (
     NUM_PREDECESSORS,
@@ -220,16 +220,7 @@ def save_architecture(
         }
     )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(arch_file.to_dict(), fh, indent=2, sort_keys=False, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(arch_file.to_dict(), indent=2, default=str) + "\n")
     return path
 
 

@@ -9,7 +9,6 @@ alone rebuilds the model: ``load_checkpoint(path).model``.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from torch import nn
 
 from emodarts_nni.architecture import ArchitectureFile, freeze, read_architecture
 from emodarts_nni.errors import EmodartsError
+from emodarts_nni.files import atomic_path
 
 CHECKPOINT_FORMAT = "emodarts-checkpoint/1"
 
@@ -28,7 +28,7 @@ class Checkpoint:
     """A loaded checkpoint: the model (eval mode) and what it needs at inference time."""
 
     model: nn.Module
-    architecture: ArchitectureFile
+    architecture: ArchitectureFile | None  # None for a hand-designed baseline
     class_names: list[str]
     features: dict[str, Any]
     normalisation: dict[str, list[float]] | None
@@ -46,33 +46,34 @@ class Checkpoint:
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
-    architecture: ArchitectureFile,
+    architecture: ArchitectureFile | None,
     *,
+    baseline: dict[str, Any] | None = None,
     class_names: list[str],
     features: dict[str, Any],
     normalisation: dict[str, list[float]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically (temp file + rename)."""
+    """Write a checkpoint atomically (temp file + rename).
+
+    The model is described by ``architecture`` (a searched model) or ``baseline``
+    (``{"name": ..., **build_baseline kwargs}`` for a hand-designed one).
+    """
+    if (architecture is None) == (baseline is None):
+        raise ValueError("give exactly one of architecture and baseline")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "architecture": architecture.to_dict(),
+        "architecture": architecture.to_dict() if architecture is not None else None,
+        "baseline": dict(baseline) if baseline is not None else None,
         "class_names": list(class_names),
         "features": dict(features),
         "normalisation": normalisation,
         "extra": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -93,8 +94,17 @@ def load_checkpoint(
         raise EmodartsError(
             f"{path}: not an emodarts checkpoint (format {CHECKPOINT_FORMAT!r} expected)"
         )
-    architecture = read_architecture(payload["architecture"])
-    model = freeze(architecture.space, architecture.architecture)
+    if payload.get("architecture") is not None:
+        architecture = read_architecture(payload["architecture"])
+        model = freeze(architecture.space, architecture.architecture)
+    else:
+        from emodarts_nni.baselines import build_baseline
+
+        architecture = None
+        spec = dict(payload.get("baseline") or {})
+        if "name" not in spec:
+            raise EmodartsError(f"{path}: holds neither an architecture nor a baseline")
+        model = build_baseline(spec.pop("name"), **spec)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:

@@ -151,13 +151,11 @@ class EpochRecorder(pl.Callback):
         record.update(alpha_probabilities(pl_module))
         self.on_epoch(record)
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.val_data is not None:
-            return
-        self._emit(trainer, pl_module, {})
-
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Not on_validation_epoch_end: Lightning calls callbacks' hooks *before* the module's,
+        # so the epoch's validation UA is only logged by the time the training epoch ends.
         if self.val_data is None:
+            self._emit(trainer, pl_module, {})
             return
         x, y = self.val_data
         was_training = pl_module.training

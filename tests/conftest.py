@@ -29,3 +29,12 @@ def _seed_and_threads():
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """NNI logs to the stdout it found at import; pytest closes that stream at exit, and
+    NNI's atexit hooks would then print "Logging error" tracebacks. Detach its handlers."""
+    import logging
+
+    for name in ("nni", "nni.nas", "nni.experiment"):
+        logging.getLogger(name).handlers.clear()

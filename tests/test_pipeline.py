@@ -247,3 +247,17 @@ def test_checkpoint_is_weights_only(tmp_path, cache):
 
     with pytest.raises(EmodartsError, match="evil.pt"):
         load_checkpoint(evil)
+
+
+def test_baseline_runs_under_the_same_protocol(tmp_path, cache):
+    config = tiny_config(tmp_path, cache)
+    out = tmp_path / "base"
+    assert main(["baseline", "cnn_lstm_att", str(config), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["strategy"] == "baseline" and metrics["scope"] == "cnn_lstm_att"
+    from emodarts_nni.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert ckpt.architecture is None
+    assert metrics["parameters"] == sum(p.numel() for p in ckpt.model.parameters())
+    assert main(["baseline", "cnn_lstm_atn", str(config), "--out", str(tmp_path / "x")]) == 2

@@ -102,13 +102,18 @@ def _trial_log_hint(run_dir: Path) -> str:
 
 
 def execute(
-    args: argparse.Namespace, stages: tuple[str, ...], architecture: Path | None = None
+    args: argparse.Namespace,
+    stages: tuple[str, ...],
+    architecture: Path | None = None,
+    baseline: str | None = None,
 ) -> int:
     """Run ``stages`` for the parsed CLI arguments (shared by run, search and retrain)."""
     from emodarts_nni.pipeline.run import resolve_run_dir, run_pipeline, start_run
     from emodarts_nni.strategies import is_oneshot
 
     cfg = _load(args)
+    if baseline is not None and args.out is None:
+        args.out = Path(cfg.output.dir) / f"{cfg.name}-baseline-{baseline}-fold{cfg.splits.fold}"
     run_dir = resolve_run_dir(cfg, args.out, args.resume).resolve()
     oneshot = is_oneshot(cfg.search.strategy) or "search" not in stages
     if cfg.webui.enabled and oneshot:
@@ -125,6 +130,8 @@ def execute(
         ]
         if architecture is not None:
             command += ["--architecture", str(architecture.resolve())]
+        if baseline is not None:
+            command += ["--baseline", baseline]
         print(f"run folder: {run_dir}")
         handle = launch_trial_experiment(
             command,
@@ -149,7 +156,12 @@ def execute(
     else:
         print(f"run folder: {run_dir}")
         run_pipeline(
-            cfg, run_dir, stages=stages, resume=args.resume, architecture_path=architecture
+            cfg,
+            run_dir,
+            stages=stages,
+            resume=args.resume,
+            architecture_path=architecture,
+            baseline=baseline,
         )
     _finish(run_dir, stages)
     return 0
@@ -164,12 +176,14 @@ def _finish(run_dir: Path, stages: tuple[str, ...]) -> None:
         print(describe(read_architecture(arch_path).architecture))
     metrics_path = run_dir / "metrics.json"
     if "evaluate" in stages and metrics_path.is_file():
-        try:
-            from emodarts_nni.report import render_run
+        from emodarts_nni.report import render_run
 
-            render_run(run_dir)
-        except ImportError:
-            pass
+        try:
+            pictures = render_run(run_dir)
+        except OSError as exc:  # the results are safe; only the pictures are missing
+            print(f"warning: could not draw the run's pictures: {exc}", file=sys.stderr)
+        else:
+            print("pictures: " + ", ".join(p.name for p in pictures))
         print_summary(json.loads(metrics_path.read_text()), run_dir)
 
 
@@ -220,6 +234,16 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return execute(args, ("retrain", "evaluate"), architecture=args.architecture)
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """``emodarts baseline NAME CONFIG``: a hand-designed model under the same protocol."""
+    from emodarts_nni.baselines import BASELINES
+    from emodarts_nni.errors import suggest
+
+    if args.name not in BASELINES:
+        raise EmodartsError(f"unknown baseline {args.name!r}{suggest(args.name, list(BASELINES))}")
+    return execute(args, ("retrain", "evaluate"), baseline=args.name)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``emodarts evaluate CHECKPOINT``: re-score a saved model on its fold's test speakers."""
     from emodarts_nni.checkpoint import load_checkpoint
@@ -249,7 +273,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     probs = predict_proba(checkpoint.model, data.x["test"])
     report = classification_report(data.y["test"], probs.argmax(axis=1), data.class_names)
     report.update(
-        parameters=sum(p.numel() for p in checkpoint.model.parameters()),
+        parameters=sum(p.numel() for p in checkpoint.model.parameters() if p.requires_grad),
         test_groups=list(data.fold.test_groups),
     )
     print_summary(report)
@@ -286,6 +310,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("architecture", type=Path, help="architecture.json")
     _add_common(p)
     p.set_defaults(func=cmd_retrain)
+
+    p = subparsers.add_parser("baseline", help="train a hand-designed baseline, same protocol")
+    p.add_argument("name", help="cnn, cnn_lstm or cnn_lstm_att")
+    _add_common(p)
+    p.set_defaults(func=cmd_baseline)
 
     p = subparsers.add_parser("evaluate", help="re-score a saved checkpoint on its test fold")
     p.add_argument("checkpoint", type=Path)

@@ -35,8 +35,10 @@ class BestState(pl.Callback):
         self.best_epoch = -1
         self.state: dict[str, torch.Tensor] | None = None
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # After the epoch's validation (callbacks' on_validation_epoch_end would run before
+        # the module logs the epoch's UA and see the previous epoch's).
+        if self.monitor not in trainer.callback_metrics:
             return
         score = float(trainer.callback_metrics[self.monitor])
         if score > self.best_score:
@@ -58,7 +60,7 @@ class RetrainResult:
 
 def retrain(
     cfg: ExperimentConfig,
-    architecture: ArchitectureFile,
+    architecture: ArchitectureFile | None,
     data: FoldData,
     *,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,

@@ -18,7 +18,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +28,7 @@ from emodarts_nni.architecture import read_architecture, save_architecture
 from emodarts_nni.checkpoint import save_checkpoint
 from emodarts_nni.config import ExperimentConfig, dump_config
 from emodarts_nni.errors import EmodartsError
+from emodarts_nni.files import atomic_write_json, atomic_write_text
 from emodarts_nni.pipeline.data import FoldData, prepare_fold
 
 log = logging.getLogger("emodarts")
@@ -45,35 +45,6 @@ class Reporter(Protocol):
 
 
 # --------------------------------------------------------------------------- files
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json(path: Path, data: Any) -> Path:
-    """Atomic, pretty JSON."""
-    return atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def write_history(path: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """``history.csv``: one row per epoch and stage; columns are the union of the keys."""
     rows = list(rows)
@@ -180,7 +151,7 @@ def start_run(cfg: ExperimentConfig, run_dir: Path) -> None:
     if not (run_dir / "config.yaml").is_file():
         dump_config(cfg, run_dir / "config.yaml")
     if not (run_dir / "environment.json").is_file():
-        write_json(
+        atomic_write_json(
             run_dir / "environment.json",
             {"seed": cfg.seed, "versions": versions(), "command": sys.argv, "cwd": os.getcwd()},
         )
@@ -216,10 +187,13 @@ def run_pipeline(
     resume: bool = False,
     reporter: Reporter | None = None,
     architecture_path: Path | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Any]:
     """Run ``stages`` of one fold in ``run_dir``; returns the metrics (or the search summary).
 
-    ``architecture_path`` (retrain without search) uses a given architecture JSON.
+    ``architecture_path`` (retrain without search) uses a given architecture JSON;
+    ``baseline`` trains a hand-designed model (``cnn``, ``cnn_lstm``, ``cnn_lstm_att``) under
+    the same protocol instead of a searched one.
     """
     stages = tuple(stages)
     for stage in stages:
@@ -231,10 +205,12 @@ def run_pipeline(
 
         torch.set_num_threads(cfg.trainer.num_threads)
     with _RunLog(run_dir / "log.txt"):
-        return _run_stages(cfg, run_dir, stages, resume, reporter, architecture_path)
+        return _run_stages(cfg, run_dir, stages, resume, reporter, architecture_path, baseline)
 
 
-def _run_stages(cfg, run_dir, stages, resume, reporter, architecture_path) -> dict[str, Any]:
+def _run_stages(
+    cfg, run_dir, stages, resume, reporter, architecture_path, baseline
+) -> dict[str, Any]:
     from emodarts_nni.pipeline.retrain import evaluate, retrain
     from emodarts_nni.pipeline.search import run_search
 
@@ -287,7 +263,20 @@ def _run_stages(cfg, run_dir, stages, resume, reporter, architecture_path) -> di
     if "retrain" not in stages and "evaluate" not in stages:
         return {"architecture": str(arch_path)}
 
-    architecture = read_architecture(arch_path)
+    model = baseline_spec = architecture = None
+    if baseline is not None:
+        from emodarts_nni.baselines import build_baseline
+
+        n_mfcc, frames = data.input_shape
+        baseline_spec = {
+            "name": baseline,
+            "n_mfcc": n_mfcc,
+            "frames": frames,
+            "n_classes": len(data.class_names),
+        }
+        model = build_baseline(**baseline_spec)
+    else:
+        architecture = read_architecture(arch_path)
     checkpoint_path = run_dir / "checkpoint.pt"
     metrics_path = run_dir / "metrics.json"
     if resume and metrics_path.is_file() and checkpoint_path.is_file():
@@ -295,11 +284,12 @@ def _run_stages(cfg, run_dir, stages, resume, reporter, architecture_path) -> di
         if reporter is not None:
             reporter.report_final(float(metrics["ua"]), wa=metrics["wa"])
         return metrics
-    result = retrain(cfg, architecture, data, on_epoch=on_epoch, root_dir=str(run_dir))
+    result = retrain(cfg, architecture, data, on_epoch=on_epoch, root_dir=str(run_dir), model=model)
     save_checkpoint(
         checkpoint_path,
         result.model,
         architecture,
+        baseline=baseline_spec,
         class_names=list(data.class_names),
         features=data.feature_config,
         normalisation=data.normalisation,
@@ -314,18 +304,20 @@ def _run_stages(cfg, run_dir, stages, resume, reporter, architecture_path) -> di
     metrics = {
         **report,
         "parameters": result.parameters,
-        "search_seconds": architecture.provenance.get("search_seconds"),
+        "search_seconds": architecture.provenance.get("search_seconds") if architecture else 0.0,
         "retrain_seconds": round(result.seconds, 3),
         "best_epoch": result.best_epoch,
         "val_ua": result.best_val_ua,
         "fold": data.fold.fold,
         "test_groups": list(data.fold.test_groups),
-        "strategy": architecture.provenance.get("strategy", cfg.search.strategy),
-        "scope": architecture.space.get("scope"),
+        "strategy": architecture.provenance.get("strategy", cfg.search.strategy)
+        if architecture
+        else "baseline",
+        "scope": architecture.space.get("scope") if architecture else baseline,
         "corpus": cfg.corpus.kind,
         "seed": cfg.seed,
     }
-    write_json(metrics_path, metrics)
+    atomic_write_json(metrics_path, metrics)
     if reporter is not None:
         reporter.report_final(float(metrics["ua"]), wa=metrics["wa"], macro_f1=metrics["macro_f1"])
     log.info(

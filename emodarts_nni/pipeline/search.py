@@ -22,7 +22,7 @@ import torch
 from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.pipeline.data import FoldData, stratified_halves
 from emodarts_nni.space import resolve_space_args, space_from_args
-from emodarts_nni.strategies import export_architecture, is_oneshot, make_strategy
+from emodarts_nni.strategies import is_oneshot, make_strategy
 from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer
 
 log = logging.getLogger("emodarts")
@@ -81,7 +81,8 @@ def run_oneshot_search(
 ) -> SearchResult:
     """Search with a one-shot strategy on the fold's search part (in-process)."""
     from nni.nas.evaluator.pytorch import Lightning
-    from nni.nas.experiment import NasExperiment
+
+    from emodarts_nni.webui import run_search as nas_search
 
     torch.manual_seed(cfg.seed)
     space_args = space_arguments(cfg, data)
@@ -132,12 +133,11 @@ def run_oneshot_search(
         ),
     )
     strategy = make_strategy(cfg.search.strategy, **strategy_params(cfg))
-    experiment = NasExperiment(space_from_args(space_args), evaluator, strategy)
-    experiment.config.experiment_working_directory = str(run_dir / "nni")
     started = time.perf_counter()
-    experiment.run()
+    architecture = nas_search(
+        space_from_args(space_args), evaluator, strategy, experiment_dir=run_dir / "nni"
+    )
     seconds = time.perf_counter() - started
-    architecture = export_architecture(experiment)
     return SearchResult(
         space=space_args, architecture=architecture, seconds=seconds, history=history
     )

@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--stages", default="search,retrain,evaluate")
     parser.add_argument("--architecture", type=Path, default=None)
+    parser.add_argument("--baseline", default=None)
     args = parser.parse_args(argv)
 
     from emodarts_nni.webui import TrialReporter
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=True,
             reporter=reporter,
             architecture_path=args.architecture,
+            baseline=args.baseline,
         )
     except EmodartsError as exc:
         print(f"emodarts: error: {exc}", file=sys.stderr)
