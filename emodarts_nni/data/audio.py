@@ -1,0 +1,83 @@
+"""Reading audio: any sample rate and channel count in, float32 mono at one rate out.
+
+Every failure is a :class:`~emodarts_nni.errors.DataError` naming the file, so a corpus
+with one bad file fails (or, in feature extraction, skips) with a message a user can act on.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import soundfile as sf
+
+from emodarts_nni.errors import DataError
+
+
+class EmptyAudioError(DataError):
+    """An audio file holds no samples (a 0-byte file, or a valid header with no frames)."""
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Decode ``path`` to a float32 mono signal at ``sample_rate`` Hz.
+
+    Multi-channel audio is down-mixed by averaging the channels; other sample rates are
+    resampled with soxr (high quality). Raises :class:`EmptyAudioError` for a file with no
+    samples and :class:`DataError` for a missing, unreadable or corrupt file; both name
+    the path.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    path = os.fspath(path)
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        raise DataError(f"audio file not found: {path}") from None
+    if size == 0:
+        raise EmptyAudioError(f"empty audio file (0 bytes): {path}")
+    try:
+        data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise DataError(f"cannot decode audio {path}: {_reason(exc)}") from None
+    if data.shape[0] == 0:
+        raise EmptyAudioError(f"audio file has no samples: {path}")
+    signal = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(signal)):
+        raise DataError(f"audio has non-finite samples (NaN/inf): {path}")
+    if file_rate != sample_rate:
+        import librosa
+
+        signal = librosa.resample(
+            signal, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq"
+        )
+        if signal.shape[0] == 0:
+            raise EmptyAudioError(f"audio too short to resample to {sample_rate} Hz: {path}")
+    return np.ascontiguousarray(signal, dtype=np.float32)
+
+
+def audio_duration(path: str | os.PathLike) -> float:
+    """Duration of ``path`` in seconds, read from the header only (no decoding).
+
+    Raises :class:`DataError` naming the path when the header cannot be read.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"audio file not found: {path}")
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise DataError(f"cannot read audio header of {path}: {_reason(exc)}") from None
+    if info.samplerate <= 0:
+        raise DataError(f"audio header of {path} has sample rate {info.samplerate}")
+    return info.frames / info.samplerate
+
+
+def _reason(exc: BaseException) -> str:
+    # libsndfile messages repeat the path; keep only its explanation.
+    text = str(exc).strip()
+    if isinstance(exc, sf.LibsndfileError):
+        text = exc.error_string or text
+    return text or type(exc).__name__
+
+
+__all__ = ["EmptyAudioError", "audio_duration", "load_audio"]

@@ -1,0 +1,494 @@
+"""MFCC features, as in the paper, with an on-disk cache.
+
+Per utterance (defaults are the paper's): decode to mono at ``sample_rate``, pad with
+zeros or truncate to ``max_seconds`` (so the frame count is fixed), take ``n_mfcc``
+librosa MFCCs, keep the first ``frames`` frames (128 × 512) and max-pool along time to
+``pooled_frames`` (128 × 128).
+
+Cache layout, under ``cache_root(cache_dir)/features/<hash of the config>/``:
+
+- ``utterances/<id>.npy``: one array per audio file, ``<id>`` hashing its resolved path,
+  size and mtime (so an edited file is recomputed); ``<id>.skip.json`` records why a file
+  was skipped. Both are written atomically (temp file + ``os.replace``): an interrupted
+  extraction keeps every finished file and leaves nothing half-written.
+- ``stack-<hash>.npy`` + ``stack-<hash>.json``: the stacked array of one manifest's kept
+  rows (loaded memory-mapped) and the kept rows and skip reasons. A second pass over the
+  same manifest reads only these two files and decodes no audio.
+
+Normalisation: ``"utterance"`` (per-utterance, per-coefficient z-score) is applied at
+extraction; ``"train"`` leaves the stored features raw, and the training pipeline calls
+:func:`fit_normalisation` on the training rows and :func:`apply_normalisation` on all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emodarts_nni.data.audio import EmptyAudioError, load_audio
+from emodarts_nni.data.cache import cache_root
+from emodarts_nni.data.manifest import Utterance
+from emodarts_nni.errors import ConfigError, DataError
+
+#: Values of :attr:`FeatureConfig.normalisation`.
+NORMALISATIONS = ("none", "utterance", "train")
+#: Version of the extraction code; part of the cache key.
+FEATURES_VERSION = "mfcc-v1"
+
+#: Skip reasons (keys of :attr:`FeatureSet.skipped`).
+UNREADABLE_AUDIO = "unreadable audio"
+EMPTY_AUDIO = "empty audio"
+SILENT_AUDIO = "silent audio"
+#: A clip whose kept part never exceeds this amplitude (about -80 dBFS, ±3 steps of
+#: 16-bit PCM) is silent: its MFCCs would be a constant floor.
+SILENCE_PEAK = 1e-4
+
+
+class FeatureConfigError(ConfigError, ValueError):
+    """An invalid :class:`FeatureConfig` value (a :class:`ConfigError` and a ``ValueError``)."""
+
+
+class _SilentAudio(DataError):
+    """Nothing above :data:`SILENCE_PEAK` in the kept part of a clip."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """MFCC extraction settings; the defaults are the paper's 128 × 512 → 128 × 128."""
+
+    sample_rate: int = 16000
+    n_mfcc: int = 128
+    n_mels: int = 128
+    n_fft: int = 1024
+    hop_length: int = 250  # 8 s * 16 kHz / 512 frames
+    max_seconds: float = 8.0
+    frames: int = 512  # frames kept after pad/truncate
+    pooled_frames: int = 128  # max-pool along time down to this many
+    normalisation: str = "train"  # "none" | "utterance" | "train"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "normalisation":
+                continue
+            if f.name == "max_seconds":
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not ok or not np.isfinite(value) or value <= 0:
+                    raise FeatureConfigError(f"features: max_seconds must be > 0, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise FeatureConfigError(
+                    f"features: {f.name} must be a positive integer, got {value!r}"
+                )
+        if self.normalisation not in NORMALISATIONS:
+            raise FeatureConfigError(
+                f"features: normalisation {self.normalisation!r} is not one of "
+                f"{', '.join(NORMALISATIONS)}"
+            )
+        if self.n_mfcc > self.n_mels:
+            raise FeatureConfigError(
+                f"features: n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})"
+            )
+        if self.n_fft // 2 + 1 < self.n_mels:
+            raise FeatureConfigError(
+                f"features: n_fft {self.n_fft} gives {self.n_fft // 2 + 1} frequency bins, "
+                f"fewer than n_mels ({self.n_mels})"
+            )
+        if self.frames % self.pooled_frames:
+            raise FeatureConfigError(
+                f"features: frames ({self.frames}) must be a multiple of "
+                f"pooled_frames ({self.pooled_frames})"
+            )
+        if self.frames > self.available_frames:
+            raise FeatureConfigError(
+                f"features: {self.max_seconds:g} s at {self.sample_rate} Hz with hop "
+                f"{self.hop_length} gives {self.available_frames} frames, fewer than "
+                f"frames ({self.frames}); lower hop_length or frames, or raise max_seconds"
+            )
+
+    @property
+    def n_samples(self) -> int:
+        """Samples after padding/truncation to ``max_seconds``."""
+        return round(self.max_seconds * self.sample_rate)
+
+    @property
+    def available_frames(self) -> int:
+        """MFCC frames of ``max_seconds`` of audio (librosa centres frames)."""
+        return 1 + self.n_samples // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of one utterance's features: ``(n_mfcc, pooled_frames)``."""
+        return (self.n_mfcc, self.pooled_frames)
+
+    def cache_key(self) -> str:
+        """Hash naming the cache folder. ``"none"`` and ``"train"`` store the same raw
+        features, so they share one folder; ``"utterance"`` has its own."""
+        return _digest(json.dumps(_stored_settings(self), sort_keys=True))[:16]
+
+
+@dataclass(frozen=True)
+class NormalisationStats:
+    """Per-coefficient mean and standard deviation (``"train"`` normalisation)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """JSON-ready form (e.g. to store beside an exported model)."""
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NormalisationStats:
+        """Inverse of :meth:`to_dict`."""
+        mean = np.asarray(data["mean"], dtype=np.float32)
+        std = np.asarray(data["std"], dtype=np.float32)
+        if mean.shape != std.shape or mean.ndim != 1:
+            raise DataError("normalisation stats: mean and std must be vectors of one length")
+        return cls(mean=mean, std=std)
+
+
+@dataclass
+class FeatureSet:
+    """Features of the usable utterances of a manifest, rows aligned with ``utterances``."""
+
+    features: np.ndarray  # (N, n_mfcc, pooled_frames) float32, memory-mapped from the cache
+    utterances: list[Utterance]
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_paths: dict[str, list[str]] = field(default_factory=dict)
+    config: FeatureConfig = field(default_factory=FeatureConfig)
+    cache_dir: Path | None = None  # the config's cache folder
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def skip_summary(self) -> str:
+        """One line: how many utterances were kept and why the others were skipped."""
+        n_skipped = sum(self.skipped.values())
+        total = len(self.utterances) + n_skipped
+        if not n_skipped:
+            return f"features: kept all {total} utterances"
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+        return f"features: kept {len(self.utterances)} of {total} utterances; skipped {reasons}"
+
+
+# ------------------------------------------------------------------------ one utterance
+def compute_features(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Features of one mono waveform at ``config.sample_rate``: ``(n_mfcc, pooled_frames)``.
+
+    Raises :class:`DataError` for a silent clip (nothing above :data:`SILENCE_PEAK` in the
+    kept ``max_seconds``).
+    """
+    import librosa
+
+    n = config.n_samples
+    clip = np.zeros(n, dtype=np.float32)
+    kept = np.asarray(signal, dtype=np.float32)[:n]
+    clip[: len(kept)] = kept
+    if not np.any(np.abs(clip) > SILENCE_PEAK):
+        raise _SilentAudio(f"silent audio (peak below {SILENCE_PEAK:g} in the kept part)")
+    mfcc = librosa.feature.mfcc(
+        y=clip,
+        sr=config.sample_rate,
+        n_mfcc=config.n_mfcc,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+    )[:, : config.frames]
+    pool = config.frames // config.pooled_frames
+    pooled = mfcc.reshape(config.n_mfcc, config.pooled_frames, pool).max(axis=2)
+    if config.normalisation == "utterance":
+        mean = pooled.mean(axis=1, keepdims=True)
+        std = pooled.std(axis=1, keepdims=True)
+        pooled = (pooled - mean) / np.where(std > 1e-6, std, 1.0)
+    return np.ascontiguousarray(pooled, dtype=np.float32)
+
+
+def _extract_one(path: str, target: str, config: FeatureConfig) -> str | None:
+    """Compute and cache one utterance; returns its skip reason, or None when kept."""
+    try:
+        # Single-threaded BLAS: the parallelism is over utterances, and the summation
+        # order, hence every bit of the result, must not depend on the number of workers.
+        with _single_threaded_blas():
+            features = compute_features(load_audio(path, config.sample_rate), config)
+    except DataError as exc:
+        reason = {EmptyAudioError: EMPTY_AUDIO, _SilentAudio: SILENT_AUDIO}.get(
+            type(exc), UNREADABLE_AUDIO
+        )
+        note = {"reason": reason, "message": str(exc), "path": path}
+        _atomic_write_text(Path(target + ".skip.json"), json.dumps(note))
+        return reason
+    _atomic_save(Path(target + ".npy"), features)
+    return None
+
+
+def _single_threaded_blas() -> contextlib.AbstractContextManager[object]:
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+# ------------------------------------------------------------------------------- corpus
+def extract_features(
+    utterances: Iterable[Utterance],
+    config: FeatureConfig | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> FeatureSet:
+    """Features of ``utterances`` (cached; see the module docstring for the layout).
+
+    Unreadable, empty and silent files are skipped and counted in
+    :attr:`FeatureSet.skipped` (paths in :attr:`FeatureSet.skipped_paths`), and a one-line
+    summary is printed to stderr. Uncached utterances are extracted by ``workers``
+    processes (default: all cores) with a progress bar unless ``progress`` is False.
+    """
+    config = config or FeatureConfig()
+    utterances = list(utterances)
+    folder = cache_root(cache_dir) / "features" / config.cache_key()
+    ids = [_file_id(u.path) for u in utterances]
+    # The stack depends on the files, in order (not on labels or speakers).
+    files = [i or f"missing:{u.path}" for i, u in zip(ids, utterances, strict=True)]
+    stack_name = "stack-" + _digest("\n".join(files))[:16]
+
+    result = _load_stack(folder, stack_name, utterances, config)
+    if result is None:
+        item_dir = folder / "utterances"
+        item_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(folder, config)
+        todo = sorted(
+            {
+                (utterances[i].path, str(item_dir / ids[i]))
+                for i in range(len(utterances))
+                if ids[i] is not None
+                and not (item_dir / f"{ids[i]}.npy").is_file()
+                and not (item_dir / f"{ids[i]}.skip.json").is_file()
+            }
+        )
+        _run(todo, config, workers, progress)
+        result = _build_stack(folder, stack_name, utterances, ids, config)
+    if result.skipped:
+        print(result.skip_summary(), file=sys.stderr)
+    return result
+
+
+def _run(
+    todo: Sequence[tuple[str, str]], config: FeatureConfig, workers: int | None, progress: bool
+) -> None:
+    from tqdm.auto import tqdm
+
+    if not todo:
+        return
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    with tqdm(total=len(todo), desc="MFCC features", unit="utt", disable=not progress) as bar:
+        if n_workers == 1:
+            for path, target in todo:
+                _extract_one(path, target, config)
+                bar.update()
+            return
+        from joblib import Parallel, delayed
+
+        jobs = (delayed(_extract_one)(path, target, config) for path, target in todo)
+        for _ in Parallel(n_jobs=n_workers, return_as="generator_unordered")(jobs):
+            bar.update()
+
+
+def _build_stack(
+    folder: Path,
+    name: str,
+    utterances: list[Utterance],
+    ids: list[str | None],
+    config: FeatureConfig,
+) -> FeatureSet:
+    item_dir = folder / "utterances"
+    kept: list[int] = []
+    skipped: dict[str, list[str]] = {}
+    for i, (utt, key) in enumerate(zip(utterances, ids, strict=True)):
+        if key is not None and (item_dir / f"{key}.npy").is_file():
+            kept.append(i)
+            continue
+        reason = UNREADABLE_AUDIO
+        if key is not None:
+            try:
+                note = json.loads((item_dir / f"{key}.skip.json").read_text(encoding="utf-8"))
+                reason = note["reason"]
+            except (OSError, ValueError, KeyError):
+                raise DataError(
+                    f"feature cache {item_dir} has no result for {utt.path}; was the file "
+                    "changed during extraction? rerun"
+                ) from None
+        skipped.setdefault(reason, []).append(utt.path)
+
+    stack = folder / f"{name}.npy"
+    shape = (len(kept), *config.shape)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stack.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        for row, i in enumerate(kept):
+            item = np.load(item_dir / f"{ids[i]}.npy")
+            if item.shape != config.shape:
+                raise DataError(
+                    f"feature cache file for {utterances[i].path} has shape {item.shape}"
+                )
+            array[row] = item
+        array.flush()
+        del array
+        os.replace(tmp, stack)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    index = {"rows": len(utterances), "kept": kept, "skipped": skipped, "shape": list(shape)}
+    _atomic_write_text(folder / f"{name}.json", json.dumps(index))
+    loaded = _load_stack(folder, name, utterances, config)
+    if loaded is None:
+        raise DataError(f"could not read back the feature stack {stack}")
+    return loaded
+
+
+def _load_stack(
+    folder: Path, name: str, utterances: list[Utterance], config: FeatureConfig
+) -> FeatureSet | None:
+    """The cached stack of this manifest, or None when absent or inconsistent."""
+    try:
+        index = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        kept = [int(i) for i in index["kept"]]
+        skipped = {str(reason): list(paths) for reason, paths in index["skipped"].items()}
+        if index["rows"] != len(utterances) or not all(0 <= i < len(utterances) for i in kept):
+            return None
+        features = np.load(folder / f"{name}.npy", mmap_mode="r")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if features.shape != (len(kept), *config.shape) or features.dtype != np.float32:
+        return None
+    return FeatureSet(
+        features=features,
+        utterances=[utterances[i] for i in kept],
+        skipped=Counter({reason: len(paths) for reason, paths in skipped.items()}),
+        skipped_paths=skipped,
+        config=config,
+        cache_dir=folder,
+    )
+
+
+# ------------------------------------------------------------------------ normalisation
+def fit_normalisation(
+    features: np.ndarray, indices: Sequence[int] | np.ndarray
+) -> NormalisationStats:
+    """Per-coefficient mean and std over the rows ``indices`` (e.g. the training rows of a
+    fold) and all their frames. Works chunk by chunk, so a memory-mapped stack is fine."""
+    rows = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if rows.size == 0:
+        raise ValueError("fit_normalisation: no rows given")
+    if features.ndim != 3:
+        raise ValueError(f"fit_normalisation: expected (N, n_mfcc, frames), got {features.shape}")
+    rows = np.sort(rows)  # sequential reads of a memory-mapped stack
+    chunks = [rows[i : i + 256] for i in range(0, rows.size, 256)]
+    count = rows.size * features.shape[2]
+    total = np.zeros(features.shape[1])
+    for chunk in chunks:
+        total += np.asarray(features[chunk], dtype=np.float64).sum(axis=(0, 2))
+    mean = total / count
+    squares = np.zeros(features.shape[1])
+    for chunk in chunks:
+        centred = np.asarray(features[chunk], dtype=np.float64) - mean[:, None]
+        squares += (centred**2).sum(axis=(0, 2))
+    std = np.sqrt(squares / count)
+    std = np.where(std > 1e-6, std, 1.0)  # a constant coefficient carries nothing; keep it 0
+    return NormalisationStats(mean=mean.astype(np.float32), std=std.astype(np.float32))
+
+
+def apply_normalisation(x: np.ndarray, stats: NormalisationStats) -> np.ndarray:
+    """``(x - mean) / std`` per coefficient; ``x`` is ``(..., n_mfcc, frames)``; float32."""
+    if x.ndim < 2 or x.shape[-2] != stats.mean.shape[0]:
+        raise ValueError(
+            f"apply_normalisation: features of shape {x.shape} do not have "
+            f"{stats.mean.shape[0]} coefficients on axis -2"
+        )
+    out = (np.asarray(x, dtype=np.float32) - stats.mean[:, None]) / stats.std[:, None]
+    return out.astype(np.float32, copy=False)
+
+
+# -------------------------------------------------------------------------------- files
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_id(path: str) -> str | None:
+    """Identity of an audio file (resolved path, size, mtime); None when it cannot be stat'ed."""
+    try:
+        resolved = Path(path).resolve()
+        st = resolved.stat()
+    except OSError:
+        return None
+    return _digest(f"{resolved}\0{st.st_size}\0{st.st_mtime_ns}")[:24]
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _stored_settings(config: FeatureConfig) -> dict[str, Any]:
+    """What determines the stored arrays: the config (``"train"`` stores raw features, as
+    ``"none"`` does), the extraction code's version and librosa's."""
+    import librosa
+
+    settings = asdict(config)
+    if settings["normalisation"] != "utterance":
+        settings["normalisation"] = "none"
+    settings["version"] = FEATURES_VERSION
+    settings["librosa"] = librosa.__version__
+    return settings
+
+
+def _write_config(folder: Path, config: FeatureConfig) -> None:
+    path = folder / "config.json"
+    if not path.is_file():  # for people browsing the cache
+        _atomic_write_text(path, json.dumps(_stored_settings(config), indent=1) + "\n")
+
+
+__all__ = [
+    "EMPTY_AUDIO",
+    "NORMALISATIONS",
+    "SILENT_AUDIO",
+    "UNREADABLE_AUDIO",
+    "FeatureConfig",
+    "FeatureConfigError",
+    "FeatureSet",
+    "NormalisationStats",
+    "apply_normalisation",
+    "compute_features",
+    "extract_features",
+    "fit_normalisation",
+]
