@@ -22,16 +22,34 @@ import time
 
 CONFIGS = {
     # the paper's CNN-only search: 128×128 MFCC, 8 initial channels, 4 cells × 4 nodes, batch 16
-    "cnn_only": {"scope": "cnn_only", "n_mfcc": 128, "frames": 128, "init_channels": 8,
-                 "cnn_cells": 4, "cnn_nodes": 4, "seq_cells": 0},
+    "cnn_only": {
+        "scope": "cnn_only",
+        "n_mfcc": 128,
+        "frames": 128,
+        "init_channels": 8,
+        "cnn_cells": 4,
+        "cnn_nodes": 4,
+        "seq_cells": 0,
+    },
     # the full joint space: + 2 SeqNN cells over all 14 SeqNN ops
-    "emodarts": {"scope": "emodarts", "n_mfcc": 128, "frames": 128, "init_channels": 8,
-                 "cnn_cells": 4, "cnn_nodes": 4, "seq_cells": 2, "seq_nodes": 2, "hidden": 128},
+    "emodarts": {
+        "scope": "emodarts",
+        "n_mfcc": 128,
+        "frames": 128,
+        "init_channels": 8,
+        "cnn_cells": 4,
+        "cnn_nodes": 4,
+        "seq_cells": 2,
+        "seq_nodes": 2,
+        "hidden": 128,
+    },
 }
 REFERENCE = {"cnn_only": (56.0, 13.8), "emodarts": (73.0, 19.7)}
 
 
-def measure(name: str, steps: int, batch: int, device: str, threads: int) -> dict:
+def measure(
+    name: str, steps: int, batch: int, device: str, threads: int, frugal: bool = True
+) -> dict:
     """Run ``steps`` DARTS steps (after one warm-up) in this process; return timings."""
     import warnings
 
@@ -39,6 +57,7 @@ def measure(name: str, steps: int, batch: int, device: str, threads: int) -> dic
     import torch
     from nni.nas.strategy import DARTS
 
+    from emodarts_nni.oneshot import darts_step
     from emodarts_nni.space import build_space
 
     torch.set_num_threads(threads)
@@ -55,11 +74,14 @@ def measure(name: str, steps: int, batch: int, device: str, threads: int) -> dic
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step() -> None:
-        a_opt.zero_grad()
-        loss_fn(net(x), y).backward()  # α step on the validation batch
+        if frugal:
+            darts_step(net, loss_fn, (x, y), (x, y), a_opt, w_opt, grad_clip=5.0)
+            return
+        a_opt.zero_grad()  # NNI's DartsLightningModule: full backward in both phases
+        loss_fn(net(x), y).backward()
         a_opt.step()
         w_opt.zero_grad()
-        loss_fn(net(x), y).backward()  # weight step on the training batch
+        loss_fn(net(x), y).backward()
         torch.nn.utils.clip_grad_norm_(weights, 5.0)
         w_opt.step()
 
@@ -76,6 +98,7 @@ def measure(name: str, steps: int, batch: int, device: str, threads: int) -> dic
         times.append(time.perf_counter() - t)
     out = {
         "config": name,
+        "step": "emodarts (frugal)" if frugal else "NNI DARTS (full backward)",
         "device": device,
         "threads": threads,
         "batch": batch,
@@ -91,31 +114,66 @@ def measure(name: str, steps: int, batch: int, device: str, threads: int) -> dic
 
 def main() -> None:
     """Measure each configuration in a subprocess and print a comparison table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--configs", default="cnn_only,emodarts")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--nni-step",
+        action="store_true",
+        help="measure NNI's own DARTS step (full backward in both phases)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.steps, args.batch, args.device, args.threads)))
+        print(
+            json.dumps(
+                measure(
+                    args.child,
+                    args.steps,
+                    args.batch,
+                    args.device,
+                    args.threads,
+                    frugal=not args.nni_step,
+                )
+            )
+        )
         return
     results = []
     for name in args.configs.split(","):
-        cmd = [sys.executable, __file__, "--child", name, "--steps", str(args.steps), "--batch",
-               str(args.batch), "--device", args.device, "--threads", str(args.threads)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--steps",
+            str(args.steps),
+            "--batch",
+            str(args.batch),
+            "--device",
+            args.device,
+            "--threads",
+            str(args.threads),
+        ]
+        cmd += ["--nni-step"] if args.nni_step else []
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(f"{'config':10s} {'device':6s} {'s/step':>8s} {'peak RSS GB':>12s} {'ref s/step':>11s} "
-          f"{'ref GB':>7s} {'speed-up':>9s} {'memory':>7s}")
+    print(
+        f"{'config':10s} {'device':6s} {'s/step':>8s} {'peak RSS GB':>12s} {'ref s/step':>11s} "
+        f"{'ref GB':>7s} {'speed-up':>9s} {'memory':>7s}"
+    )
     for r in results:
         ref_s, ref_gb = REFERENCE[r["config"]]
-        print(f"{r['config']:10s} {r['device']:6s} {r['seconds_per_step']:8.2f} {r['peak_rss_gb']:12.2f} "
-              f"{ref_s:11.1f} {ref_gb:7.1f} {ref_s / r['seconds_per_step']:8.1f}x "
-              f"{r['peak_rss_gb'] / ref_gb:6.0%}")
+        print(
+            f"{r['config']:10s} {r['device']:6s} {r['seconds_per_step']:8.2f} {r['peak_rss_gb']:12.2f} "
+            f"{ref_s:11.1f} {ref_gb:7.1f} {ref_s / r['seconds_per_step']:8.1f}x "
+            f"{r['peak_rss_gb'] / ref_gb:6.0%}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

@@ -3,7 +3,8 @@
 =================  ===========  ===============================================================
 name               kind         NNI class, what it needs, parameters (defaults)
 =================  ===========  ===============================================================
-``darts``          one-shot     ``DARTS`` (first order). A Lightning evaluator with train and
+``darts``          one-shot     ``DARTS`` (first order; :mod:`emodarts_nni.oneshot` runs NNI's step
+                                without the gradients it discards). A Lightning evaluator with train and
                                 validation dataloaders (val batches drive the α step).
                                 ``arc_learning_rate`` (3e-4), ``gradient_clip_val`` (None),
                                 ``warmup_epochs`` (0), ``log_prob_every_n_step`` (10),
@@ -93,7 +94,7 @@ class StrategySpec:
 STRATEGIES: dict[str, StrategySpec] = {
     spec.name: spec
     for spec in (
-        StrategySpec("darts", "nni.nas.strategy.DARTS", True, _DARTS_PARAMS),
+        StrategySpec("darts", "emodarts_nni.oneshot.DARTS", True, _DARTS_PARAMS),
         StrategySpec(
             "enas",
             "nni.nas.strategy.ENAS",

@@ -63,8 +63,21 @@ def test_darts_run_reports_epochs_and_final_ua_to_the_web_ui(tmp_path, cache, nn
 def test_random_multi_trial_search_shows_every_trial(tmp_path, cache, nni_home):
     config = tiny_config(tmp_path, cache, webui={"enabled": True}, search={"max_trials": 2})
     out = tmp_path / "random"
-    assert main(["run", str(config), "--strategy", "random", "--out", str(out),
-                 "--port", str(free_port())]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(config),
+                "--strategy",
+                "random",
+                "--out",
+                str(out),
+                "--port",
+                str(free_port()),
+            ]
+        )
+        == 0
+    )
     load_architecture(out / "architecture.json")
     metrics, trials = _view_metrics(out)
     assert len(trials) == 2 and all(t["status"] == "SUCCEEDED" for t in trials)

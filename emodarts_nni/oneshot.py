@@ -1,0 +1,119 @@
+"""First-order DARTS without the gradients it throws away.
+
+NNI 3.0's ``DartsLightningModule`` back-propagates the architecture loss into every
+weight and the weight loss into every α, then discards those gradients. For the emoDARTS
+supernet that is most of the cost: convolution weight gradients (``convolution_backward``)
+are over half of a step on CPU, and keeping α differentiable during the weight step makes
+autograd save every candidate's output of every mixed edge for a gradient nobody uses.
+
+:class:`DARTS` computes exactly the same updates (a test compares parameters after several
+steps) with the weights frozen during the α step and α frozen during the weight step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+import torch
+from torch import nn, optim
+
+from emodarts_nni import compat
+
+compat.apply()
+
+from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule  # noqa: E402
+from nni.nas.strategy import DARTS as NniDARTS  # noqa: E402
+
+
+@contextlib.contextmanager
+def frozen(parameters: Iterable[nn.Parameter]) -> Iterator[None]:
+    """Turn ``requires_grad`` off for ``parameters`` inside the block (restored after)."""
+    params = [p for p in parameters if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+class FrugalDartsModule(DartsLightningModule):
+    """NNI's first-order DARTS step, with the unused half of each backward pass skipped."""
+
+    def _weights(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def training_step(self, batch, batch_idx):  # noqa: D102 (NNI's docstring applies)
+        arc_optim = self.architecture_optimizers()
+        if not isinstance(arc_optim, optim.Optimizer):
+            raise TypeError(f"Expect arc_optim to be a single Optimizer, but found: {arc_optim}")
+        trn_batch, val_batch = batch["train"], batch["val"]
+
+        if self.warmup_epochs == 0 or self.trainer.current_epoch >= self.warmup_epochs:
+            self.resample()
+            arc_optim.zero_grad()
+            with frozen(self._weights()):  # α step: d loss / d α only
+                arc_step_loss = self.training_module.training_step(val_batch, 2 * batch_idx)
+                if isinstance(arc_step_loss, dict):
+                    arc_step_loss = arc_step_loss["loss"]
+                if self.penalty is not None:
+                    arc_step_loss, details = self.penalty(arc_step_loss, self.export_probs())
+                    self.log_dict({f"penalty/{k}": v for k, v in details.items()})
+                self.manual_backward(arc_step_loss)
+            arc_optim.step()
+
+        self.resample()
+        with frozen(self.arch_parameters()):  # weight step: d loss / d w only
+            loss_and_metrics = self.training_module.training_step(trn_batch, 2 * batch_idx + 1)
+            w_step_loss = (
+                loss_and_metrics["loss"] if isinstance(loss_and_metrics, dict) else loss_and_metrics
+            )
+            self.advance_optimization(w_step_loss, batch_idx, self.gradient_clip_val)
+        self.advance_lr_schedulers(batch_idx)
+        if batch_idx % self.log_prob_every_n_step == 0:
+            self.log_probs(self.export_probs())
+        return loss_and_metrics
+
+
+class DARTS(NniDARTS):
+    """NNI's first-order ``DARTS`` strategy running :class:`FrugalDartsModule` (same updates, less work)."""
+
+    def configure_oneshot_module(self, training_module):  # noqa: D102
+        return FrugalDartsModule(
+            training_module,
+            arc_learning_rate=self.arc_learning_rate,
+            gradient_clip_val=self.gradient_clip_val,
+            log_prob_every_n_step=self.log_prob_every_n_step,
+            warmup_epochs=self.warmup_epochs,
+            penalty=self.penalty,
+        )
+
+
+def darts_step(
+    net: nn.Module,
+    loss_fn: nn.Module,
+    arch_batch: tuple[torch.Tensor, torch.Tensor],
+    weight_batch: tuple[torch.Tensor, torch.Tensor],
+    arch_optimizer: optim.Optimizer,
+    weight_optimizer: optim.Optimizer,
+    grad_clip: float | None = 5.0,
+) -> None:
+    """One first-order DARTS step on a supernet outside Lightning (benchmarks, tests).
+
+    Identical in effect to :meth:`FrugalDartsModule.training_step`.
+    """
+    alphas = [p for g in arch_optimizer.param_groups for p in g["params"]]
+    weights = [p for g in weight_optimizer.param_groups for p in g["params"]]
+    arch_optimizer.zero_grad()
+    with frozen(weights):
+        loss_fn(net(arch_batch[0]), arch_batch[1]).backward()
+    arch_optimizer.step()
+    weight_optimizer.zero_grad()
+    with frozen(alphas):
+        loss_fn(net(weight_batch[0]), weight_batch[1]).backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(weights, grad_clip)
+    weight_optimizer.step()
