@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.ops import AttentionPool
 
 #: Front-end geometry fixed by the paper (Fig. 4).
 CONV_KERNEL, CONV_STRIDE, CONV_PADDING = 2, 2, 2
@@ -126,21 +127,6 @@ class CnnBaseline(nn.Module):
         return self.head(torch.flatten(self.front(x), start_dim=1))
 
 
-class TemporalAttention(nn.Module):
-    """Additive attention over time: ``score_t = v·tanh(W h_t + b)``, softmax over ``t``."""
-
-    def __init__(self, features: int, attention_units: int) -> None:
-        super().__init__()
-        self.project = nn.Linear(features, attention_units)
-        self.score = nn.Linear(attention_units, 1, bias=False)
-
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``h`` ``(B, T, D)`` → (context ``(B, D)``, weights ``(B, T)`` summing to 1 over T)."""
-        scores = self.score(torch.tanh(self.project(h))).squeeze(-1)
-        weights = torch.softmax(scores, dim=1)
-        return torch.bmm(weights.unsqueeze(1), h).squeeze(1), weights
-
-
 class CnnLstmBaseline(nn.Module):
     """CNN + bidirectional LSTM over time (+ attention over time when ``attention``).
 
@@ -173,7 +159,7 @@ class CnnLstmBaseline(nn.Module):
             batch_first=True,
             bidirectional=True,
         )
-        self.attention = TemporalAttention(2 * lstm_units, lstm_units) if attention else None
+        self.attention = AttentionPool(2 * lstm_units, lstm_units) if attention else None
         self.head = _dense_head(2 * lstm_units, dense_units, n_classes)
 
     def sequence(self, x: torch.Tensor) -> torch.Tensor:

@@ -147,25 +147,40 @@ class Recurrent(nn.Module):
         return out
 
 
-class TemporalAttention(nn.Module):
-    """Additive attention over time: ``score_t = v·tanh(W h_t)``, softmax over ``t``.
+class AttentionPool(nn.Module):
+    """Additive attention over time: ``score_t = v·tanh(W h_t + b)``, softmax over ``t``.
 
-    The context vector (the attention-weighted sum of the steps) is concatenated with every
-    step's output and projected back to ``hidden``, so the op keeps the sequence shape.
+    ``forward(h)`` with ``h`` ``(B, T, D)`` returns the context ``(B, D)`` (the weighted sum
+    of the steps) and the weights ``(B, T)``, which sum to 1 over time. Shared by the SeqNN
+    attention ops and the hand-designed attention baseline.
+    """
+
+    def __init__(self, features: int, units: int | None = None) -> None:
+        super().__init__()
+        units = units or features
+        self.score = nn.Sequential(nn.Linear(features, units), nn.Tanh(), nn.Linear(units, 1))
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weights = torch.softmax(self.score(h).squeeze(-1), dim=1)
+        return torch.einsum("bt,bth->bh", weights, h), weights
+
+
+class TemporalAttention(nn.Module):
+    """:class:`AttentionPool` kept as a sequence op: the context vector is concatenated with
+    every step's output and projected back to ``hidden``, so the op keeps the shape.
     """
 
     def __init__(self, hidden: int) -> None:
         super().__init__()
-        self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.pool = AttentionPool(hidden)
         self.combine = nn.Linear(2 * hidden, hidden)
 
     def weights(self, h: torch.Tensor) -> torch.Tensor:
         """Attention weights ``(B, T)`` over the time steps of ``h`` ``(B, T, H)``."""
-        return torch.softmax(self.score(h).squeeze(-1), dim=1)
+        return self.pool(h)[1]
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        context = torch.einsum("bt,bth->bh", self.weights(h), h)
-        context = context.unsqueeze(1).expand_as(h)
+        context = self.pool(h)[0].unsqueeze(1).expand_as(h)
         return torch.tanh(self.combine(torch.cat([h, context], dim=-1)))
 
 
