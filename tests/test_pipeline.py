@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import SMALL_SPACE
 
 from emodarts_nni.cli.main import main
 from emodarts_nni.config import load_config
@@ -40,14 +41,7 @@ def tiny_config(tmp_path: Path, cache: Path, **sections) -> Path:
         "splits": {"protocol": "session", "fold": 0},
         "space": {
             "scope": "emodarts",
-            "init_channels": 2,
-            "stem_multiplier": 2,
-            "cnn_cells": 3,
-            "cnn_nodes": 2,
-            "seq_cells": 1,
-            "seq_nodes": 2,
-            "hidden": 8,
-            "dropout": 0.0,
+            **{k: v for k, v in SMALL_SPACE.items() if k not in ("n_mfcc", "frames")},
         },
         "search": {"epochs": 1, "batch_size": 16, "max_trials": 2, "trial_epochs": 1},
         "retrain": {"epochs": 2, "batch_size": 16},
@@ -185,19 +179,7 @@ def test_retrain_and_evaluate_commands(tmp_path, cache, capsys):
     from emodarts_nni.architecture import sample_architecture, save_architecture
     from emodarts_nni.space import resolve_space_args
 
-    space = resolve_space_args(
-        "emodarts",
-        n_mfcc=16,
-        frames=16,
-        init_channels=2,
-        stem_multiplier=2,
-        cnn_cells=3,
-        cnn_nodes=2,
-        seq_cells=1,
-        seq_nodes=2,
-        hidden=8,
-        dropout=0.0,
-    )
+    space = resolve_space_args("emodarts", **SMALL_SPACE)  # the space tiny_config sets
     arch = save_architecture(tmp_path / "random.json", space, sample_architecture(space, seed=5))
     out = tmp_path / "retrained"
     assert main(["retrain", str(arch), str(config), "--out", str(out)]) == 0
