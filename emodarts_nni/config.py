@@ -21,7 +21,6 @@ import difflib
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import yaml
 
 from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.files import atomic_path
 
 #: Architecture-search strategies a config may name (``search.strategy``).
 STRATEGY_NAMES = ("darts", "enas", "gumbel", "proxyless", "random-oneshot", "random", "evolution")
@@ -782,15 +782,10 @@ def dump_config(cfg: ExperimentConfig, path: str | os.PathLike) -> Path:
         config_to_dict(cfg), sort_keys=False, default_flow_style=False, allow_unicode=True
     )
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp:
+        with tmp.open("w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -158,22 +158,31 @@ class EpochRecorder(pl.Callback):
             self._emit(trainer, pl_module, {})
             return
         x, y = self.val_data
-        was_training = pl_module.training
-        pl_module.eval()
-        preds = []
-        with torch.no_grad():
-            for start in range(0, len(x), 64):
-                batch = torch.as_tensor(
-                    np.ascontiguousarray(x[start : start + 64]), device=pl_module.device
-                )
-                preds.append(pl_module(batch).argmax(dim=1).cpu())
-        pl_module.train(was_training)
-        y_pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+        y_pred = predict_proba(pl_module, x).argmax(axis=1) if len(x) else np.zeros(0, np.int64)
         self._emit(
             trainer,
             pl_module,
             {"val_ua": unweighted_accuracy(y, y_pred), "val_wa": weighted_accuracy(y, y_pred)},
         )
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities ``(N, n_classes)`` of feature maps ``x``, in eval mode on the
+    model's device; the model's train/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    try:
+        for start in range(0, len(x), batch_size):
+            batch = torch.as_tensor(
+                np.ascontiguousarray(x[start : start + batch_size]), dtype=torch.float32
+            )
+            out.append(torch.softmax(model(batch.to(device)), dim=1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
 def alpha_probabilities(module: nn.Module) -> dict[str, float]:

@@ -246,11 +246,11 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``emodarts evaluate CHECKPOINT``: re-score a saved model on its fold's test speakers."""
+    from emodarts_nni.architecture import count_parameters
     from emodarts_nni.checkpoint import load_checkpoint
     from emodarts_nni.config import load_config
-    from emodarts_nni.metrics import classification_report
     from emodarts_nni.pipeline.data import prepare_fold
-    from emodarts_nni.pipeline.retrain import predict_proba
+    from emodarts_nni.pipeline.retrain import evaluate
 
     checkpoint = load_checkpoint(args.checkpoint)
     config_path = args.config or args.checkpoint.parent / "config.yaml"
@@ -270,11 +270,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise EmodartsError(
             f"classes differ: checkpoint {checkpoint.class_names}, data {list(data.class_names)}"
         )
-    probs = predict_proba(checkpoint.model, data.x["test"])
-    report = classification_report(data.y["test"], probs.argmax(axis=1), data.class_names)
+    report, _ = evaluate(checkpoint.model, data, "test")
     report.update(
-        parameters=sum(p.numel() for p in checkpoint.model.parameters() if p.requires_grad),
-        test_groups=list(data.fold.test_groups),
+        parameters=count_parameters(checkpoint.model), test_groups=list(data.fold.test_groups)
     )
     print_summary(report)
     if args.json:

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -40,6 +39,7 @@ from emodarts_nni.data.audio import EmptyAudioError, load_audio
 from emodarts_nni.data.cache import cache_root
 from emodarts_nni.data.manifest import Utterance
 from emodarts_nni.errors import ConfigError, DataError
+from emodarts_nni.files import atomic_path, atomic_write_text
 
 #: Values of :attr:`FeatureConfig.normalisation`.
 NORMALISATIONS = ("none", "utterance", "train")
@@ -226,7 +226,7 @@ def _extract_one(path: str, target: str, config: FeatureConfig) -> str | None:
             type(exc), UNREADABLE_AUDIO
         )
         note = {"reason": reason, "message": str(exc), "path": path}
-        _atomic_write_text(Path(target + ".skip.json"), json.dumps(note))
+        atomic_write_text(Path(target + ".skip.json"), json.dumps(note))
         return reason
     _atomic_save(Path(target + ".npy"), features)
     return None
@@ -334,9 +334,7 @@ def _build_stack(
 
     stack = folder / f"{name}.npy"
     shape = (len(kept), *config.shape)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stack.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(stack) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
         for row, i in enumerate(kept):
             item = np.load(item_dir / f"{ids[i]}.npy")
@@ -347,12 +345,8 @@ def _build_stack(
             array[row] = item
         array.flush()
         del array
-        os.replace(tmp, stack)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     index = {"rows": len(utterances), "kept": kept, "skipped": skipped, "shape": list(shape)}
-    _atomic_write_text(folder / f"{name}.json", json.dumps(index))
+    atomic_write_text(folder / f"{name}.json", json.dumps(index))
     loaded = _load_stack(folder, name, utterances, config)
     if loaded is None:
         raise DataError(f"could not read back the feature stack {stack}")
@@ -438,25 +432,8 @@ def _file_id(path: str) -> str | None:
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        np.save(fh, array)
 
 
 def _stored_settings(config: FeatureConfig) -> dict[str, Any]:
@@ -475,7 +452,7 @@ def _stored_settings(config: FeatureConfig) -> dict[str, Any]:
 def _write_config(folder: Path, config: FeatureConfig) -> None:
     path = folder / "config.json"
     if not path.is_file():  # for people browsing the cache
-        _atomic_write_text(path, json.dumps(_stored_settings(config), indent=1) + "\n")
+        atomic_write_text(path, json.dumps(_stored_settings(config), indent=1) + "\n")
 
 
 __all__ = [

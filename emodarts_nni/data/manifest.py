@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from emodarts_nni.errors import DataError
+from emodarts_nni.files import atomic_path
 
 MANIFEST_COLUMNS = ("path", "label", "speaker", "session", "duration")
 OPTIONAL_COLUMNS = ("split",)
@@ -38,23 +38,16 @@ class Utterance:
 def write_manifest(utterances: Iterable[Utterance], path: str | os.PathLike) -> Path:
     """Write ``utterances`` to ``path`` as CSV, atomically (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = list(utterances)
     with_split = any(u.split for u in rows)
     columns = list(MANIFEST_COLUMNS) + (["split"] if with_split else [])
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            for u in rows:
-                row = asdict(u)
-                row["duration"] = f"{u.duration:.3f}"
-                writer.writerow(row)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for u in rows:
+            row = asdict(u)
+            row["duration"] = f"{u.duration:.3f}"
+            writer.writerow(row)
     return path
 
 

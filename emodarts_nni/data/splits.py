@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import numpy as np
 
 from emodarts_nni.data.manifest import Utterance, class_names
 from emodarts_nni.errors import DataError, suggest
+from emodarts_nni.files import atomic_path
 
 PROTOCOLS = ("auto", "session", "speaker", "speaker_kfold", "official")
 PARTS = ("search", "train", "validation", "test")
@@ -145,21 +145,14 @@ def write_splits(
 ) -> Path:
     """Write ``fold,part,path,speaker,session,label`` rows for every fold, atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["fold", "part", "path", "speaker", "session", "label"])
-            for fold in folds:
-                for part in PARTS:
-                    for i in fold.part(part):
-                        u = utterances[int(i)]
-                        writer.writerow([fold.fold, part, u.path, u.speaker, u.session, u.label])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["fold", "part", "path", "speaker", "session", "label"])
+        for fold in folds:
+            for part in PARTS:
+                for i in fold.part(part):
+                    u = utterances[int(i)]
+                    writer.writerow([fold.fold, part, u.path, u.speaker, u.session, u.label])
     return path
 
 

@@ -19,6 +19,7 @@ from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.data.manifest import Utterance, class_names, read_manifest, write_manifest
 from emodarts_nni.data.splits import PARTS, FoldSplit, make_folds, write_splits
 from emodarts_nni.errors import ConfigError
+from emodarts_nni.files import atomic_path
 
 log = logging.getLogger("emodarts")
 
@@ -47,10 +48,8 @@ class FoldData:
     def save(self, path: Path) -> Path:
         """Write the arrays to one ``.npz`` (what multi-trial trials load)."""
         arrays = {f"x_{p}": self.x[p] for p in PARTS} | {f"y_{p}": self.y[p] for p in PARTS}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, **arrays, class_names=np.array(self.class_names))
-        tmp.replace(path)
+        with atomic_path(path, suffix=".npz") as tmp:  # np.savez would append .npz otherwise
+            np.savez(tmp, **arrays, class_names=np.array(self.class_names))
         return path
 
 

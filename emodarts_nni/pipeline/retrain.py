@@ -20,7 +20,7 @@ from emodarts_nni.architecture import ArchitectureFile, count_parameters, freeze
 from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.metrics import classification_report
 from emodarts_nni.pipeline.data import FoldData
-from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer
+from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer, predict_proba
 
 log = logging.getLogger("emodarts")
 
@@ -131,20 +131,6 @@ def retrain(
         parameters=count_parameters(model),
         history=history,
     )
-
-
-@torch.no_grad()
-def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities ``(N, n_classes)`` of feature maps ``x`` (eval mode, CPU or model's device)."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(x), batch_size):
-        batch = torch.as_tensor(
-            np.ascontiguousarray(x[start : start + batch_size]), dtype=torch.float32
-        )
-        out.append(torch.softmax(model(batch.to(device)), dim=1).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
 def evaluate(
