@@ -161,6 +161,34 @@ def make_strategy(name: str, **params: Any) -> Strategy:
     return spec.create(**params)
 
 
+def strategy_params(cfg: Any) -> dict[str, Any]:
+    """Keyword arguments of ``cfg.search.strategy`` taken from an experiment config
+    (``search.params`` wins over the values derived from the other ``search`` keys)."""
+    name = cfg.search.strategy
+    params: dict[str, Any] = {}
+    if name in ("darts", "gumbel", "proxyless"):
+        params = {
+            "arc_learning_rate": cfg.search.arch_lr,
+            "gradient_clip_val": cfg.search.grad_clip,
+        }
+    elif name == "enas":
+        params = {"reward_metric_name": "val_batch_ua"}
+    elif name == "evolution":
+        params = {
+            "population_size": cfg.search.population_size,
+            "sample_size": cfg.search.sample_size,
+            "seed": cfg.seed,
+        }
+    elif name == "random":
+        params = {"seed": cfg.seed}
+    return {**params, **dict(cfg.search.params)}
+
+
+def strategy_from_config(cfg: Any) -> Strategy:
+    """A fresh NNI strategy for an experiment config (``search.strategy`` and its parameters)."""
+    return make_strategy(cfg.search.strategy, **strategy_params(cfg))
+
+
 def _plain(value: Any, where: str) -> Any:
     """``value`` as plain JSON types (one-shot exports use ``str`` subclasses, numpy ints)."""
     if value is None or isinstance(value, bool):
@@ -212,5 +240,7 @@ __all__ = [
     "export_architecture",
     "is_oneshot",
     "make_strategy",
+    "strategy_from_config",
+    "strategy_params",
     "strategy_spec",
 ]

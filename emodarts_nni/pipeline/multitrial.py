@@ -19,9 +19,9 @@ from torch import nn
 
 from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.pipeline.data import FoldData, load_fold_arrays, stratified_halves
-from emodarts_nni.pipeline.search import SearchResult, space_arguments, strategy_params
+from emodarts_nni.pipeline.search import SearchResult, space_arguments
 from emodarts_nni.space import space_from_args
-from emodarts_nni.strategies import export_architecture, make_strategy
+from emodarts_nni.strategies import export_architecture, strategy_from_config
 from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer
 
 log = logging.getLogger("emodarts")
@@ -113,7 +113,7 @@ def run_multitrial_search(
         seed=cfg.seed,
         num_threads=cfg.trainer.num_threads,
     )
-    strategy = make_strategy(cfg.search.strategy, **strategy_params(cfg))
+    strategy = strategy_from_config(cfg)
     experiment = configure_nas_experiment(
         space_from_args(space_args),
         evaluator,

@@ -22,7 +22,7 @@ import torch
 from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.pipeline.data import FoldData, stratified_halves
 from emodarts_nni.space import resolve_space_args, space_from_args
-from emodarts_nni.strategies import is_oneshot, make_strategy
+from emodarts_nni.strategies import is_oneshot, strategy_from_config
 from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer
 
 log = logging.getLogger("emodarts")
@@ -48,28 +48,6 @@ def space_arguments(cfg: ExperimentConfig, data: FoldData) -> dict[str, Any]:
         frames=frames,
         n_classes=len(data.class_names),
     )
-
-
-def strategy_params(cfg: ExperimentConfig) -> dict[str, Any]:
-    """Strategy keyword arguments from the config (``search.params`` wins)."""
-    name = cfg.search.strategy
-    params: dict[str, Any] = {}
-    if name in ("darts", "gumbel", "proxyless"):
-        params = {
-            "arc_learning_rate": cfg.search.arch_lr,
-            "gradient_clip_val": cfg.search.grad_clip,
-        }
-    elif name == "enas":
-        params = {"reward_metric_name": "val_batch_ua"}
-    elif name == "evolution":
-        params = {
-            "population_size": cfg.search.population_size,
-            "sample_size": cfg.search.sample_size,
-            "seed": cfg.seed,
-        }
-    elif name == "random":
-        params = {"seed": cfg.seed}
-    return {**params, **dict(cfg.search.params)}
 
 
 def run_oneshot_search(
@@ -132,7 +110,7 @@ def run_oneshot_search(
             traced=True,
         ),
     )
-    strategy = make_strategy(cfg.search.strategy, **strategy_params(cfg))
+    strategy = strategy_from_config(cfg)
     started = time.perf_counter()
     architecture = nas_search(
         space_from_args(space_args), evaluator, strategy, experiment_dir=run_dir / "nni"
