@@ -374,10 +374,10 @@ class SpaceConfig:
 
 
 @dataclass(frozen=True)
-class SearchConfig:
-    """Architecture search (``search``): strategy, supernet optimiser, multi-trial budget."""
+class OptimiserConfig:
+    """The paper's training recipe, shared by ``search`` and ``retrain``: SGD with momentum,
+    cosine-annealed learning rate ``lr`` -> ``lr_min`` over ``epochs``, gradient clipping."""
 
-    strategy: str = _opt("darts", _Choice(STRATEGY_NAMES))
     epochs: int = _opt(300, _INT_POS)
     batch_size: int = _opt(16, _INT_POS)
     lr: float = _opt(0.025, _POS)
@@ -385,6 +385,13 @@ class SearchConfig:
     momentum: float = _opt(0.9, _Number(integer=False, low=0, high=1, high_open=True))
     weight_decay: float = _opt(3.0e-4, _NONNEG)
     grad_clip: float = _opt(5.0, _POS)
+
+
+@dataclass(frozen=True)
+class SearchConfig(OptimiserConfig):
+    """Architecture search (``search``): strategy, supernet optimiser, multi-trial budget."""
+
+    strategy: str = _opt("darts", _Choice(STRATEGY_NAMES))
     arch_lr: float = _opt(3.0e-4, _POS)
     arch_weight_decay: float = _opt(1.0e-3, _NONNEG)
     max_trials: int = _opt(20, _INT_POS)
@@ -396,16 +403,9 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
-class RetrainConfig:
+class RetrainConfig(OptimiserConfig):
     """Training the derived architecture from scratch (``retrain``)."""
 
-    epochs: int = _opt(300, _INT_POS)
-    batch_size: int = _opt(16, _INT_POS)
-    lr: float = _opt(0.025, _POS)
-    lr_min: float = _opt(0.001, _NONNEG)
-    momentum: float = _opt(0.9, _Number(integer=False, low=0, high=1, high_open=True))
-    weight_decay: float = _opt(3.0e-4, _NONNEG)
-    grad_clip: float = _opt(5.0, _POS)
     patience: int | None = _opt(None, _INT_POS)
 
 
