@@ -30,7 +30,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -44,6 +43,7 @@ from scipy import signal
 from emodarts_nni.data.cache import cache_root
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance, write_manifest
 from emodarts_nni.errors import DataError
+from emodarts_nni.files import make_temp_dir
 
 #: Name and version of the generator; part of the cache folder name and of ``corpus.json``.
 #: Bump it whenever the generated audio changes, so that cached corpora are regenerated.
@@ -701,7 +701,7 @@ def synthesize_corpus(
 
     jobs = _jobs(params)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
+    tmp = make_temp_dir(out_dir.parent, f".{out_dir.name}.partial-")
     try:
         durations = _run_jobs(jobs, str(tmp), workers, progress)
         utterances = [
