@@ -634,6 +634,8 @@ def _is_host(host: str) -> bool:
     except ValueError:
         pass
     labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if labels[-1].isdigit():  # "256.1.1.1" is a mistyped address, not a name
+        return False
     return 0 < len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
 
 
