@@ -93,3 +93,22 @@ def test_kill_9_of_features_leaves_no_worker_running(tmp_path):
         for pid in workers:  # only if the test failed: do not leave them running
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_parallel_map_reports_every_result_with_its_index():
+    import math
+
+    from emodarts_nni.data.workers import parallel_map
+
+    found: dict[int, float] = {}
+    parallel_map(math.sqrt, [(float(i * i),) for i in range(20)], 2, found.__setitem__)
+    assert found == {i: float(i) for i in range(20)}
+
+
+def test_parallel_map_raises_the_first_error_of_a_call():
+    import math
+
+    from emodarts_nni.data.workers import parallel_map
+
+    with pytest.raises(ValueError, match="math domain error"):
+        parallel_map(math.sqrt, [(1.0,), (-1.0,), (4.0,)], 2, lambda i, r: None)

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -766,18 +765,22 @@ def _run_jobs(jobs: list[_Job], root: str, workers: int | None, progress: bool) 
     bar = tqdm(total=len(jobs), desc="synthesising corpus", unit="utt", disable=not progress)
     try:
         if n_workers == 1:
-            results: Iterable[float] = (_render(job, root) for job in jobs)
-        else:
-            from joblib import Parallel, delayed
+            durations = []
+            for job in jobs:
+                durations.append(_render(job, root))
+                bar.update()
+            return durations
+        from emodarts_nni.data.workers import parallel_map
 
-            results = Parallel(n_jobs=n_workers, return_as="generator", batch_size=4)(
-                delayed(_render)(job, root) for job in jobs
-            )
-        durations = []
-        for duration in results:
-            durations.append(duration)
+        found: list[float] = [0.0] * len(jobs)
+
+        def done(i: int, duration: float) -> None:
+            found[i] = duration
             bar.update()
-        return durations
+
+        # Workers die with this process (kill -9 leaves no one rendering).
+        parallel_map(_render, [(job, root) for job in jobs], n_workers, done)
+        return found
     finally:
         bar.close()
 
