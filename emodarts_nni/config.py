@@ -606,15 +606,14 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
     if trainer.accelerator == "cpu" and trainer.precision == "16-mixed":
         raise ctx.invalid("trainer.precision", trainer.precision, "'32' or 'bf16-mixed' on the CPU")
 
-    # Where results go: a file in the way or a read-only folder fails here, not after
-    # the features are extracted (nothing is created by the check).
-    for dotted, folder in (
-        ("output.dir", cfg.output.dir),
-        ("features.cache_dir", features.cache_dir),
-    ):
-        problem = writable_folder_problem(folder) if folder is not None else None
+    # Where results go: a file in the way fails here, not after the features are
+    # extracted. Permissions are checked where the folders are created (a read-only
+    # cache of finished features is fine to read; `emodarts plan` writes nothing).
+    folders = (("output.dir", cfg.output.dir), ("features.cache_dir", features.cache_dir))
+    for dotted, folder in folders:
+        problem = writable_folder_problem(folder, check_access=False) if folder else None
         if problem is not None:
-            raise ctx.invalid(dotted, folder, f"a folder this user can write into ({problem})")
+            raise ctx.invalid(dotted, folder, f"a folder ({problem})")
     if not _is_host(cfg.webui.host):
         raise ctx.invalid(
             "webui.host", cfg.webui.host, "an IP address or a host name such as 127.0.0.1"

@@ -90,12 +90,14 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
-def writable_folder_problem(path: str | os.PathLike) -> str | None:
+def writable_folder_problem(path: str | os.PathLike, *, check_access: bool = True) -> str | None:
     """Why ``path`` cannot be (or become) a folder this process writes into, or None.
 
-    Checks without creating anything: ``path`` must be a folder or not exist yet; its
-    nearest existing ancestor must be a folder we may write into. Used to refuse a bad
-    output or cache location before any expensive work.
+    Checks without creating anything: ``path`` must be a folder or not exist yet, and its
+    nearest existing ancestor must be a folder (with ``check_access``, one we may write
+    into). Used to refuse a bad output or cache location before any expensive work;
+    config validation passes ``check_access=False``, since a read-only cache of finished
+    features is fine to read and ``emodarts plan`` writes nothing.
     """
     path = Path(os.path.abspath(os.fspath(path)))
     if path.exists() and not path.is_dir():
@@ -105,7 +107,7 @@ def writable_folder_problem(path: str | os.PathLike) -> str | None:
         existing = existing.parent
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if check_access and not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable"
     return None
 

@@ -113,3 +113,21 @@ def test_ensure_folder_names_the_culprit_in_one_line(tmp_path):
         ensure_folder(blocker, "run folder")
     with pytest.raises(DataError, match=f"{blocker} is a file, not a folder$"):
         ensure_folder(blocker / "below", "run folder")
+
+
+def test_a_run_folder_that_cannot_be_created_is_one_line_error(tmp_path):
+    from emodarts_nni.config import ExperimentConfig
+    from emodarts_nni.pipeline.run import start_run
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match=f"^run folder {blocker}/run: {blocker} is a file"):
+        start_run(ExperimentConfig(), blocker / "run")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_a_read_only_folder_is_one_line_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir(mode=0o555)
+    with pytest.raises(DataError, match=f"^run folder {folder}/run: {folder} is not writable$"):
+        ensure_folder(folder / "run", "run folder")

@@ -42,7 +42,7 @@ from scipy import signal
 from emodarts_nni.data.cache import cache_root
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance, write_manifest
 from emodarts_nni.errors import DataError
-from emodarts_nni.files import make_temp_dir
+from emodarts_nni.files import ensure_folder, make_temp_dir
 
 #: Name and version of the generator; part of the cache folder name and of ``corpus.json``.
 #: Bump it whenever the generated audio changes, so that cached corpora are regenerated.
@@ -699,7 +699,7 @@ def synthesize_corpus(
     _check_target(out_dir, params)
 
     jobs = _jobs(params)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir.parent, "corpus folder")  # a file in the way: one line
     tmp = make_temp_dir(out_dir.parent, f".{out_dir.name}.partial-")
     try:
         durations = _run_jobs(jobs, str(tmp), workers, progress)
