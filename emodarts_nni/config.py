@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from emodarts_nni.errors import ConfigError, suggest
-from emodarts_nni.files import atomic_path
+from emodarts_nni.files import atomic_path, writable_folder_problem
 
 #: Architecture-search strategies a config may name (``search.strategy``).
 STRATEGY_NAMES = ("darts", "enas", "gumbel", "proxyless", "random-oneshot", "random", "evolution")
@@ -606,6 +606,37 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
     if trainer.accelerator == "cpu" and trainer.precision == "16-mixed":
         raise ctx.invalid("trainer.precision", trainer.precision, "'32' or 'bf16-mixed' on the CPU")
 
+    # Where results go: a file in the way fails here, not after the features are
+    # extracted. Permissions are checked where the folders are created (a read-only
+    # cache of finished features is fine to read; `emodarts plan` writes nothing).
+    folders = (("output.dir", cfg.output.dir), ("features.cache_dir", features.cache_dir))
+    for dotted, folder in folders:
+        problem = writable_folder_problem(folder, check_access=False) if folder else None
+        if problem is not None:
+            raise ctx.invalid(dotted, folder, f"a folder ({problem})")
+    if not _is_host(cfg.webui.host):
+        raise ctx.invalid(
+            "webui.host", cfg.webui.host, "an IP address or a host name such as 127.0.0.1"
+        )
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _is_host(host: str) -> bool:
+    """An IPv4/IPv6 address or an RFC 1123 host name (checked without DNS)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if labels[-1].isdigit():  # "256.1.1.1" is a mistyped address, not a name
+        return False
+    return 0 < len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+
 
 def _apply_overrides(
     data: dict[str, Any], overrides: Mapping[str, Any], source: str
@@ -682,9 +713,94 @@ def config_from_dict(
 
 
 # --------------------------------------------------------------------------- YAML
+#: Bounds on a config or scope YAML, checked while composing, before anything is built:
+#: values after expanding aliases (a real config has a few hundred) and nesting depth.
+YAML_MAX_VALUES = 10_000
+YAML_MAX_DEPTH = 50
+
+
 class _Loader(yaml.SafeLoader):
-    """The safe loader, plus two fixes: ``3e-4`` is a float (PyYAML's YAML 1.1 reads it
-    as a string), and a key repeated in one mapping is an error, not silently dropped."""
+    """The safe loader, plus fixes: ``3e-4`` is a float (PyYAML's YAML 1.1 reads it as a
+    string), a key repeated in one mapping is an error, not silently dropped, and the
+    document is bounded while it is composed.
+
+    Anchors and aliases stay allowed (sharing one optimiser block between ``search`` and
+    ``retrain`` is legitimate), but every alias counts as the values it expands to: a
+    document that would expand to more than :data:`YAML_MAX_VALUES` values (the "billion
+    laughs" alias bomb: ~400 bytes, 10^9 values), an alias of a node that contains itself,
+    or nesting deeper than :data:`YAML_MAX_DEPTH` is refused with a :class:`ConfigError`
+    naming the line, in time linear in the size of the text.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._values = 0  # values composed so far, aliases counted expanded
+        self._depth = 0  # nesting depth of the node being composed
+        self._open: set[str] = set()  # anchors of collections still being composed
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth) expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise yaml.composer.ComposerError(
+                    None, None, f"alias *{event.anchor} refers to a node that contains it", mark
+                )
+            node = super().compose_node(parent, index)
+            values, depth = self._expanded(node)
+            self._check_depth(self._depth + depth, mark)
+            self._count(values, mark)
+            return node
+        self._check_depth(self._depth + 1, mark)
+        self._count(1, mark)
+        anchor = getattr(event, "anchor", None)
+        self._depth += 1
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.discard(anchor)
+
+    def _check_depth(self, depth: int, mark: yaml.Mark) -> None:
+        if depth > YAML_MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {YAML_MAX_DEPTH} levels", mark
+            )
+
+    def _count(self, n: int, mark: yaml.Mark) -> None:
+        self._values += n
+        if self._values > YAML_MAX_VALUES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"more than {YAML_MAX_VALUES} values once aliases are expanded "
+                "(an alias bomb?); write the values out instead of aliasing them",
+                mark,
+            )
+
+    def _expanded(self, node: yaml.Node) -> tuple[int, int]:
+        """Values and depth ``node`` stands for with its aliases expanded (memoised, so
+        linear in the composed nodes). A finished node is at most YAML_MAX_DEPTH deep
+        expanded (checked at each alias inside it), which bounds this recursion."""
+        if isinstance(node, yaml.ScalarNode):
+            return 1, 1
+        key = id(node)
+        if key not in self._sizes:
+            children = (
+                [child for pair in node.value for child in pair]
+                if isinstance(node, yaml.MappingNode)
+                else node.value
+            )
+            values, depth = 1, 0
+            for child in children:
+                child_values, child_depth = self._expanded(child)
+                values = min(values + child_values, YAML_MAX_VALUES + 1)
+                depth = max(depth, child_depth)
+            self._sizes[key] = (values, depth + 1)
+        return self._sizes[key]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[Any] = set()
@@ -708,16 +824,27 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _parse_yaml(text: str, source: str) -> Any:
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse a config or scope YAML text with the bounded safe loader (:class:`_Loader`).
+
+    Raises :class:`ConfigError` as one line ``SOURCE:LINE: invalid YAML: ...``.
+    """
     try:
         return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = "; ".join(part for part in (exc.context, exc.problem) if part)
-        raise ConfigError(f"{source}{line}: invalid YAML: {problem}") from None
+        raise ConfigError(f"{source}{line}: invalid YAML: {_one_line(problem)}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{source}: invalid YAML: {_one_line(str(exc))}") from None
+
+
+_parse_yaml = parse_yaml  # the name load_config uses
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def load_config(

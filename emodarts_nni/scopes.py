@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from emodarts_nni.config import parse_yaml
 from emodarts_nni.errors import ConfigError, suggest
 
 #: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root).
@@ -103,7 +104,7 @@ def load_scope(name_or_path: str | Path | Scope) -> Scope:
         return name_or_path
     path = _scope_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"), str(path))  # bounded safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return scope_from_dict(data, source=str(path))

@@ -5,6 +5,8 @@ learnable but not trivially so."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from emodarts_nni.data import features as feat
 from emodarts_nni.data.features import (
     EMPTY_AUDIO,
     SILENT_AUDIO,
+    TRUNCATED_AUDIO,
     UNREADABLE_AUDIO,
     FeatureConfig,
     FeatureConfigError,
@@ -27,7 +30,7 @@ from emodarts_nni.data.features import (
     fit_normalisation,
 )
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance, read_manifest, write_manifest
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.errors import ConfigError, DataError
 
 #: A small configuration for speed: 20 MFCCs, 4 s, 128 frames pooled to 32.
 SMALL = FeatureConfig(
@@ -377,6 +380,97 @@ def test_features_command_bad_input_is_one_line_error(tmp_path, capsys):
     manifest = write_manifest([utt(write(tmp_path / "a.wav", voice_like(1.0)))], tmp_path / "m.csv")
     assert main(["features", str(manifest), "--frames", "100", "--pooled-frames", "64"]) == 2
     assert "multiple of pooled_frames" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------- damaged cache, bad audio
+def truncate_wav(path: Path, *, keep: float = 1.0, claim: int | None = None) -> None:
+    """Cut the file (keeping ``keep`` of it) and/or set the data chunk's declared size."""
+    data = path.read_bytes()
+    if claim is not None:
+        at = data.index(b"data") + 4
+        data = data[:at] + claim.to_bytes(4, "little") + data[at + 4 :]
+    path.write_bytes(data[: int(len(data) * keep)] if keep < 1 else data)
+
+
+def test_a_truncated_cached_array_is_detected_and_extracted_again(tmp_path, capsys):
+    utterances = [utt(write(tmp_path / f"{i}.wav", voice_like(1.0, seed=i))) for i in range(3)]
+    first = extract_features(utterances, SMALL, cache_dir=tmp_path, workers=1, progress=False)
+    expected = np.array(first.features)
+    items = sorted((first.cache_dir / "utterances").glob("*.npy"))
+    items[1].write_bytes(items[1].read_bytes()[:100])  # hand-truncated
+    for stack in first.cache_dir.glob("stack-*"):
+        stack.unlink()  # e.g. a new manifest over the same files
+    capsys.readouterr()
+    again = extract_features(utterances, SMALL, cache_dir=tmp_path, workers=1, progress=False)
+    np.testing.assert_array_equal(np.asarray(again.features), expected)
+    assert "damaged cache file for" in capsys.readouterr().err
+    assert np.load(items[1]).shape == (20, 32)
+
+
+def test_a_damaged_skip_note_is_redone_not_fatal(tmp_path):
+    (tmp_path / "zero.wav").write_bytes(b"")
+    utterances = [utt(str(tmp_path / "zero.wav")), utt(write(tmp_path / "a.wav", voice_like(1)))]
+    first = extract_features(utterances, SMALL, cache_dir=tmp_path, workers=1, progress=False)
+    (note,) = (first.cache_dir / "utterances").glob("*.skip.json")
+    note.write_text("{")
+    for stack in first.cache_dir.glob("stack-*"):
+        stack.unlink()
+    again = extract_features(utterances, SMALL, cache_dir=tmp_path, workers=1, progress=False)
+    assert again.skipped == {EMPTY_AUDIO: 1} and len(again) == 1
+
+
+def test_truncated_wavs_are_kept_with_a_warning_each_and_a_count(tmp_path, capsys):
+    short = tmp_path / "short.wav"
+    write(short, voice_like(2.0, seed=1))
+    truncate_wav(short, keep=0.5)  # data chunk shorter than the header says
+    huge = tmp_path / "huge.wav"
+    write(huge, voice_like(1.0, seed=2))
+    truncate_wav(huge, claim=0xFFFFFFFF)  # a header claiming 4 GB
+    whole = write(tmp_path / "whole.wav", voice_like(1.0, seed=3))
+    utterances = [utt(str(short)), utt(str(huge)), utt(whole)]
+    for attempt in ("extracted", "cached"):
+        result = extract_features(utterances, SMALL, cache_dir=tmp_path, workers=1, progress=False)
+        err = capsys.readouterr().err
+        assert len(result) == 3, attempt
+        assert result.warned == {TRUNCATED_AUDIO: [str(short), str(huge)]}, attempt
+        assert f"truncated audio, used as is: {short}" in err
+        assert f"truncated audio, used as is: {huge}" in err and "whole.wav" not in err
+        assert "kept all 3 utterances; 2 truncated audio used as is" in err
+
+
+def test_the_features_command_lists_truncated_files(tmp_path, capsys):
+    path = tmp_path / "cut.wav"
+    write(path, voice_like(2.0))
+    truncate_wav(path, keep=0.6)
+    manifest = write_manifest([utt(str(path))], tmp_path / "m.csv")
+    argv = ["features", str(manifest), "--cache-dir", str(tmp_path / "c"), "--no-progress"]
+    assert main([*argv, "--workers", "1"]) == 0
+    assert f"kept, truncated audio (1): {path}" in capsys.readouterr().out
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    path = write(tmp_path / "a.wav", voice_like(1.0))
+    with pytest.raises(DataError, match=f"feature cache .*: {blocker} is a file, not a folder"):
+        extract_features([utt(path)], SMALL, cache_dir=blocker, workers=1, progress=False)
+    manifest = write_manifest([utt(path)], tmp_path / "m.csv")
+    assert main(["features", str(manifest), "--cache-dir", str(blocker)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"emodarts: error: --cache-dir {blocker}: exists and is not a folder"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_cache_files_follow_the_umask(tmp_path, umask):
+    path = write(tmp_path / "a.wav", voice_like(1.0))
+    old = os.umask(umask)
+    try:
+        result = extract_features([utt(path)], SMALL, cache_dir=tmp_path / "c", progress=False)
+    finally:
+        os.umask(old)
+    files = [p for p in result.cache_dir.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} == {".npy", ".json"}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o666 & ~umask}
 
 
 # ------------------------------------------------------------------------- learnability

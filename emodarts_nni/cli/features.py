@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from emodarts_nni.data.manifest import Utterance
 from emodarts_nni.errors import DataError
+from emodarts_nni.files import writable_folder_problem
 
 #: How many skipped paths are listed per reason before "... and N more".
 _SHOWN_SKIPS = 5
@@ -59,6 +60,9 @@ def run_features(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise DataError(f"--workers must be at least 1, got {args.workers}")
+    problem = writable_folder_problem(args.cache_dir) if args.cache_dir is not None else None
+    if problem is not None:
+        raise DataError(f"--cache-dir {args.cache_dir}: {problem}")
     config = FeatureConfig(
         sample_rate=args.sample_rate,
         n_mfcc=args.n_mfcc,
@@ -89,6 +93,10 @@ def run_features(args: argparse.Namespace) -> int:
         shown = ", ".join(paths[:_SHOWN_SKIPS])
         more = f" ... and {len(paths) - _SHOWN_SKIPS} more" if len(paths) > _SHOWN_SKIPS else ""
         print(f"skipped, {reason} ({len(paths)}): {shown}{more}")
+    for reason, paths in sorted(result.warned.items()):
+        shown = ", ".join(paths[:_SHOWN_SKIPS])
+        more = f" ... and {len(paths) - _SHOWN_SKIPS} more" if len(paths) > _SHOWN_SKIPS else ""
+        print(f"kept, {reason} ({len(paths)}): {shown}{more}")
     print(f"cache: {result.cache_dir}")
     if not kept:
         raise DataError(f"{args.manifest}: no usable audio; every utterance was skipped")

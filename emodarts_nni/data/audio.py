@@ -72,6 +72,39 @@ def audio_duration(path: str | os.PathLike) -> float:
     return info.frames / info.samplerate
 
 
+def wav_truncation(path: str | os.PathLike) -> str | None:
+    """Why the WAV file ``path`` is truncated, or None when it is complete (or not a WAV).
+
+    A WAV header states its data chunk's size; a file cut short (an interrupted copy or
+    recording; a streamed header claiming 4 GB) holds fewer bytes. libsndfile then decodes
+    what is there without complaint, so the clip silently becomes shorter than it was.
+    Reads only the chunk headers (at most 64 chunks).
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            riff = fh.read(12)
+            if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+                return None  # not a plain RIFF WAV (RF64, FLAC, ...): nothing to compare
+            for _ in range(64):
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                declared = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"data":
+                    available = size - fh.tell()
+                    if declared > available:
+                        return (
+                            f"truncated audio: the header announces {declared} bytes of "
+                            f"samples, the file holds {available}"
+                        )
+                    return None
+                fh.seek(declared + (declared & 1), os.SEEK_CUR)  # chunks are word-aligned
+    except OSError:
+        return None  # unreadable files are reported by load_audio
+    return None
+
+
 def _reason(exc: BaseException) -> str:
     # libsndfile messages repeat the path; keep only its explanation.
     text = str(exc).strip()
@@ -80,4 +113,4 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-__all__ = ["EmptyAudioError", "audio_duration", "load_audio"]
+__all__ = ["EmptyAudioError", "audio_duration", "load_audio", "wav_truncation"]

@@ -9,11 +9,13 @@ Cache layout, under ``cache_root(cache_dir)/features/<hash of the config>/``:
 
 - ``utterances/<id>.npy``: one array per audio file, ``<id>`` hashing its resolved path,
   size and mtime (so an edited file is recomputed); ``<id>.skip.json`` records why a file
-  was skipped. Both are written atomically (temp file + ``os.replace``): an interrupted
+  was skipped, ``<id>.warn.json`` why a kept file is suspect (a truncated WAV). All are
+  written atomically (temp file + ``os.replace``): an interrupted
   extraction keeps every finished file and leaves nothing half-written.
 - ``stack-<hash>.npy`` + ``stack-<hash>.json``: the stacked array of one manifest's kept
   rows (loaded memory-mapped) and the kept rows and skip reasons. A second pass over the
-  same manifest reads only these two files and decodes no audio.
+  same manifest reads only these two files and decodes no audio. A damaged per-utterance
+  file (e.g. a truncated ``.npy``) is detected when the stack is built and re-extracted.
 
 Normalisation: ``"utterance"`` (per-utterance, per-coefficient z-score) is applied at
 extraction; ``"train"`` leaves the stored features raw, and the training pipeline calls
@@ -35,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from emodarts_nni.data.audio import EmptyAudioError, load_audio
+from emodarts_nni.data.audio import EmptyAudioError, load_audio, wav_truncation
 from emodarts_nni.data.cache import cache_root
 from emodarts_nni.data.manifest import Utterance
 from emodarts_nni.errors import ConfigError, DataError
-from emodarts_nni.files import atomic_path, atomic_write_text
+from emodarts_nni.files import atomic_path, atomic_write_text, ensure_folder
 
 #: Values of :attr:`FeatureConfig.normalisation`.
 NORMALISATIONS = ("none", "utterance", "train")
@@ -50,6 +52,9 @@ FEATURES_VERSION = "mfcc-v1"
 UNREADABLE_AUDIO = "unreadable audio"
 EMPTY_AUDIO = "empty audio"
 SILENT_AUDIO = "silent audio"
+#: Warning (keys of :attr:`FeatureSet.warned`): a kept WAV holds fewer samples than its
+#: header announces; its features are those of the part that is there.
+TRUNCATED_AUDIO = "truncated audio"
 #: A clip whose kept part never exceeds this amplitude (about -80 dBFS, ±3 steps of
 #: 16-bit PCM) is silent: its MFCCs would be a constant floor.
 SILENCE_PEAK = 1e-4
@@ -168,6 +173,8 @@ class FeatureSet:
     skipped_paths: dict[str, list[str]] = field(default_factory=dict)
     config: FeatureConfig = field(default_factory=FeatureConfig)
     cache_dir: Path | None = None  # the config's cache folder
+    #: Kept utterances that deserve a look, by warning (:data:`TRUNCATED_AUDIO`).
+    warned: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -176,10 +183,16 @@ class FeatureSet:
         """One line: how many utterances were kept and why the others were skipped."""
         n_skipped = sum(self.skipped.values())
         total = len(self.utterances) + n_skipped
+        warned = "".join(
+            f"; {len(paths)} {reason} used as is" for reason, paths in sorted(self.warned.items())
+        )
         if not n_skipped:
-            return f"features: kept all {total} utterances"
+            return f"features: kept all {total} utterances{warned}"
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
-        return f"features: kept {len(self.utterances)} of {total} utterances; skipped {reasons}"
+        return (
+            f"features: kept {len(self.utterances)} of {total} utterances; skipped {reasons}"
+            f"{warned}"
+        )
 
 
 # ------------------------------------------------------------------------ one utterance
@@ -228,6 +241,10 @@ def _extract_one(path: str, target: str, config: FeatureConfig) -> str | None:
         note = {"reason": reason, "message": str(exc), "path": path}
         atomic_write_text(Path(target + ".skip.json"), json.dumps(note))
         return reason
+    problem = wav_truncation(path)
+    if problem is not None:  # written before the .npy: a kept file always has its warning
+        note = {"warning": TRUNCATED_AUDIO, "message": problem, "path": path}
+        atomic_write_text(Path(target + ".warn.json"), json.dumps(note))
     _atomic_save(Path(target + ".npy"), features)
     return None
 
@@ -252,9 +269,12 @@ def extract_features(
     """Features of ``utterances`` (cached; see the module docstring for the layout).
 
     Unreadable, empty and silent files are skipped and counted in
-    :attr:`FeatureSet.skipped` (paths in :attr:`FeatureSet.skipped_paths`), and a one-line
-    summary is printed to stderr. Uncached utterances are extracted by ``workers``
-    processes (default: all cores) with a progress bar unless ``progress`` is False.
+    :attr:`FeatureSet.skipped` (paths in :attr:`FeatureSet.skipped_paths`); truncated
+    WAVs are kept, listed in :attr:`FeatureSet.warned` and named one per line on stderr;
+    a one-line summary is printed to stderr. Uncached utterances are extracted by
+    ``workers`` processes (default: all cores; they die with this process) with a
+    progress bar unless ``progress`` is False. A cache folder that cannot be written
+    raises :class:`DataError`.
     """
     config = config or FeatureConfig()
     utterances = list(utterances)
@@ -266,29 +286,75 @@ def extract_features(
 
     result = _load_stack(folder, stack_name, utterances, config)
     if result is None:
-        item_dir = folder / "utterances"
-        item_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(folder, config)
-        todo = sorted(
-            {
-                (utterances[i].path, str(item_dir / ids[i]))
-                for i in range(len(utterances))
-                if ids[i] is not None
-                and not (item_dir / f"{ids[i]}.npy").is_file()
-                and not (item_dir / f"{ids[i]}.skip.json").is_file()
-            }
-        )
-        _run(todo, config, workers, progress)
-        result = _build_stack(folder, stack_name, utterances, ids, config)
-    if result.skipped:
+        item_dir = ensure_folder(folder / "utterances", "feature cache")
+        try:
+            _write_config(folder, config)
+            todo = sorted(
+                {
+                    (utterances[i].path, str(item_dir / ids[i]))
+                    for i in range(len(utterances))
+                    if ids[i] is not None
+                    and not _cached(item_dir, ids[i], config, utterances[i].path)
+                }
+            )
+            _run(todo, config, workers, progress)
+            result = _build_stack(folder, stack_name, utterances, ids, config)
+        except OSError as exc:  # e.g. a read-only or full disk under a writable-looking folder
+            raise DataError(
+                f"feature cache {folder}: cannot write ({exc.strerror or exc})"
+            ) from None
+    for reason, paths in sorted(result.warned.items()):
+        for path in paths:
+            print(f"features: warning: {reason}, used as is: {path}", file=sys.stderr)
+    if result.skipped or result.warned:
         print(result.skip_summary(), file=sys.stderr)
     return result
+
+
+def _cached(item_dir: Path, key: str, config: FeatureConfig, audio: str) -> bool:
+    """Whether utterance ``key`` has a usable cached result; a damaged one (a truncated
+    ``.npy``, an unreadable note) is deleted, with a warning, so it is extracted again."""
+    npy, skip, warn = (item_dir / f"{key}{ext}" for ext in (".npy", ".skip.json", ".warn.json"))
+    if npy.is_file():
+        if _load_item(npy, config) is not None and (not warn.is_file() or _note(warn, "warning")):
+            return True
+    elif skip.is_file():
+        if _note(skip, "reason"):
+            return True
+    else:
+        return False
+    print(f"features: warning: damaged cache file for {audio}, extracting again", file=sys.stderr)
+    for path in (npy, skip, warn):
+        path.unlink(missing_ok=True)
+    return False
+
+
+def _load_item(path: Path, config: FeatureConfig) -> np.ndarray | None:
+    """The cached array at ``path`` (memory-mapped), or None when it is damaged."""
+    try:
+        item = np.load(path, mmap_mode="r")  # a truncated file fails here, reading no data
+    except (OSError, ValueError, EOFError):
+        return None
+    if item.shape != config.shape or item.dtype != np.float32:
+        return None
+    return item
+
+
+def _note(path: Path, key: str) -> str | None:
+    """The ``key`` entry of a ``.skip.json``/``.warn.json`` note, or None when unreadable."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))[key]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 def _run(
     todo: Sequence[tuple[str, str]], config: FeatureConfig, workers: int | None, progress: bool
 ) -> None:
     from tqdm.auto import tqdm
+
+    from emodarts_nni.data.workers import parallel_map
 
     if not todo:
         return
@@ -299,11 +365,8 @@ def _run(
                 _extract_one(path, target, config)
                 bar.update()
             return
-        from joblib import Parallel, delayed
-
-        jobs = (delayed(_extract_one)(path, target, config) for path, target in todo)
-        for _ in Parallel(n_jobs=n_workers, return_as="generator_unordered")(jobs):
-            bar.update()
+        calls = [(path, target, config) for path, target in todo]
+        parallel_map(_extract_one, calls, n_workers, lambda _i, _reason: bar.update())
 
 
 def _build_stack(
@@ -316,9 +379,13 @@ def _build_stack(
     item_dir = folder / "utterances"
     kept: list[int] = []
     skipped: dict[str, list[str]] = {}
+    warned: dict[str, list[str]] = {}
     for i, (utt, key) in enumerate(zip(utterances, ids, strict=True)):
         if key is not None and (item_dir / f"{key}.npy").is_file():
             kept.append(i)
+            warning = _note(item_dir / f"{key}.warn.json", "warning")
+            if warning is not None:
+                warned.setdefault(warning, []).append(utt.path)
             continue
         reason = UNREADABLE_AUDIO
         if key is not None:
@@ -337,15 +404,23 @@ def _build_stack(
     with atomic_path(stack) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
         for row, i in enumerate(kept):
-            item = np.load(item_dir / f"{ids[i]}.npy")
-            if item.shape != config.shape:
+            item = _load_item(item_dir / f"{ids[i]}.npy", config)
+            if item is None:  # damaged after the check in extract_features: rerun heals it
+                (item_dir / f"{ids[i]}.npy").unlink(missing_ok=True)
                 raise DataError(
-                    f"feature cache file for {utterances[i].path} has shape {item.shape}"
+                    f"feature cache file for {utterances[i].path} was damaged during "
+                    "extraction and has been removed; rerun"
                 )
             array[row] = item
         array.flush()
         del array
-    index = {"rows": len(utterances), "kept": kept, "skipped": skipped, "shape": list(shape)}
+    index = {
+        "rows": len(utterances),
+        "kept": kept,
+        "skipped": skipped,
+        "warned": warned,
+        "shape": list(shape),
+    }
     atomic_write_text(folder / f"{name}.json", json.dumps(index))
     loaded = _load_stack(folder, name, utterances, config)
     if loaded is None:
@@ -361,6 +436,7 @@ def _load_stack(
         index = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
         kept = [int(i) for i in index["kept"]]
         skipped = {str(reason): list(paths) for reason, paths in index["skipped"].items()}
+        warned = {str(reason): list(paths) for reason, paths in index["warned"].items()}
         if index["rows"] != len(utterances) or not all(0 <= i < len(utterances) for i in kept):
             return None
         features = np.load(folder / f"{name}.npy", mmap_mode="r")
@@ -375,6 +451,7 @@ def _load_stack(
         skipped_paths=skipped,
         config=config,
         cache_dir=folder,
+        warned=warned,
     )
 
 
@@ -426,7 +503,7 @@ def _file_id(path: str) -> str | None:
     try:
         resolved = Path(path).resolve()
         st = resolved.stat()
-    except OSError:
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: a symlink loop (Python < 3.13)
         return None
     return _digest(f"{resolved}\0{st.st_size}\0{st.st_mtime_ns}")[:24]
 
@@ -459,6 +536,7 @@ __all__ = [
     "EMPTY_AUDIO",
     "NORMALISATIONS",
     "SILENT_AUDIO",
+    "TRUNCATED_AUDIO",
     "UNREADABLE_AUDIO",
     "FeatureConfig",
     "FeatureConfigError",

@@ -7,10 +7,12 @@ optional ``split`` (e.g. MSP-Podcast's official partition). Paths are stored as 
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from emodarts_nni.errors import DataError
@@ -51,50 +53,138 @@ def write_manifest(utterances: Iterable[Utterance], path: str | os.PathLike) -> 
     return path
 
 
-def read_manifest(path: str | os.PathLike, *, resolve_paths: bool = True) -> list[Utterance]:
+def read_manifest(
+    path: str | os.PathLike,
+    *,
+    resolve_paths: bool = True,
+    all_classes: bool = True,
+) -> list[Utterance]:
     """Read a manifest CSV; relative audio paths are resolved against its folder.
 
-    Raises :class:`DataError` naming the file (and line) on a missing file, a missing
-    column, or an unparsable duration.
+    Labels are normalised (surrounding spaces stripped, lower-cased: ``ANGRY `` is
+    ``angry``). With ``all_classes=False`` (as for the corpus readers) only
+    :data:`PAPER_CLASSES` are accepted and any other label is refused (``bored``, or a
+    typo such as ``angyr``), since it would silently become a class of its own. A UTF-8 byte-order mark is ignored.
+
+    Raises :class:`DataError` naming the file and line on: a missing or unreadable file,
+    bytes that are not UTF-8, a NUL byte, malformed CSV (e.g. a field over the CSV
+    module's 131,072-character limit), a missing or repeated header column, a row with
+    more or fewer fields than the header, an empty path or label, an unparsable
+    duration, an unknown label, or an audio file listed twice.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"manifest not found: {path}")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        missing = [c for c in MANIFEST_COLUMNS if c not in header]
-        if missing:
-            raise DataError(
-                f"{path}: missing column(s) {', '.join(missing)}; "
-                f"expected {','.join(MANIFEST_COLUMNS)}[,split]"
-            )
-        out: list[Utterance] = []
-        for line_no, row in enumerate(reader, start=2):
-            try:
-                duration = float(row["duration"]) if row["duration"] not in ("", None) else 0.0
-            except ValueError:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the manifest ({exc.strerror})") from None
+    text = _decode(data, path)
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise DataError(f"{path}:{line}: NUL byte in the manifest (a binary file?)")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    classes = None if all_classes else PAPER_CLASSES
+    out: list[Utterance] = []
+    first_line: dict[str, int] = {}
+    try:
+        header = next(reader, [])
+        _check_header(header, path)
+        for row in reader:
+            if not row:  # a blank line
+                continue
+            line_no = reader.line_num
+            if len(row) != len(header):
                 raise DataError(
-                    f"{path}:{line_no}: duration {row['duration']!r} is not a number"
-                ) from None
-            audio = row["path"]
-            if not audio:
-                raise DataError(f"{path}:{line_no}: empty path")
-            if resolve_paths and not os.path.isabs(audio):
-                audio = str((path.parent / audio).resolve())
-            if not row["label"]:
-                raise DataError(f"{path}:{line_no}: empty label for {audio}")
-            out.append(
-                Utterance(
-                    path=audio,
-                    label=row["label"],
-                    speaker=row["speaker"] or "unknown",
-                    session=row["session"] or "",
-                    duration=duration,
-                    split=(row.get("split") or ""),
+                    f"{path}:{line_no}: {len(row)} field(s) but the header has {len(header)}"
                 )
-            )
+            utterance = _utterance(dict(zip(header, row, strict=True)), path, line_no, classes)
+            if resolve_paths and not os.path.isabs(utterance.path):
+                utterance = replace(utterance, path=_resolve(path.parent / utterance.path))
+            if utterance.path in first_line:
+                raise DataError(
+                    f"{path}:{line_no}: {_shown(utterance.path)} is listed again "
+                    f"(first on line {first_line[utterance.path]})"
+                )
+            first_line[utterance.path] = line_no
+            out.append(utterance)
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
     return out
+
+
+def _decode(data: bytes, path: Path) -> str:
+    if data.startswith(codecs.BOM_UTF8):  # written by Excel and Windows editors
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+            "save the manifest as UTF-8"
+        ) from None
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise DataError(f"{path}:1: column(s) {', '.join(repeated)} appear more than once")
+    missing = [c for c in MANIFEST_COLUMNS if c not in header]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"expected {','.join(MANIFEST_COLUMNS)}[,split]"
+        )
+
+
+def _utterance(
+    row: dict[str, str], path: Path, line_no: int, classes: Collection[str] | None
+) -> Utterance:
+    try:
+        duration = float(row["duration"]) if row["duration"] != "" else 0.0
+    except ValueError:
+        raise DataError(f"{path}:{line_no}: duration {row['duration']!r} is not a number") from None
+    audio = row["path"]
+    if not audio:
+        raise DataError(f"{path}:{line_no}: empty path")
+    label = normalise_label(row["label"])
+    if not label:
+        raise DataError(f"{path}:{line_no}: empty label for {_shown(audio)}")
+    if classes is not None and label not in classes:
+        raise DataError(
+            f"{path}:{line_no}: label {row['label']!r} is not one of {', '.join(classes)} "
+            "(other classes are kept only with corpus.all_classes: true)"
+        )
+    return Utterance(
+        path=audio,
+        label=label,
+        speaker=row["speaker"] or "unknown",
+        session=row["session"] or "",
+        duration=duration,
+        split=(row.get("split") or ""),
+    )
+
+
+def _resolve(path: Path) -> str:
+    """The absolute path with symlinks resolved; for a symlink loop (or a path the OS
+    refuses), the absolute path as written: the file is then skipped as unreadable by
+    feature extraction instead of aborting the whole manifest."""
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" on Python < 3.13
+        return os.path.normpath(os.path.abspath(path))
+
+
+def _shown(text: str) -> str:
+    """``text`` for a one-line message: quoted with escapes when it holds a line break or
+    another unprintable character (a quoted CSV field may)."""
+    return text if text.isprintable() else repr(text)
+
+
+def normalise_label(label: str) -> str:
+    """The canonical spelling of a class name: no surrounding spaces, lower case."""
+    return label.strip().lower()
 
 
 def class_names(utterances: Sequence[Utterance]) -> tuple[str, ...]:
@@ -111,6 +201,7 @@ __all__ = [
     "PAPER_CLASSES",
     "Utterance",
     "class_names",
+    "normalise_label",
     "read_manifest",
     "write_manifest",
 ]

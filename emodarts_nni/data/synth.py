@@ -30,8 +30,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +42,7 @@ from scipy import signal
 from emodarts_nni.data.cache import cache_root
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance, write_manifest
 from emodarts_nni.errors import DataError
+from emodarts_nni.files import ensure_folder, make_temp_dir
 
 #: Name and version of the generator; part of the cache folder name and of ``corpus.json``.
 #: Bump it whenever the generated audio changes, so that cached corpora are regenerated.
@@ -700,8 +699,8 @@ def synthesize_corpus(
     _check_target(out_dir, params)
 
     jobs = _jobs(params)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
+    ensure_folder(out_dir.parent, "corpus folder")  # a file in the way: one line
+    tmp = make_temp_dir(out_dir.parent, f".{out_dir.name}.partial-")
     try:
         durations = _run_jobs(jobs, str(tmp), workers, progress)
         utterances = [
@@ -766,18 +765,22 @@ def _run_jobs(jobs: list[_Job], root: str, workers: int | None, progress: bool) 
     bar = tqdm(total=len(jobs), desc="synthesising corpus", unit="utt", disable=not progress)
     try:
         if n_workers == 1:
-            results: Iterable[float] = (_render(job, root) for job in jobs)
-        else:
-            from joblib import Parallel, delayed
+            durations = []
+            for job in jobs:
+                durations.append(_render(job, root))
+                bar.update()
+            return durations
+        from emodarts_nni.data.workers import parallel_map
 
-            results = Parallel(n_jobs=n_workers, return_as="generator", batch_size=4)(
-                delayed(_render)(job, root) for job in jobs
-            )
-        durations = []
-        for duration in results:
-            durations.append(duration)
+        found: list[float] = [0.0] * len(jobs)
+
+        def done(i: int, duration: float) -> None:
+            found[i] = duration
             bar.update()
-        return durations
+
+        # Workers die with this process (kill -9 leaves no one rendering).
+        parallel_map(_render, [(job, root) for job in jobs], n_workers, done)
+        return found
     finally:
         bar.close()
 

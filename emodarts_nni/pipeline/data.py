@@ -93,7 +93,7 @@ def load_utterances(cfg: ExperimentConfig, *, progress: bool = True) -> list[Utt
     if corpus.kind == "manifest":
         if corpus.manifest is None:
             raise ConfigError("corpus.manifest: a manifest CSV is required for kind 'manifest'")
-        return read_manifest(corpus.manifest)
+        return read_manifest(corpus.manifest, all_classes=corpus.all_classes)
     from emodarts_nni.data.corpora import build_manifest
 
     if corpus.root is None:

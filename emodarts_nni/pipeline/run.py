@@ -28,7 +28,7 @@ from emodarts_nni.architecture import read_architecture, save_architecture
 from emodarts_nni.checkpoint import save_checkpoint
 from emodarts_nni.config import ExperimentConfig, dump_config
 from emodarts_nni.errors import EmodartsError
-from emodarts_nni.files import atomic_write_json, atomic_write_text
+from emodarts_nni.files import atomic_write_json, atomic_write_text, ensure_folder
 from emodarts_nni.pipeline.data import FoldData, prepare_fold
 
 log = logging.getLogger("emodarts")
@@ -147,7 +147,7 @@ class _RunLog:
 # --------------------------------------------------------------------------- stages
 def start_run(cfg: ExperimentConfig, run_dir: Path) -> None:
     """Create the folder and write ``config.yaml`` and ``environment.json`` (once)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(run_dir, "run folder")  # a file in the way or no permission: one line
     if not (run_dir / "config.yaml").is_file():
         dump_config(cfg, run_dir / "config.yaml")
     if not (run_dir / "environment.json").is_file():
