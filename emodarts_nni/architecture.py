@@ -25,6 +25,7 @@ from typing import Any
 
 from torch import nn
 
+from emodarts_nni import genotype
 from emodarts_nni.errors import ArchitectureError, ConfigError, suggest
 from emodarts_nni.files import atomic_write_text
 from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS
@@ -71,17 +72,19 @@ def choice_domains(space: Mapping[str, Any]) -> dict[str, list[Any]]:
     def add_cell(label: str, ops: list[str], nodes: int) -> None:
         for i in range(NUM_PREDECESSORS, NUM_PREDECESSORS + nodes):
             for k in range(OPS_PER_NODE):
-                domains[f"{label}/op_{i}_{k}"] = ops
-                domains[f"{label}/input_{i}_{k}"] = list(range(i))
+                domains[genotype.op_label(label, i, k)] = ops
+                domains[genotype.input_label(label, i, k)] = list(range(i))
 
     cnn_ops = [op for op in space["cnn_ops"] if op != NONE_OP]
     reductions = reduction_positions(space["cnn_cells"])
     if any(i not in reductions for i in range(space["cnn_cells"])):
-        add_cell("normal", cnn_ops, space["cnn_nodes"])
+        add_cell(genotype.NORMAL_CELL, cnn_ops, space["cnn_nodes"])
     if reductions:
-        add_cell("reduce", cnn_ops, space["cnn_nodes"])
+        add_cell(genotype.REDUCE_CELL, cnn_ops, space["cnn_nodes"])
     if space["seq_cells"] > 0:
-        add_cell("seq", [op for op in space["seq_ops"] if op != NONE_OP], space["seq_nodes"])
+        add_cell(
+            genotype.SEQ_CELL, [op for op in space["seq_ops"] if op != NONE_OP], space["seq_nodes"]
+        )
     return domains
 
 
@@ -137,7 +140,7 @@ def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[s
                 f"architecture: unexpected choice {label!r} for this space{suggest(label, list(domains))}"
             )
         allowed = domains[label]
-        if "/input_" in label:
+        if genotype.is_input_label(label):
             if isinstance(value, int) and not isinstance(value, bool):
                 value = [value]
             if (
@@ -257,20 +260,16 @@ def sample_architecture(space: Mapping[str, Any], seed: int | None = None) -> di
     rng = random.Random(seed)
     arch: dict[str, Any] = {}
     for label, domain in choice_domains(space).items():
-        arch[label] = [rng.choice(domain)] if "/input_" in label else rng.choice(domain)
+        arch[label] = [rng.choice(domain)] if genotype.is_input_label(label) else rng.choice(domain)
     return arch
 
 
 def describe(architecture: Mapping[str, Any]) -> str:
     """A compact genotype text, one line per cell kind: ``normal: 2←sep_conv_3x3(1) + ...``."""
     cells: dict[str, dict[int, list[str]]] = {}
-    for label, value in architecture.items():
-        kind, rest = str(label).split("/", 1)
-        if not rest.startswith("op_"):
-            continue
-        _, node, k = rest.split("_")
-        source = architecture[f"{kind}/input_{node}_{k}"][0]
-        cells.setdefault(kind, {}).setdefault(int(node), []).append(f"{value}({source})")
+    for kind in genotype.cell_kinds(architecture, ordered=False):
+        for edge in genotype.cell_edges(architecture, kind):
+            cells.setdefault(kind, {}).setdefault(edge.node, []).append(f"{edge.op}({edge.source})")
     lines = []
     for kind, nodes in cells.items():
         parts = [f"{node}←" + "+".join(ops) for node, ops in sorted(nodes.items())]

@@ -31,6 +31,7 @@ from torch import nn
 
 from emodarts_nni import compat
 from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.genotype import NORMAL_CELL, REDUCE_CELL, SEQ_CELL
 from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
 from emodarts_nni.scopes import Scope, load_scope
 
@@ -180,7 +181,7 @@ class EmoDartsSpace(ModelSpace):
                     "all",
                     preprocessor=CnnPreprocessor(c_pprev, c_prev, channels, after_reduction),
                     postprocessor=CellPostprocessor(),
-                    label="reduce" if reduction else "normal",
+                    label=REDUCE_CELL if reduction else NORMAL_CELL,
                 )
             )
             c_pprev, c_prev = c_prev, channels * cnn_nodes
@@ -202,7 +203,7 @@ class EmoDartsSpace(ModelSpace):
                         preprocessor=SeqPreprocessor(d_pprev, d_prev, hidden),
                         postprocessor=CellPostprocessor(),
                         concat_dim=2,
-                        label="seq",
+                        label=SEQ_CELL,
                     )
                 )
                 d_pprev, d_prev = d_prev, hidden * seq_nodes
