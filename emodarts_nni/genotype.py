@@ -31,6 +31,11 @@ CELL_ORDER = (NORMAL_CELL, REDUCE_CELL, SEQ_CELL)
 #: Prefix of the α columns of a search history.
 ALPHA_PREFIX = "alpha/"
 
+#: Inputs of every cell (the two previous cells' outputs); nodes are numbered after them.
+NUM_PREDECESSORS = 2
+#: Inputs (and ops) per node.
+OPS_PER_NODE = 2
+
 _CHOICE_LABEL = re.compile(r"^(?P<cell>[^/]+)/(?P<kind>op|input)_(?P<node>\d+)_(?P<k>\d+)$")
 
 
@@ -76,6 +81,11 @@ def is_input_label(label: Any) -> bool:
     """Whether ``label`` names an input choice (its value is a predecessor index)."""
     parsed = parse_label(label)
     return parsed is not None and parsed.kind == "input"
+
+
+def reduction_positions(cnn_cells: int) -> set[int]:
+    """Indices of the reduction cells among ``cnn_cells`` CNN cells: ⌊C/3⌋ and ⌊2C/3⌋."""
+    return {cnn_cells // 3, 2 * cnn_cells // 3} if cnn_cells > 0 else set()
 
 
 def cell_sort_key(cell: str) -> tuple[int, str]:
