@@ -41,6 +41,8 @@ _SPACE_KEYS = (*SPACE_DEFAULTS, "cnn_ops", "seq_ops", "scope")
 MAX_DEPTH = 32
 #: Largest architecture file read (a valid one is a few KB).
 MAX_FILE_BYTES = 16 * 2**20
+#: Spaces with more choices than this are reported missing without listing them all.
+_MAX_LISTED_CHOICES = 10_000
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 80
 
@@ -112,6 +114,16 @@ def _check_depth(doc: Any, limit: int = MAX_DEPTH) -> None:
         if depth > limit:
             raise ArchitectureError(f"the document is nested deeper than {limit} levels")
         stack.extend((child, depth + 1) for child in children)
+
+
+def choice_count(space: Mapping[str, Any]) -> int:
+    """How many choices :func:`choice_domains` would list, without listing them."""
+    per_node = 2 * OPS_PER_NODE  # an op and an input choice per slot
+    reductions = reduction_positions(space["cnn_cells"])
+    kinds = int(any(i not in reductions for i in range(min(space["cnn_cells"], 3))))
+    kinds += int(bool(reductions))
+    count = kinds * per_node * space["cnn_nodes"]
+    return count + (per_node * space["seq_nodes"] if space["seq_cells"] > 0 else 0)
 
 
 def _validate_space(space: Any) -> dict[str, Any]:
@@ -191,6 +203,12 @@ def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[s
     """Check ``architecture`` against the choices of ``space``; return it normalised."""
     if not isinstance(architecture, Mapping):
         raise ArchitectureError("field 'architecture' must be an object of choice label → value")
+    expected = choice_count(space)
+    if expected > max(len(architecture), _MAX_LISTED_CHOICES):
+        # Cannot be complete; say so without enumerating a huge space's choices.
+        raise ArchitectureError(
+            f"architecture: lists {len(architecture)} choices but this space has {expected}"
+        )
     domains = choice_domains(space)
     missing = [k for k in domains if k not in architecture]
     if missing:

@@ -13,6 +13,7 @@ from emodarts_nni import load_architecture
 from emodarts_nni.architecture import (
     FORMAT,
     check_matches_data,
+    choice_count,
     choice_domains,
     read_architecture,
     sample_architecture,
@@ -230,3 +231,17 @@ def test_retrain_of_an_architecture_for_other_classes_stops_before_training(tmp_
         assert f"arch{n_classes}.json" in line and f"n_classes {n_classes}" in line
         assert "data has 4 classes" in line
     assert not list(tmp_path.rglob("predictions.csv"))
+
+
+@pytest.mark.parametrize("cnn_cells", [1, 2, 3, 7])
+def test_choice_count_matches_the_listed_choices(cnn_cells):
+    for scope in ("emodarts", "cnn_only"):
+        space = resolve_space_args(scope, **{**SMALL_SPACE, "cnn_cells": cnn_cells})
+        assert choice_count(space) == len(choice_domains(space))
+
+
+def test_a_huge_space_is_reported_incomplete_without_listing_its_choices():
+    doc = _doc()
+    doc["space"]["cnn_nodes"] = 1300  # 140 MiB, but over 10,000 choices
+    with pytest.raises(ArchitectureError, match="lists 24 choices but this space has"):
+        read_architecture(doc)
