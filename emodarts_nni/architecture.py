@@ -100,6 +100,11 @@ def _short(value: Any) -> str:
         return f"<{type(value).__name__} too large to print>"
 
 
+def _name(value: Any) -> str:
+    """``value`` as a name to suggest a close match for (only strings are names)."""
+    return value[:100] if isinstance(value, str) else ""
+
+
 def _check_depth(doc: Any, limit: int = MAX_DEPTH) -> None:
     """Refuse documents nested deeper than ``limit`` (or cyclic dicts), without recursion."""
     stack = [(doc, 1)]
@@ -132,7 +137,7 @@ def _validate_space(space: Any) -> dict[str, Any]:
     for key in space:
         if key not in _SPACE_KEYS:
             raise ArchitectureError(
-                f"space: unknown field {_short(key)}{suggest(str(key)[:100], _SPACE_KEYS)}"
+                f"space: unknown field {_short(key)}{suggest(_name(key), _SPACE_KEYS)}"
             )
     for key in ("cnn_ops", "seq_ops"):
         ops = space.get(key)
@@ -142,7 +147,7 @@ def _validate_space(space: Any) -> dict[str, Any]:
         for op in ops:
             if not isinstance(op, str) or op not in table:
                 raise ArchitectureError(
-                    f"space.{key}: unknown op {_short(op)}{suggest(str(op)[:100], list(table))}"
+                    f"space.{key}: unknown op {_short(op)}{suggest(_name(op), list(table))}"
                 )
     missing = [k for k in SPACE_DEFAULTS if k not in space]
     if missing:
@@ -218,11 +223,12 @@ def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[s
         )
     out: dict[str, Any] = {}
     for label, value in architecture.items():
-        label = str(label)
+        if not isinstance(label, str):  # JSON keys are; a caller's dict may hold others
+            raise ArchitectureError(f"architecture: choice label {_short(label)} is not text")
         if label not in domains:
             raise ArchitectureError(
                 f"architecture: unexpected choice {_short(label)} for this space"
-                f"{suggest(label[:100], list(domains))}"
+                f"{suggest(_name(label), list(domains))}"
             )
         allowed = domains[label]
         if genotype.is_input_label(label):
@@ -250,7 +256,7 @@ def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[s
             if not isinstance(value, str) or value not in allowed:
                 raise ArchitectureError(
                     f"architecture[{_short(label)}]: op {_short(value)} is not in this space"
-                    f"{suggest(str(value)[:100], allowed)}"
+                    f"{suggest(_name(value), allowed)}"
                 )
             out[label] = value
     return out
@@ -269,8 +275,8 @@ def read_architecture(
     one-line :class:`ArchitectureError` naming the file.
     """
     where = "architecture"
-    if isinstance(source, Mapping):
-        doc: Any = source
+    if not isinstance(source, (str, os.PathLike)):
+        doc: Any = source  # an already-parsed document (checked to be an object below)
     else:
         path = Path(source)
         where = str(path)
@@ -298,7 +304,7 @@ def read_architecture(
         for key in doc:
             if key not in _TOP_KEYS:
                 raise ArchitectureError(
-                    f"unknown top-level field {_short(key)}{suggest(str(key)[:100], _TOP_KEYS)}"
+                    f"unknown top-level field {_short(key)}{suggest(_name(key), _TOP_KEYS)}"
                 )
         if doc.get("format") != FORMAT:
             raise ArchitectureError(

@@ -89,7 +89,7 @@ def load_checkpoint(
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt file, or a pickle with code in it
         raise EmodartsError(
-            f"{path}: not a readable emodarts checkpoint ({type(exc).__name__}: {exc})"
+            f"{path}: not a readable emodarts checkpoint ({type(exc).__name__}: {_reason(exc)})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise EmodartsError(
@@ -186,6 +186,15 @@ def _validate_payload(payload: dict[str, Any], path: Path) -> None:
         unknown = sorted(str(key)[:40] for key in baseline if key not in allowed)
         if unknown:
             raise EmodartsError(f"{path}: field 'baseline' has unknown key(s) {unknown[:5]}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The gist of a ``torch.load`` failure on one line (torch's own text runs to a page)."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # skip the weights_only migration notice around the actual reason
+        text = text.split(marker, 1)[1].split("Check the documentation", 1)[0]
+    return " ".join(text.split())[:300]
 
 
 def _numbers(values: Any) -> bool:
