@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,21 +26,25 @@ from typing import Any
 
 from torch import nn
 
+from emodarts_nni import genotype
 from emodarts_nni.errors import ArchitectureError, ConfigError, suggest
 from emodarts_nni.files import atomic_write_text
+from emodarts_nni.genotype import NUM_PREDECESSORS, OPS_PER_NODE, reduction_positions
 from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS
-from emodarts_nni.space import (
-    NUM_PREDECESSORS,
-    OPS_PER_NODE,
-    SPACE_DEFAULTS,
-    reduction_positions,
-    resolve_space_args,
-    space_from_args,
-)
+from emodarts_nni.sizing import check_space_fits
+from emodarts_nni.space import SPACE_DEFAULTS, resolve_space_args, space_from_args
 
 FORMAT = "emodarts-architecture/1"
 _TOP_KEYS = ("format", "space", "architecture", "provenance")
 _SPACE_KEYS = (*SPACE_DEFAULTS, "cnn_ops", "seq_ops", "scope")
+#: Deepest nesting accepted (a valid document is 3–4 levels deep).
+MAX_DEPTH = 32
+#: Largest architecture file read (a valid one is a few KB).
+MAX_FILE_BYTES = 16 * 2**20
+#: Spaces with more choices than this are reported missing without listing them all.
+_MAX_LISTED_CHOICES = 10_000
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
 
 
 @dataclass(frozen=True)
@@ -71,18 +76,59 @@ def choice_domains(space: Mapping[str, Any]) -> dict[str, list[Any]]:
     def add_cell(label: str, ops: list[str], nodes: int) -> None:
         for i in range(NUM_PREDECESSORS, NUM_PREDECESSORS + nodes):
             for k in range(OPS_PER_NODE):
-                domains[f"{label}/op_{i}_{k}"] = ops
-                domains[f"{label}/input_{i}_{k}"] = list(range(i))
+                domains[genotype.op_label(label, i, k)] = ops
+                domains[genotype.input_label(label, i, k)] = list(range(i))
 
     cnn_ops = [op for op in space["cnn_ops"] if op != NONE_OP]
     reductions = reduction_positions(space["cnn_cells"])
     if any(i not in reductions for i in range(space["cnn_cells"])):
-        add_cell("normal", cnn_ops, space["cnn_nodes"])
+        add_cell(genotype.NORMAL_CELL, cnn_ops, space["cnn_nodes"])
     if reductions:
-        add_cell("reduce", cnn_ops, space["cnn_nodes"])
+        add_cell(genotype.REDUCE_CELL, cnn_ops, space["cnn_nodes"])
     if space["seq_cells"] > 0:
-        add_cell("seq", [op for op in space["seq_ops"] if op != NONE_OP], space["seq_nodes"])
+        add_cell(
+            genotype.SEQ_CELL, [op for op in space["seq_ops"] if op != NONE_OP], space["seq_nodes"]
+        )
     return domains
+
+
+def _short(value: Any) -> str:
+    """A bounded one-line repr of a user value for error messages."""
+    try:
+        return _REPR.repr(value)
+    except ValueError:  # an integer with more digits than Python will print
+        return f"<{type(value).__name__} too large to print>"
+
+
+def _name(value: Any) -> str:
+    """``value`` as a name to suggest a close match for (only strings are names)."""
+    return value[:100] if isinstance(value, str) else ""
+
+
+def _check_depth(doc: Any, limit: int = MAX_DEPTH) -> None:
+    """Refuse documents nested deeper than ``limit`` (or cyclic dicts), without recursion."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            children = list(value)
+        else:
+            continue
+        if depth > limit:
+            raise ArchitectureError(f"the document is nested deeper than {limit} levels")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def choice_count(space: Mapping[str, Any]) -> int:
+    """How many choices :func:`choice_domains` would list, without listing them."""
+    per_node = 2 * OPS_PER_NODE  # an op and an input choice per slot
+    reductions = reduction_positions(space["cnn_cells"])
+    kinds = int(any(i not in reductions for i in range(min(space["cnn_cells"], 3))))
+    kinds += int(bool(reductions))
+    count = kinds * per_node * space["cnn_nodes"]
+    return count + (per_node * space["seq_nodes"] if space["seq_cells"] > 0 else 0)
 
 
 def _validate_space(space: Any) -> dict[str, Any]:
@@ -90,38 +136,84 @@ def _validate_space(space: Any) -> dict[str, Any]:
         raise ArchitectureError("field 'space' must be an object of build_space arguments")
     for key in space:
         if key not in _SPACE_KEYS:
-            raise ArchitectureError(f"space: unknown field {key!r}{suggest(str(key), _SPACE_KEYS)}")
+            raise ArchitectureError(
+                f"space: unknown field {_short(key)}{suggest(_name(key), _SPACE_KEYS)}"
+            )
     for key in ("cnn_ops", "seq_ops"):
         ops = space.get(key)
         if not isinstance(ops, list):
             raise ArchitectureError(f"space.{key} must be a list of op names")
         table = CNN_OPS if key == "cnn_ops" else SEQ_OPS
         for op in ops:
-            if op not in table:
+            if not isinstance(op, str) or op not in table:
                 raise ArchitectureError(
-                    f"space.{key}: unknown op {op!r}{suggest(str(op), list(table))}"
+                    f"space.{key}: unknown op {_short(op)}{suggest(_name(op), list(table))}"
                 )
-    sizes = {k: space[k] for k in SPACE_DEFAULTS if k in space}
     missing = [k for k in SPACE_DEFAULTS if k not in space]
     if missing:
         raise ArchitectureError(f"space: missing field(s) {', '.join(missing)}")
-    from emodarts_nni.scopes import Scope
+    sizes = {k: space[k] for k in SPACE_DEFAULTS}
+    for key, value in sizes.items():
+        number = (int, float) if isinstance(SPACE_DEFAULTS[key], float) else int
+        if isinstance(value, bool) or not isinstance(value, number):
+            raise ArchitectureError(f"space.{key} must be a number, got {_short(value)}")
+        if isinstance(value, int) and abs(value) >= 2**63:
+            raise ArchitectureError(f"space.{key} is out of range: {_short(value)}")
+    name = space.get("scope", "custom")
+    if not isinstance(name, str):
+        raise ArchitectureError(f"space.scope must be a scope name, got {_short(name)}")
+    from emodarts_nni.scopes import scope_from_dict
 
-    scope = Scope(
-        name=str(space.get("scope", "custom")),
-        cnn_ops=tuple(space["cnn_ops"]),
-        seq_ops=tuple(space["seq_ops"]),
-    )
     try:
-        return resolve_space_args(scope, **sizes)
+        scope = scope_from_dict(
+            {"name": name, "cnn_ops": space["cnn_ops"], "seq_ops": space["seq_ops"]}, "space"
+        )
+        resolved = resolve_space_args(scope, **sizes)
+        # Refuse what cannot fit before any choice is enumerated or anything built; with
+        # no architecture yet ({}), the largest model the space allows.
+        check_space_fits(resolved, "the architecture's model", architecture={})
     except ConfigError as exc:
         raise ArchitectureError(f"space: {exc}") from None
+    return resolved
+
+
+def check_matches_data(
+    architecture: ArchitectureFile,
+    *,
+    n_classes: int,
+    input_shape: tuple[int, int] | None = None,
+    source: str | os.PathLike = "architecture",
+) -> None:
+    """Refuse an architecture whose ``n_classes`` (or input size) differs from the data's.
+
+    ``input_shape`` is the data's ``(n_mfcc, frames)``. Raises a one-line
+    :class:`ArchitectureError` naming ``source``, the architecture's value and the data's.
+    """
+    space = architecture.space
+    if space["n_classes"] != n_classes:
+        raise ArchitectureError(
+            f"{source}: the architecture has n_classes {space['n_classes']} "
+            f"but the data has {n_classes} classes"
+        )
+    if input_shape is not None:
+        n_mfcc, frames = input_shape
+        if (space["n_mfcc"], space["frames"]) != (n_mfcc, frames):
+            raise ArchitectureError(
+                f"{source}: the architecture expects n_mfcc {space['n_mfcc']} × frames "
+                f"{space['frames']} but the data has n_mfcc {n_mfcc} × frames {frames}"
+            )
 
 
 def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[str, Any]:
     """Check ``architecture`` against the choices of ``space``; return it normalised."""
     if not isinstance(architecture, Mapping):
         raise ArchitectureError("field 'architecture' must be an object of choice label → value")
+    expected = choice_count(space)
+    if expected > max(len(architecture), _MAX_LISTED_CHOICES):
+        # Cannot be complete; say so without enumerating a huge space's choices.
+        raise ArchitectureError(
+            f"architecture: lists {len(architecture)} choices but this space has {expected}"
+        )
     domains = choice_domains(space)
     missing = [k for k in domains if k not in architecture]
     if missing:
@@ -131,13 +223,15 @@ def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[s
         )
     out: dict[str, Any] = {}
     for label, value in architecture.items():
-        label = str(label)
+        if not isinstance(label, str):  # JSON keys are; a caller's dict may hold others
+            raise ArchitectureError(f"architecture: choice label {_short(label)} is not text")
         if label not in domains:
             raise ArchitectureError(
-                f"architecture: unexpected choice {label!r} for this space{suggest(label, list(domains))}"
+                f"architecture: unexpected choice {_short(label)} for this space"
+                f"{suggest(_name(label), list(domains))}"
             )
         allowed = domains[label]
-        if "/input_" in label:
+        if genotype.is_input_label(label):
             if isinstance(value, int) and not isinstance(value, bool):
                 value = [value]
             if (
@@ -147,11 +241,11 @@ def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[s
                 or isinstance(value[0], bool)
             ):
                 raise ArchitectureError(
-                    f"architecture[{label!r}]: expected [input index], got {value!r}"
+                    f"architecture[{_short(label)}]: expected [input index], got {_short(value)}"
                 )
             if value[0] not in allowed:
                 raise ArchitectureError(
-                    f"architecture[{label!r}]: input index {value[0]} out of range 0..{allowed[-1]}"
+                    f"architecture[{label!r}]: input index {_short(value[0])} out of range 0..{allowed[-1]}"
                 )
             out[label] = [int(value[0])]
         else:
@@ -161,36 +255,61 @@ def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[s
                 )
             if not isinstance(value, str) or value not in allowed:
                 raise ArchitectureError(
-                    f"architecture[{label!r}]: op {value!r} is not in this space{suggest(str(value), allowed)}"
+                    f"architecture[{_short(label)}]: op {_short(value)} is not in this space"
+                    f"{suggest(_name(value), allowed)}"
                 )
             out[label] = value
     return out
 
 
-def read_architecture(source: str | os.PathLike | Mapping[str, Any]) -> ArchitectureFile:
-    """Read and validate an architecture JSON file (or an already-parsed dict)."""
+def read_architecture(
+    source: str | os.PathLike | Mapping[str, Any],
+    *,
+    n_classes: int | None = None,
+    input_shape: tuple[int, int] | None = None,
+) -> ArchitectureFile:
+    """Read and validate an architecture JSON file (or an already-parsed dict).
+
+    Given ``n_classes`` (and ``input_shape``, the data's ``(n_mfcc, frames)``), also check
+    the architecture against the data (:func:`check_matches_data`). Every problem is a
+    one-line :class:`ArchitectureError` naming the file.
+    """
     where = "architecture"
-    if isinstance(source, Mapping):
-        doc: Any = source
+    if not isinstance(source, (str, os.PathLike)):
+        doc: Any = source  # an already-parsed document (checked to be an object below)
     else:
         path = Path(source)
         where = str(path)
         if not path.is_file():
             raise ArchitectureError(f"architecture file not found: {path}")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ArchitectureError(
+                f"{path}: {size} bytes is too large for an architecture JSON "
+                f"(at most {MAX_FILE_BYTES})"
+            )
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ArchitectureError(f"{path}: not valid JSON: {exc}") from None
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, a huge integer
+            message = " ".join(str(exc).split())
+            raise ArchitectureError(f"{path}: not valid JSON: {message}") from None
+        except RecursionError:
+            raise ArchitectureError(
+                f"{path}: not valid JSON: nested deeper than {MAX_DEPTH} levels"
+            ) from None
     try:
         if not isinstance(doc, Mapping):
             raise ArchitectureError("the document must be a JSON object")
+        _check_depth(doc)
         for key in doc:
             if key not in _TOP_KEYS:
                 raise ArchitectureError(
-                    f"unknown top-level field {key!r}{suggest(str(key), _TOP_KEYS)}"
+                    f"unknown top-level field {_short(key)}{suggest(_name(key), _TOP_KEYS)}"
                 )
         if doc.get("format") != FORMAT:
-            raise ArchitectureError(f"field 'format' is {doc.get('format')!r}; expected {FORMAT!r}")
+            raise ArchitectureError(
+                f"field 'format' is {_short(doc.get('format'))}; expected {FORMAT!r}"
+            )
         for key in ("space", "architecture"):
             if key not in doc:
                 raise ArchitectureError(f"missing field {key!r}")
@@ -201,7 +320,10 @@ def read_architecture(source: str | os.PathLike | Mapping[str, Any]) -> Architec
             raise ArchitectureError("field 'provenance' must be an object")
     except ArchitectureError as exc:
         raise ArchitectureError(f"{where}: {exc}") from None
-    return ArchitectureFile(space=space, architecture=arch, provenance=dict(provenance))
+    arch_file = ArchitectureFile(space=space, architecture=arch, provenance=dict(provenance))
+    if n_classes is not None:
+        check_matches_data(arch_file, n_classes=n_classes, input_shape=input_shape, source=where)
+    return arch_file
 
 
 def save_architecture(
@@ -257,20 +379,16 @@ def sample_architecture(space: Mapping[str, Any], seed: int | None = None) -> di
     rng = random.Random(seed)
     arch: dict[str, Any] = {}
     for label, domain in choice_domains(space).items():
-        arch[label] = [rng.choice(domain)] if "/input_" in label else rng.choice(domain)
+        arch[label] = [rng.choice(domain)] if genotype.is_input_label(label) else rng.choice(domain)
     return arch
 
 
 def describe(architecture: Mapping[str, Any]) -> str:
     """A compact genotype text, one line per cell kind: ``normal: 2←sep_conv_3x3(1) + ...``."""
     cells: dict[str, dict[int, list[str]]] = {}
-    for label, value in architecture.items():
-        kind, rest = str(label).split("/", 1)
-        if not rest.startswith("op_"):
-            continue
-        _, node, k = rest.split("_")
-        source = architecture[f"{kind}/input_{node}_{k}"][0]
-        cells.setdefault(kind, {}).setdefault(int(node), []).append(f"{value}({source})")
+    for kind in genotype.cell_kinds(architecture, ordered=False):
+        for edge in genotype.cell_edges(architecture, kind):
+            cells.setdefault(kind, {}).setdefault(edge.node, []).append(f"{edge.op}({edge.source})")
     lines = []
     for kind, nodes in cells.items():
         parts = [f"{node}←" + "+".join(ops) for node, ops in sorted(nodes.items())]

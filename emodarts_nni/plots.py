@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
-from emodarts_nni.errors import ArchitectureError, suggest
+from emodarts_nni import genotype
 from emodarts_nni.files import atomic_path
+from emodarts_nni.genotype import CELL_ORDER, alpha_columns, cell_kinds  # noqa: F401 (re-exported)
 
-#: Cell kinds in the order they are drawn (others follow alphabetically).
-CELL_ORDER = ("normal", "reduce", "seq")
 _DPI = 120
 
 
@@ -50,10 +48,6 @@ def number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return out if math.isfinite(out) else None
-
-
-def _cell_sort_key(kind: str) -> tuple[int, str]:
-    return (CELL_ORDER.index(kind) if kind in CELL_ORDER else len(CELL_ORDER), kind)
 
 
 def _epoch_axis(rows: Sequence[Mapping[str, Any]]) -> list[float]:
@@ -121,22 +115,6 @@ def plot_confusion_matrix(
 
 
 # --------------------------------------------------------------------------- α
-def alpha_columns(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[str]]]:
-    """``alpha/<cell>/<edge>/<op>`` columns grouped as ``{cell: {op: [column, ...]}}``."""
-    grouped: dict[str, dict[str, list[str]]] = {}
-    seen: set[str] = set()
-    for row in rows:
-        for column in row:
-            if column in seen or not str(column).startswith("alpha/"):
-                continue
-            seen.add(column)
-            parts = str(column).split("/")
-            if len(parts) < 4:
-                continue
-            grouped.setdefault(parts[1], {}).setdefault(parts[-1], []).append(column)
-    return grouped
-
-
 def plot_alpha_evolution(
     history_rows: Sequence[Mapping[str, Any]], path: str | os.PathLike
 ) -> Path | None:
@@ -155,7 +133,7 @@ def plot_alpha_evolution(
     if not rows:
         return None
     x = _epoch_axis(rows)
-    kinds = sorted(grouped, key=_cell_sort_key)
+    kinds = sorted(grouped, key=genotype.cell_sort_key)
     fig = Figure(figsize=(6.4 * len(kinds), 4.4), layout="constrained")
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     for ax, kind in zip(axes, kinds, strict=True):
@@ -227,45 +205,10 @@ def _op_colours(ops: Sequence[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- cell
-_OP_LABEL = re.compile(r"^(?P<cell>[^/]+)/op_(?P<node>\d+)_(?P<k>\d+)$")
-
-
-def cell_kinds(architecture: Mapping[str, Any]) -> list[str]:
-    """Cell kinds (``normal``, ``reduce``, ``seq``) with op choices in ``architecture``."""
-    arch = _choices(architecture)
-    kinds = {m["cell"] for m in (_OP_LABEL.match(str(k)) for k in arch) if m}
-    return sorted(kinds, key=_cell_sort_key)
-
-
-def _choices(architecture: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The label → value mapping, from either a whole architecture JSON or its field."""
-    inner = architecture.get("architecture")
-    return inner if isinstance(inner, Mapping) else architecture
-
-
 def cell_edges(architecture: Mapping[str, Any], cell: str) -> list[tuple[int, int, str]]:
     """Edges ``(source, node, op)`` of a derived cell in choice order; sources 0/1 are the
     inputs c_{k-2}/c_{k-1}, nodes count on from 2 (NNI's numbering)."""
-    arch = _choices(architecture)
-    edges: list[tuple[int, int, int, str]] = []  # (node, k, source, op)
-    for label, op in arch.items():
-        match = _OP_LABEL.match(str(label))
-        if not match or match["cell"] != cell:
-            continue
-        source = arch.get(f"{cell}/input_{match['node']}_{match['k']}")
-        if isinstance(source, list) and source:
-            source = source[0]
-        if not isinstance(source, int) or isinstance(source, bool):
-            raise ArchitectureError(
-                f"architecture: {cell}/input_{match['node']}_{match['k']} "
-                f"missing or not an input index: {source!r}"
-            )
-        edges.append((int(match["node"]), int(match["k"]), source, str(op)))
-    if not edges:
-        raise ArchitectureError(
-            f"architecture has no {cell!r} cell{suggest(cell, cell_kinds(arch))}"
-        )
-    return [(source, node, op) for node, _, source, op in sorted(edges)]
+    return [(e.source, e.node, e.op) for e in genotype.cell_edges(architecture, cell)]
 
 
 #: Geometry of the cell diagram, in data units (1 unit = ``_INCH_PER_UNIT`` inches).

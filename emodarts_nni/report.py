@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from emodarts_nni import plots
+from emodarts_nni import genotype, plots
 from emodarts_nni.errors import EmodartsError
 from emodarts_nni.files import atomic_write_text
 
@@ -305,13 +305,14 @@ def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
 def _genotype(architecture: Mapping[str, Any]) -> list[str]:
     """``normal: 0 ← sep_conv_3x3(c_{k-1}) + max_pool_3x3(c_{k-2}); 1 ← ...`` per cell kind."""
     lines = []
-    for kind in plots.cell_kinds(architecture):
-        edges = plots.cell_edges(architecture, kind)
-        first = min(node for _, node, _ in edges)
+    for kind in genotype.cell_kinds(architecture):
+        edges = genotype.cell_edges(architecture, kind)
+        first = min(edge.node for edge in edges)
         nodes: dict[int, list[str]] = {}
-        for source, node, op in edges:
+        for edge in edges:
+            source = edge.source
             name = ("c_{k-2}", "c_{k-1}")[source] if source < first else str(source - first)
-            nodes.setdefault(node - first, []).append(f"{op}({name})")
+            nodes.setdefault(edge.node - first, []).append(f"{edge.op}({name})")
         lines.append(
             f"{kind}: " + "; ".join(f"{n} ← {' + '.join(ops)}" for n, ops in nodes.items())
         )

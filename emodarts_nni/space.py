@@ -31,8 +31,17 @@ from torch import nn
 
 from emodarts_nni import compat
 from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.genotype import (
+    NORMAL_CELL,
+    NUM_PREDECESSORS,
+    OPS_PER_NODE,
+    REDUCE_CELL,
+    SEQ_CELL,
+    reduction_positions,
+)
 from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
 from emodarts_nni.scopes import Scope, load_scope
+from emodarts_nni.sizing import check_space_fits
 
 compat.apply()
 
@@ -52,14 +61,6 @@ SPACE_DEFAULTS: dict[str, Any] = {
     "hidden": 128,
     "dropout": 0.3,
 }
-
-NUM_PREDECESSORS = 2
-OPS_PER_NODE = 2
-
-
-def reduction_positions(cnn_cells: int) -> set[int]:
-    """Indices of the reduction cells among ``cnn_cells`` CNN cells: ⌊C/3⌋ and ⌊2C/3⌋."""
-    return {cnn_cells // 3, 2 * cnn_cells // 3} if cnn_cells > 0 else set()
 
 
 class CnnPreprocessor(nn.Module):
@@ -180,7 +181,7 @@ class EmoDartsSpace(ModelSpace):
                     "all",
                     preprocessor=CnnPreprocessor(c_pprev, c_prev, channels, after_reduction),
                     postprocessor=CellPostprocessor(),
-                    label="reduce" if reduction else "normal",
+                    label=REDUCE_CELL if reduction else NORMAL_CELL,
                 )
             )
             c_pprev, c_prev = c_prev, channels * cnn_nodes
@@ -202,7 +203,7 @@ class EmoDartsSpace(ModelSpace):
                         preprocessor=SeqPreprocessor(d_pprev, d_prev, hidden),
                         postprocessor=CellPostprocessor(),
                         concat_dim=2,
-                        label="seq",
+                        label=SEQ_CELL,
                     )
                 )
                 d_pprev, d_prev = d_prev, hidden * seq_nodes
@@ -278,6 +279,9 @@ def resolve_space_args(scope: str | Scope, **overrides: Any) -> dict[str, Any]:
 def space_from_args(args: dict[str, Any]) -> EmoDartsSpace:
     """Build the space from resolved arguments (as stored in an architecture JSON)."""
     kwargs = {k: v for k, v in args.items() if k != "scope"}
+    from nni.nas.space import current_model  # the architecture being frozen, if any
+
+    check_space_fits(kwargs, architecture=current_model())
     return EmoDartsSpace(**kwargs)
 
 

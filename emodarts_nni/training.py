@@ -187,6 +187,10 @@ def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.n
 
 def alpha_probabilities(module: nn.Module) -> dict[str, float]:
     """Softmaxed α of every differentiable edge found in ``module`` (empty for others)."""
+    # Imported here so this function's edit stays local to it (the column format is owned
+    # by the genotype module).
+    from emodarts_nni.genotype import alpha_column
+
     out: dict[str, float] = {}
     seen: set[int] = set()
     for sub in module.modules():
@@ -201,7 +205,7 @@ def alpha_probabilities(module: nn.Module) -> dict[str, float]:
             probs = torch.softmax(alpha.detach().float(), dim=-1).cpu().tolist()
             names = list(op_names) + ["none"] * (len(probs) - len(op_names))
             for name, p in zip(names, probs, strict=False):
-                out[f"alpha/{edge}/{name}"] = p
+                out[alpha_column(edge, name)] = p
     return out
 
 

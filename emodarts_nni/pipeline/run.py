@@ -276,7 +276,9 @@ def _run_stages(
         }
         model = build_baseline(**baseline_spec)
     else:
-        architecture = read_architecture(arch_path)
+        architecture = read_architecture(
+            arch_path, n_classes=len(data.class_names), input_shape=data.input_shape
+        )
     checkpoint_path = run_dir / "checkpoint.pt"
     metrics_path = run_dir / "metrics.json"
     if resume and metrics_path.is_file() and checkpoint_path.is_file():
