@@ -67,12 +67,15 @@ def test_an_empty_config_gives_the_documented_defaults(tmp_path: Path, monkeypat
 
 
 def test_configs_are_frozen_and_hashable() -> None:
-    cfg = config_from_dict({"search": {"params": {"a": [1, {"b": 2}]}}})
+    # search.params must be the strategy's own parameters (checked at load): ENAS's
+    # update_kwargs is a free-form nested value
+    data = {"search": {"strategy": "enas", "params": {"update_kwargs": [1, {"b": 2}]}}}
+    cfg = config_from_dict(data)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
-        cfg.search.params["a"] = 2  # type: ignore[index]
-    assert cfg.search.params["a"] == (1, {"b": 2})
+        cfg.search.params["update_kwargs"] = 2  # type: ignore[index]
+    assert cfg.search.params["update_kwargs"] == (1, {"b": 2})
     assert hash(cfg) == hash(config_from_dict(config_to_dict(cfg)))
 
 
@@ -166,7 +169,7 @@ def test_readme_documents_every_key() -> None:
 
 # --------------------------------------------------------------------------- round trip
 def test_round_trip_keeps_every_value(tmp_path: Path) -> None:
-    (tmp_path / "scope.yaml").write_text("cnn: [skip_connect]\n")
+    (tmp_path / "scope.yaml").write_text("cnn_ops: [skip_connect]\n")
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label,speaker,session,duration\n")
     cfg = config_from_dict(
@@ -176,7 +179,7 @@ def test_round_trip_keeps_every_value(tmp_path: Path) -> None:
             "features": {"cache_dir": "cache", "workers": 3},
             "splits": {"protocol": "speaker_kfold", "n_folds": 5, "fold": 4},
             "space": {"scope": "scope.yaml", "dropout": 0},
-            "search": {"strategy": "evolution", "params": {"mutation": {"p": 0.1}}},
+            "search": {"strategy": "enas", "params": {"update_kwargs": {"batch_size": 4}}},
             "retrain": {"patience": 3},
             "trainer": {"precision": "bf16-mixed", "num_threads": 4},
         },
@@ -195,7 +198,7 @@ def test_relative_paths_follow_the_config_folder_but_output_follows_the_cwd(
 ) -> None:
     configs = tmp_path / "configs"
     (configs / "data" / "corpus").mkdir(parents=True)
-    (configs / "my_scope.yaml").write_text("cnn: [skip_connect]\n")
+    (configs / "my_scope.yaml").write_text("cnn_ops: [skip_connect]\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -356,7 +359,8 @@ def test_null_is_accepted_where_the_default_is_null() -> None:
 
 
 def test_integers_are_accepted_where_numbers_are_expected() -> None:
-    cfg = config_from_dict({"search": {"lr": 1, "grad_clip": 10}, "features": {"max_seconds": 4}})
+    features = {"max_seconds": 4, "frames": 256}  # 4 s give 257 frames at hop 250
+    cfg = config_from_dict({"search": {"lr": 1, "grad_clip": 10}, "features": features})
     assert cfg.search.lr == 1.0 and isinstance(cfg.search.lr, float)
     assert isinstance(cfg.features.max_seconds, float)
 
@@ -420,14 +424,14 @@ def test_overrides_set_dotted_keys(tmp_path: Path) -> None:
             "splits.fold": 2,
             "output.dir": str(tmp_path / "x"),
             "corpus.options.merge_excited": True,
-            "search.params.reward_metric": "ua",
+            "search.params.reward_metric_name": "ua",
             "corpus.root": str(tmp_path),
         },
     )
     assert cfg.search.strategy == "enas" and cfg.splits.fold == 2
     assert cfg.output.dir == tmp_path / "x"
     assert cfg.corpus.options == {"improvised_only": True, "merge_excited": True}
-    assert cfg.search.params == {"reward_metric": "ua"}
+    assert cfg.search.params == {"reward_metric_name": "ua"}
 
 
 @pytest.mark.parametrize(
