@@ -10,7 +10,10 @@ Paths: ``corpus.root``, ``corpus.manifest``, ``features.cache_dir`` and a ``spac
 ending in ``.yaml`` are relative to the config file's folder, so a config and its data can
 move together. ``output.dir`` is relative to the current working directory, so ``runs/``
 appears where the command was run. Paths given as overrides are relative to the current
-working directory (that is where the user typed them). All paths come out absolute.
+working directory (that is where the user typed them). A shipped config loaded by name
+(``emodarts run quickstart``) has no folder of its own to speak of (it may sit inside an
+installed package): its relative paths are relative to the current working directory too.
+All paths come out absolute.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from emodarts_nni.rules import (
     show,
 )
 from emodarts_nni.scopes import DEFAULT_SCOPE, load_scope
+from emodarts_nni.shipped import EXPERIMENTS, shipped_folder, shipped_names
 from emodarts_nni.space_args import (
     SPACE_DEFAULTS,
     SPACE_RULES,
@@ -631,17 +635,47 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
 
 
+def shipped_configs() -> list[str]:
+    """Names of the experiment configs shipped with the package (``experiments/*.yaml``)."""
+    return shipped_names(EXPERIMENTS)
+
+
+def locate_config(path: str | os.PathLike) -> tuple[Path, Path]:
+    """Where the config ``path`` is, and the folder its relative paths are resolved against.
+
+    A path to a file is itself, resolved against its own folder. A bare name that is no file
+    here (``quickstart``: no folder, no ``.yaml``) is a shipped config
+    (:func:`shipped_configs`); its relative paths are resolved against the current working
+    directory, so a config loaded from an installed package never writes into the package.
+    """
+    path = Path(path).expanduser()
+    text = os.fspath(path)
+    is_bare_name = path.suffix not in (".yaml", ".yml") and "/" not in text and "\\" not in text
+    if is_bare_name and not path.exists():
+        shipped = shipped_folder(EXPERIMENTS) / f"{text}.yaml"
+        if shipped.is_file():
+            return shipped, Path.cwd()
+        raise ConfigError(
+            f"{text}: config file not found, and no shipped config has that name"
+            + suggest(text, shipped_configs())
+        )
+    return path, path.absolute().parent
+
+
 def load_config(
     path: str | os.PathLike, overrides: Mapping[str, Any] | None = None
 ) -> ExperimentConfig:
-    """Read, override and validate the YAML config at ``path``.
+    """Read, override and validate the YAML config at ``path`` (a file, or the name of a
+    shipped config such as ``"quickstart"``; see :func:`locate_config`).
 
     ``overrides`` are typed values under dotted keys, e.g. ``{"search.strategy": "enas",
     "splits.fold": 2, "output.dir": "/tmp/x"}``; they are validated like the file. When
     the file has no ``name``, the run is named after the file (``iemocap.yaml`` ->
     ``iemocap``). Raises :class:`ConfigError` naming the file, key and value on any error.
+    Everything that can be checked without data is checked here: keys, values, the scope
+    and its ops, the space arguments, the strategy's parameters.
     """
-    path = Path(path).expanduser()
+    path, base_dir = locate_config(path)
     source = os.fspath(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -657,9 +691,7 @@ def load_config(
     if isinstance(data, Mapping) and "name" not in data:
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).lstrip("._-") or "experiment"
         data = {"name": stem, **data}
-    return config_from_dict(
-        data, source=source, base_dir=path.absolute().parent, overrides=overrides
-    )
+    return config_from_dict(data, source=source, base_dir=base_dir, overrides=overrides)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
