@@ -437,11 +437,10 @@ def _resolve_space(space: SpaceConfig, raw: Mapping[str, Any], ctx: _Context) ->
         scope = load_scope(space.scope)
         resolved = resolve_space_args(scope, **written)
     except SpaceArgumentError as exc:
-        if exc.key in written or exc.key == "hidden":
-            dotted = f"space.{exc.key}"
-        else:  # a scope setting the config cannot hold (e.g. n_classes): the scope's fault
-            raise ConfigError(f"{ctx.source}: space.scope {space.scope!r}: {exc}") from None
-        raise ctx.invalid(dotted, exc.value, exc.expected) from None
+        if exc.key in written:  # the user's key (or override) broke the rule
+            raise ctx.invalid(f"space.{exc.key}", exc.value, exc.expected) from None
+        # else the scope's settings did: name the scope
+        raise ConfigError(f"{ctx.source}: space.scope = {show(space.scope)}: {exc}") from None
     except ConfigError as exc:
         raise ConfigError(f"{ctx.source}: space.scope = {show(space.scope)}: {exc}") from None
     return dataclasses.replace(

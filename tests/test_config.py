@@ -623,3 +623,15 @@ def test_the_cli_refuses_a_late_mistake_before_any_data_work(tmp_path: Path) -> 
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "space.scope" in lines[0] and "lstm_onyl" in lines[0]
     assert not cache.exists() and not (tmp_path / "runs").exists()
+
+
+def test_bad_scope_settings_name_the_scope(tmp_path: Path) -> None:
+    scope = tmp_path / "scope.yaml"
+    scope.write_text("cnn_ops: [skip_connect]\nseq_ops: [lstm_1]\nsettings: {hidden: 7}\n")
+    message = error_of({"space": {"scope": "scope.yaml"}}, base_dir=tmp_path)
+    assert "space.scope" in message and "'hidden' = 7" in message and "even" in message
+    # the user's own even hidden fixes it: written keys beat the settings
+    assert config_from_dict({"space": {"scope": str(scope), "hidden": 8}}).space.hidden == 8
+    scope.write_text("cnn_ops: [skip_connect]\nsettings: {hiden: 8}\n")
+    message = error_of({"space": {"scope": "scope.yaml"}}, base_dir=tmp_path)
+    assert "space.scope" in message and "'hiden'" in message and "did you mean 'hidden'" in message
