@@ -10,15 +10,15 @@ Paths: ``corpus.root``, ``corpus.manifest``, ``features.cache_dir`` and a ``spac
 ending in ``.yaml`` are relative to the config file's folder, so a config and its data can
 move together. ``output.dir`` is relative to the current working directory, so ``runs/``
 appears where the command was run. Paths given as overrides are relative to the current
-working directory (that is where the user typed them). All paths come out absolute.
+working directory (that is where the user typed them). A shipped config loaded by name
+(``emodarts run quickstart``) has no folder of its own to speak of (it may sit inside an
+installed package): its relative paths are relative to the current working directory too.
+All paths come out absolute.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import difflib
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -29,48 +29,54 @@ from typing import Any
 
 import yaml
 
+from emodarts_nni.data.corpora import (
+    CORPUS_KINDS,
+    ROOTLESS_KINDS,
+    ReaderOptionError,
+    check_reader_options,
+    reader_options,
+)
+from emodarts_nni.data.feature_config import FeatureConfig, FeatureConfigError
+from emodarts_nni.data.splits import PROTOCOLS as SPLIT_PROTOCOLS
 from emodarts_nni.errors import ConfigError, suggest
 from emodarts_nni.files import atomic_path, writable_folder_problem
-
-#: Architecture-search strategies a config may name (``search.strategy``).
-STRATEGY_NAMES = ("darts", "enas", "gumbel", "proxyless", "random-oneshot", "random", "evolution")
-#: The strategies that train one supernet (the rest run many independent trials).
-ONE_SHOT_STRATEGIES = ("darts", "enas", "gumbel", "proxyless", "random-oneshot")
-#: Corpus readers (``corpus.kind``); ``synth`` is the embedded corpus, ``manifest`` a ready CSV.
-CORPUS_KINDS = (
-    "synth",
-    "iemocap",
-    "msp_improv",
-    "msp_podcast",
-    "ravdess",
-    "crema_d",
-    "emodb",
-    "tess",
-    "csv",
-    "manifest",
+from emodarts_nni.rules import (
+    FRACTION_OPEN,
+    INT_NONNEG,
+    INT_POS,
+    NONNEG,
+    POS,
+    PROBABILITY,
+    Bool,
+    Choice,
+    Invalid,
+    Number,
+    Text,
+    option,
+    show,
 )
-#: How folds are formed (``splits.protocol``).
-SPLIT_PROTOCOLS = ("auto", "session", "speaker", "speaker_kfold", "official")
-#: Feature normalisation (``features.normalisation``).
-NORMALISATIONS = ("none", "utterance", "train")
+from emodarts_nni.scopes import DEFAULT_SCOPE, load_scope
+from emodarts_nni.shipped import EXPERIMENTS, shipped_folder, shipped_names
+from emodarts_nni.space_args import (
+    SPACE_DEFAULTS,
+    SPACE_RULES,
+    SpaceArgumentError,
+    resolve_space_args,
+)
+from emodarts_nni.strategies import STRATEGY_NAMES, strategy_spec
+from emodarts_nni.yaml_loader import parse_yaml
+
 #: ``trainer.accelerator`` values.
 ACCELERATORS = ("auto", "cpu", "gpu")
 #: ``trainer.precision`` values (Lightning's names).
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
-
-# Corpus kinds that read nothing from ``corpus.root``.
-_ROOTLESS_KINDS = ("synth", "manifest")
+# Imported from their owners, listed here for readers of this module: STRATEGY_NAMES and
+# ONE_SHOT_STRATEGIES (strategies), CORPUS_KINDS (data.corpora), SPLIT_PROTOCOLS
+# (data.splits), NORMALISATIONS and the feature fields (data.feature_config), the space
+# arguments (space_args).
 
 
 # --------------------------------------------------------------------------- rules
-class _Invalid(Exception):
-    """A value breaks its rule; turned into a ConfigError that names the key."""
-
-    def __init__(self, expected: str | None = None) -> None:
-        super().__init__(expected)
-        self.expected = expected
-
-
 @dataclass
 class _Context:
     """Where values come from: the file (or ``<dict>``), its folder, and the override keys."""
@@ -85,119 +91,12 @@ class _Context:
 
     def invalid(self, dotted: str, value: Any, expected: str) -> ConfigError:
         where = f"override {dotted}" if self.overridden(dotted) else dotted
-        return ConfigError(f"{self.source}: {where} = {_show(value)}: expected {expected}")
-
-
-def _show(value: Any) -> str:
-    """A value as the user wrote it in YAML, shortened for one-line messages."""
-    if value is None:
-        text = "null"
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, os.PathLike):
-        text = repr(os.fspath(value))
-    else:
-        text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _bound(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else f"{number:g}"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class _Number:
-    """An int (``integer``) or a float (ints accepted and converted), optionally bounded."""
-
-    integer: bool
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    @property
-    def expected(self) -> str:
-        bounds = []
-        if self.low is not None:
-            bounds.append(f"{'>' if self.low_open else '>='} {_bound(self.low)}")
-        if self.high is not None:
-            bounds.append(f"{'<' if self.high_open else '<='} {_bound(self.high)}")
-        what = "an integer" if self.integer else "a number"
-        return " ".join([what, " and ".join(bounds)]) if bounds else what
-
-    def convert(self, value: Any, ctx: _Context, dotted: str) -> int | float:
-        if self.integer and (not isinstance(value, int) or isinstance(value, bool)):
-            raise _Invalid
-        if not self.integer:
-            if not _is_number(value) or not math.isfinite(value):
-                raise _Invalid
-            value = float(value)
-        too_low = self.low is not None and (
-            value <= self.low if self.low_open else value < self.low
-        )
-        too_high = self.high is not None and (
-            value >= self.high if self.high_open else value > self.high
-        )
-        if too_low or too_high:
-            raise _Invalid
-        return value
-
-
-@dataclass(frozen=True)
-class _Bool:
-    expected: str = "true or false"
-
-    def convert(self, value: Any, ctx: _Context, dotted: str) -> bool:
-        if not isinstance(value, bool):
-            raise _Invalid
-        return value
-
-
-@dataclass(frozen=True)
-class _Text:
-    """A non-empty string, optionally matching ``pattern``."""
-
-    pattern: str | None = None
-    expected: str = "a non-empty string"
-
-    def convert(self, value: Any, ctx: _Context, dotted: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise _Invalid
-        if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            raise _Invalid
-        return value
-
-
-@dataclass(frozen=True)
-class _Choice:
-    """One of ``options``. With ``integer_ok``, an unquoted ``32`` is read as ``"32"``
-    (YAML turns ``precision: 32`` into an integer)."""
-
-    options: tuple[str, ...]
-    integer_ok: bool = False
-
-    @property
-    def expected(self) -> str:
-        return "one of " + ", ".join(repr(option) for option in self.options)
-
-    def convert(self, value: Any, ctx: _Context, dotted: str) -> str:
-        if self.integer_ok and isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or value not in self.options:
-            close = isinstance(value, str) and difflib.get_close_matches(
-                value.lower(), self.options, n=1
-            )
-            raise _Invalid(self.expected + (f" (did you mean {close[0]!r}?)" if close else ""))
-        return value
+        return ConfigError(f"{self.source}: {where} = {show(value)}: expected {expected}")
 
 
 def _resolve(value: Any, anchor: Path) -> Path:
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
-        raise _Invalid
+        raise Invalid
     path = Path(value).expanduser()
     return Path(os.path.normpath(path if path.is_absolute() else anchor / path))
 
@@ -222,7 +121,7 @@ class _Scope:
 
     def convert(self, value: Any, ctx: _Context, dotted: str) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise _Invalid
+            raise Invalid
         if not value.endswith((".yaml", ".yml")):
             return value
         anchor = ctx.cwd if ctx.overridden(dotted) else ctx.base_dir
@@ -237,7 +136,7 @@ class _Table:
 
     def convert(self, value: Any, ctx: _Context, dotted: str) -> Mapping[str, Any]:
         if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
-            raise _Invalid
+            raise Invalid
         return _freeze(value)
 
 
@@ -274,11 +173,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _opt(default: Any, rule: Any) -> Any:
-    """A plain field with its validation rule."""
-    return field(default=default, metadata={"rule": rule})
-
-
 def _section(cls: type) -> Any:
     return field(default_factory=cls, metadata={"rule": _Section(cls)})
 
@@ -290,34 +184,27 @@ def _table() -> Any:
     )
 
 
-_INT_POS = _Number(integer=True, low=1)
-_INT_NONNEG = _Number(integer=True, low=0)
-_POS = _Number(integer=False, low=0, low_open=True)
-_NONNEG = _Number(integer=False, low=0)
-_FRACTION_OPEN = _Number(integer=False, low=0, high=1, low_open=True, high_open=True)
-
-
 # --------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
 class SynthConfig:
     """Size of the embedded synthetic corpus (``corpus.kind: synth``)."""
 
-    n_speakers: int = _opt(10, _Number(integer=True, low=2))
-    n_sessions: int = _opt(5, _INT_POS)
-    utterances_per_class_per_speaker: int = _opt(20, _INT_POS)
+    n_speakers: int = option(10, Number(integer=True, low=2))
+    n_sessions: int = option(5, INT_POS)
+    utterances_per_class_per_speaker: int = option(20, INT_POS)
 
 
 @dataclass(frozen=True)
 class CorpusConfig:
     """Which corpus to read and how (``corpus``)."""
 
-    kind: str = _opt("synth", _Choice(CORPUS_KINDS))
-    root: Path | None = _opt(None, _Path())
-    manifest: Path | None = _opt(None, _Path())
+    kind: str = option("synth", Choice(CORPUS_KINDS))
+    root: Path | None = option(None, _Path())
+    manifest: Path | None = option(None, _Path())
     options: Mapping[str, Any] = _table()
-    all_classes: bool = _opt(False, _Bool())
+    all_classes: bool = option(False, Bool())
     #: Set (defaults filled in) when ``kind`` is ``synth``; None for every other kind.
-    synth: SynthConfig | None = _opt(None, _Section(SynthConfig))
+    synth: SynthConfig | None = option(None, _Section(SynthConfig))
 
     def __post_init__(self) -> None:
         if self.kind == "synth" and self.synth is None:
@@ -325,46 +212,48 @@ class CorpusConfig:
 
 
 @dataclass(frozen=True)
-class FeaturesConfig:
-    """MFCC extraction (``features``); defaults are the paper's 128 x 512 -> 128 x 128."""
+class FeaturesConfig(FeatureConfig):
+    """MFCC input (``features``): the extractor's own :class:`FeatureConfig` (its fields,
+    defaults and rules; the paper's 128 x 512 -> 128 x 128) plus where to cache the features
+    and how many processes extract them."""
 
-    sample_rate: int = _opt(16000, _INT_POS)
-    n_mfcc: int = _opt(128, _INT_POS)
-    n_mels: int = _opt(128, _INT_POS)
-    n_fft: int = _opt(1024, _INT_POS)
-    hop_length: int = _opt(250, _INT_POS)
-    max_seconds: float = _opt(8.0, _POS)
-    frames: int = _opt(512, _INT_POS)
-    pooled_frames: int = _opt(128, _INT_POS)
-    normalisation: str = _opt("train", _Choice(NORMALISATIONS))
-    cache_dir: Path | None = _opt(None, _Path())
-    workers: int | None = _opt(None, _INT_POS)
+    cache_dir: Path | None = option(None, _Path())
+    workers: int | None = option(None, INT_POS)
 
 
 @dataclass(frozen=True)
 class SplitsConfig:
     """Speaker-independent folds and the search / training / validation split (``splits``)."""
 
-    protocol: str = _opt("auto", _Choice(SPLIT_PROTOCOLS))
-    n_folds: int | None = _opt(None, _Number(integer=True, low=2))
-    fold: int = _opt(0, _INT_NONNEG)
-    search_fraction: float = _opt(0.7, _FRACTION_OPEN)
-    validation_fraction: float = _opt(0.15, _Number(integer=False, low=0, high=1, high_open=True))
+    protocol: str = option("auto", Choice(SPLIT_PROTOCOLS))
+    n_folds: int | None = option(None, Number(integer=True, low=2))
+    fold: int = option(0, INT_NONNEG)
+    search_fraction: float = option(0.7, FRACTION_OPEN)
+    validation_fraction: float = option(0.15, PROBABILITY)
+
+
+def _space_option(name: str) -> Any:
+    """A ``space`` field: the space argument's own default and rule (space_args)."""
+    return option(SPACE_DEFAULTS[name], SPACE_RULES[name])
 
 
 @dataclass(frozen=True)
 class SpaceConfig:
-    """The model space (``space``): a scope plus the arguments of ``build_space``."""
+    """The model space (``space``): a scope plus the arguments of ``build_space``.
 
-    scope: str = _opt("emodarts", _Scope())
-    init_channels: int = _opt(8, _INT_POS)
-    stem_multiplier: int = _opt(3, _INT_POS)
-    cnn_cells: int = _opt(4, _INT_POS)
-    cnn_nodes: int = _opt(4, _INT_POS)
-    seq_cells: int = _opt(2, _INT_NONNEG)  # 0 = CNN only
-    seq_nodes: int = _opt(2, _INT_POS)
-    hidden: int = _opt(128, _INT_POS)
-    dropout: float = _opt(0.3, _Number(integer=False, low=0, high=1, high_open=True))
+    After loading, each argument holds its resolved value: the space default, overridden by
+    the scope's ``settings``, by the key the user wrote, by a command-line override.
+    """
+
+    scope: str = option(DEFAULT_SCOPE, _Scope())
+    init_channels: int = _space_option("init_channels")
+    stem_multiplier: int = _space_option("stem_multiplier")
+    cnn_cells: int = _space_option("cnn_cells")
+    cnn_nodes: int = _space_option("cnn_nodes")
+    seq_cells: int = _space_option("seq_cells")  # 0 = CNN only
+    seq_nodes: int = _space_option("seq_nodes")
+    hidden: int = _space_option("hidden")
+    dropout: float = _space_option("dropout")
 
     def build_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``build_space(self.scope, **kwargs)``: every field but scope."""
@@ -378,27 +267,27 @@ class OptimiserConfig:
     """The paper's training recipe, shared by ``search`` and ``retrain``: SGD with momentum,
     cosine-annealed learning rate ``lr`` -> ``lr_min`` over ``epochs``, gradient clipping."""
 
-    epochs: int = _opt(300, _INT_POS)
-    batch_size: int = _opt(16, _INT_POS)
-    lr: float = _opt(0.025, _POS)
-    lr_min: float = _opt(0.001, _NONNEG)
-    momentum: float = _opt(0.9, _Number(integer=False, low=0, high=1, high_open=True))
-    weight_decay: float = _opt(3.0e-4, _NONNEG)
-    grad_clip: float = _opt(5.0, _POS)
+    epochs: int = option(300, INT_POS)
+    batch_size: int = option(16, INT_POS)
+    lr: float = option(0.025, POS)
+    lr_min: float = option(0.001, NONNEG)
+    momentum: float = option(0.9, PROBABILITY)
+    weight_decay: float = option(3.0e-4, NONNEG)
+    grad_clip: float = option(5.0, POS)
 
 
 @dataclass(frozen=True)
 class SearchConfig(OptimiserConfig):
     """Architecture search (``search``): strategy, supernet optimiser, multi-trial budget."""
 
-    strategy: str = _opt("darts", _Choice(STRATEGY_NAMES))
-    arch_lr: float = _opt(3.0e-4, _POS)
-    arch_weight_decay: float = _opt(1.0e-3, _NONNEG)
-    max_trials: int = _opt(20, _INT_POS)
-    trial_epochs: int = _opt(5, _INT_POS)
-    trial_concurrency: int = _opt(1, _INT_POS)
-    population_size: int = _opt(8, _INT_POS)
-    sample_size: int = _opt(4, _INT_POS)
+    strategy: str = option("darts", Choice(STRATEGY_NAMES))
+    arch_lr: float = option(3.0e-4, POS)
+    arch_weight_decay: float = option(1.0e-3, NONNEG)
+    max_trials: int = option(20, INT_POS)
+    trial_epochs: int = option(5, INT_POS)
+    trial_concurrency: int = option(1, INT_POS)
+    population_size: int = option(8, INT_POS)
+    sample_size: int = option(4, INT_POS)
     params: Mapping[str, Any] = _table()
 
 
@@ -406,34 +295,34 @@ class SearchConfig(OptimiserConfig):
 class RetrainConfig(OptimiserConfig):
     """Training the derived architecture from scratch (``retrain``)."""
 
-    patience: int | None = _opt(None, _INT_POS)
+    patience: int | None = option(None, INT_POS)
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
     """Hardware and numerics (``trainer``)."""
 
-    accelerator: str = _opt("auto", _Choice(ACCELERATORS))
-    devices: int = _opt(1, _INT_POS)
-    precision: str = _opt("32", _Choice(PRECISIONS, integer_ok=True))
-    num_threads: int | None = _opt(None, _INT_POS)
-    progress: bool = _opt(True, _Bool())
+    accelerator: str = option("auto", Choice(ACCELERATORS))
+    devices: int = option(1, INT_POS)
+    precision: str = option("32", Choice(PRECISIONS, integer_ok=True))
+    num_threads: int | None = option(None, INT_POS)
+    progress: bool = option(True, Bool())
 
 
 @dataclass(frozen=True)
 class WebUIConfig:
     """NNI's web UI (``webui``)."""
 
-    enabled: bool = _opt(True, _Bool())
-    port: int = _opt(8080, _Number(integer=True, low=1, high=65535))
-    host: str = _opt("127.0.0.1", _Text())
+    enabled: bool = option(True, Bool())
+    port: int = option(8080, Number(integer=True, low=1, high=65535))
+    host: str = option("127.0.0.1", Text())
 
 
 @dataclass(frozen=True)
 class OutputConfig:
     """Where run folders go (``output``); ``dir`` is relative to the working directory."""
 
-    dir: Path = _opt(Path("runs"), _Path(against_cwd=True))
+    dir: Path = option(Path("runs"), _Path(against_cwd=True))
 
 
 _NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
@@ -443,11 +332,11 @@ _NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 class ExperimentConfig:
     """One experiment: everything ``emodarts run`` needs, validated."""
 
-    name: str = _opt(
+    name: str = option(
         "experiment",
-        _Text(_NAME_PATTERN, "a run name of letters, digits, '.', '_' or '-' (a folder name)"),
+        Text(_NAME_PATTERN, "a run name of letters, digits, '.', '_' or '-' (a folder name)"),
     )
-    seed: int = _opt(0, _Number(integer=True, low=0, high=2**32 - 1))
+    seed: int = option(0, Number(integer=True, low=0, high=2**32 - 1))
     corpus: CorpusConfig = _section(CorpusConfig)
     features: FeaturesConfig = _section(FeaturesConfig)
     splits: SplitsConfig = _section(SplitsConfig)
@@ -496,32 +385,67 @@ def _build_section(cls: type, data: Any, prefix: str, ctx: _Context) -> Any:
             continue
         try:
             values[name] = rule.convert(value, ctx, dotted)
-        except _Invalid as exc:
+        except Invalid as exc:
             raise ctx.invalid(dotted, value, exc.expected or rule.expected) from None
-    return cls(**values)
+    try:
+        return cls(**values)
+    except FeatureConfigError as exc:  # a rule that relates fields, named by the type
+        raise ctx.invalid(prefix + exc.key, exc.value, exc.expected) from None
 
 
 def _check_reader_options(corpus: CorpusConfig, ctx: _Context) -> None:
-    """``corpus.options`` must be options the corpus reader has (checked here, so the
-    message names the config file), with the type of the reader's default."""
-    if corpus.kind in _ROOTLESS_KINDS:
-        accepted: dict[str, object] = {}
-    else:
-        from emodarts_nni.data.corpora import reader_options  # imports soundfile: only here
+    """``corpus.options`` must be options the corpus reader has, with the type of the
+    reader's default (the reader package's own check, reported with the config's key)."""
+    try:
+        check_reader_options(corpus.kind, corpus.options)
+    except ReaderOptionError as exc:
+        dotted = f"corpus.options.{exc.name}"
+        if exc.expected is None:
+            valid = list(reader_options(corpus.kind)) or [f"(none for kind {corpus.kind!r})"]
+            raise ConfigError(
+                f"{ctx.source}: unknown key {dotted!r}{suggest(exc.name, valid)}"
+            ) from None
+        raise ctx.invalid(dotted, _plain(corpus.options[exc.name]), exc.expected) from None
 
-        accepted = reader_options(corpus.kind)
-    for name, value in corpus.options.items():
-        dotted = f"corpus.options.{name}"
-        if name not in accepted:
-            valid = list(accepted) or [f"(none for kind {corpus.kind!r})"]
-            raise ConfigError(f"{ctx.source}: unknown key {dotted!r}{suggest(name, valid)}")
-        default = accepted[name]
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise ctx.invalid(dotted, value, "true or false")
-        if isinstance(default, str) and not isinstance(value, str):
-            raise ctx.invalid(dotted, value, "a string")
-        if isinstance(default, tuple) and not isinstance(value, (str, tuple)):
-            raise ctx.invalid(dotted, _plain(value), "a list or a comma-separated string")
+
+def _check_strategy_params(search: SearchConfig, ctx: _Context) -> None:
+    """``search.params`` must be parameters the chosen strategy accepts (strategies' table)."""
+    spec = strategy_spec(search.strategy)
+    unknown = spec.unknown_params(search.params)
+    if unknown:
+        raise ConfigError(
+            f"{ctx.source}: unknown key {'search.params.' + unknown[0]!r} (strategy "
+            f"{search.strategy!r} has no such parameter){suggest(unknown[0], spec.params)}"
+        )
+
+
+def _resolve_space(space: SpaceConfig, raw: Mapping[str, Any], ctx: _Context) -> SpaceConfig:
+    """The ``space`` section with every argument resolved, and the scope checked.
+
+    Precedence, lowest first: the space defaults < the scope's ``settings`` < the keys the
+    user wrote (``raw``, which already holds the command-line overrides, applied on top of
+    the file's keys). The scope is loaded here, so a misspelt name, an unknown op or bad
+    settings stop the run before any data work.
+    """
+    raw_space = raw.get("space") if isinstance(raw.get("space"), Mapping) else {}
+    written = {
+        f.name: getattr(space, f.name)
+        for f in dataclasses.fields(space)
+        if f.name != "scope" and f.name in raw_space
+    }
+    try:
+        scope = load_scope(space.scope)
+        resolved = resolve_space_args(scope, **written)
+    except SpaceArgumentError as exc:
+        if exc.key in written:  # the user's key (or override) broke the rule
+            raise ctx.invalid(f"space.{exc.key}", exc.value, exc.expected) from None
+        # else the scope's settings did: name the scope
+        raise ConfigError(f"{ctx.source}: space.scope = {show(space.scope)}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{ctx.source}: space.scope = {show(space.scope)}: {exc}") from None
+    return dataclasses.replace(
+        space, **{f.name: resolved[f.name] for f in dataclasses.fields(space) if f.name != "scope"}
+    )
 
 
 def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None:
@@ -532,7 +456,7 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
         raise ctx.invalid(
             "corpus.synth", _plain(raw_corpus["synth"]), "null unless corpus.kind is 'synth'"
         )
-    if corpus.kind not in _ROOTLESS_KINDS and corpus.root is None:
+    if corpus.kind not in ROOTLESS_KINDS and corpus.root is None:
         raise ctx.invalid(
             "corpus.root", None, f"the folder holding the corpus (corpus.kind {corpus.kind!r})"
         )
@@ -559,18 +483,6 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
             f"a multiple of corpus.synth.n_sessions ({corpus.synth.n_sessions})",
         )
 
-    features = cfg.features
-    if features.n_mels < features.n_mfcc:
-        raise ctx.invalid(
-            "features.n_mels", features.n_mels, f">= features.n_mfcc ({features.n_mfcc})"
-        )
-    if features.pooled_frames > features.frames:
-        raise ctx.invalid(
-            "features.pooled_frames",
-            features.pooled_frames,
-            f"<= features.frames ({features.frames})",
-        )
-
     splits = cfg.splits
     if splits.n_folds is not None and splits.fold >= splits.n_folds:
         raise ctx.invalid(
@@ -582,6 +494,7 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
     scope = cfg.space.scope
     if scope.endswith((".yaml", ".yml")) and not Path(scope).is_file():
         raise ctx.invalid("space.scope", scope, "an existing scope .yaml file (it does not exist)")
+    _check_strategy_params(cfg.search, ctx)
 
     for section in ("search", "retrain"):
         optimiser = getattr(cfg, section)
@@ -609,7 +522,7 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
     # Where results go: a file in the way fails here, not after the features are
     # extracted. Permissions are checked where the folders are created (a read-only
     # cache of finished features is fine to read; `emodarts plan` writes nothing).
-    folders = (("output.dir", cfg.output.dir), ("features.cache_dir", features.cache_dir))
+    folders = (("output.dir", cfg.output.dir), ("features.cache_dir", cfg.features.cache_dir))
     for dotted, folder in folders:
         problem = writable_folder_problem(folder, check_access=False) if folder else None
         if problem is not None:
@@ -696,7 +609,7 @@ def config_from_dict(
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(
-            f"{source}: expected a mapping of sections at the top level, got {_show(data)}"
+            f"{source}: expected a mapping of sections at the top level, got {show(data)}"
         )
     raw = _plain(data)
     override_keys = _apply_overrides(raw, overrides or {}, source)
@@ -709,155 +622,51 @@ def config_from_dict(
     )
     cfg = _build_section(ExperimentConfig, raw, "", ctx)
     _check(cfg, raw, ctx)
-    return cfg
+    # last: loading the scope imports the op tables (torch); every cheaper check came first
+    return dataclasses.replace(cfg, space=_resolve_space(cfg.space, raw, ctx))
 
 
-# --------------------------------------------------------------------------- YAML
-#: Bounds on a config or scope YAML, checked while composing, before anything is built:
-#: values after expanding aliases (a real config has a few hundred) and nesting depth.
-YAML_MAX_VALUES = 10_000
-YAML_MAX_DEPTH = 50
+def shipped_configs() -> list[str]:
+    """Names of the experiment configs shipped with the package (``experiments/*.yaml``)."""
+    return shipped_names(EXPERIMENTS)
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader, plus fixes: ``3e-4`` is a float (PyYAML's YAML 1.1 reads it as a
-    string), a key repeated in one mapping is an error, not silently dropped, and the
-    document is bounded while it is composed.
+def locate_config(path: str | os.PathLike) -> tuple[Path, Path]:
+    """Where the config ``path`` is, and the folder its relative paths are resolved against.
 
-    Anchors and aliases stay allowed (sharing one optimiser block between ``search`` and
-    ``retrain`` is legitimate), but every alias counts as the values it expands to: a
-    document that would expand to more than :data:`YAML_MAX_VALUES` values (the "billion
-    laughs" alias bomb: ~400 bytes, 10^9 values), an alias of a node that contains itself,
-    or nesting deeper than :data:`YAML_MAX_DEPTH` is refused with a :class:`ConfigError`
-    naming the line, in time linear in the size of the text.
+    A path to a file is itself, resolved against its own folder. A bare name that is no file
+    here (``quickstart``: no folder, no ``.yaml``) is a shipped config
+    (:func:`shipped_configs`); its relative paths are resolved against the current working
+    directory, so a config loaded from an installed package never writes into the package.
     """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._values = 0  # values composed so far, aliases counted expanded
-        self._depth = 0  # nesting depth of the node being composed
-        self._open: set[str] = set()  # anchors of collections still being composed
-        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth) expanded
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        event = self.peek_event()
-        mark = event.start_mark
-        if isinstance(event, yaml.AliasEvent):
-            if event.anchor in self._open:
-                raise yaml.composer.ComposerError(
-                    None, None, f"alias *{event.anchor} refers to a node that contains it", mark
-                )
-            node = super().compose_node(parent, index)
-            values, depth = self._expanded(node)
-            self._check_depth(self._depth + depth, mark)
-            self._count(values, mark)
-            return node
-        self._check_depth(self._depth + 1, mark)
-        self._count(1, mark)
-        anchor = getattr(event, "anchor", None)
-        self._depth += 1
-        if anchor is not None:
-            self._open.add(anchor)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-            self._open.discard(anchor)
-
-    def _check_depth(self, depth: int, mark: yaml.Mark) -> None:
-        if depth > YAML_MAX_DEPTH:
-            raise yaml.composer.ComposerError(
-                None, None, f"nested deeper than {YAML_MAX_DEPTH} levels", mark
-            )
-
-    def _count(self, n: int, mark: yaml.Mark) -> None:
-        self._values += n
-        if self._values > YAML_MAX_VALUES:
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                f"more than {YAML_MAX_VALUES} values once aliases are expanded "
-                "(an alias bomb?); write the values out instead of aliasing them",
-                mark,
-            )
-
-    def _expanded(self, node: yaml.Node) -> tuple[int, int]:
-        """Values and depth ``node`` stands for with its aliases expanded (memoised, so
-        linear in the composed nodes). A finished node is at most YAML_MAX_DEPTH deep
-        expanded (checked at each alias inside it), which bounds this recursion."""
-        if isinstance(node, yaml.ScalarNode):
-            return 1, 1
-        key = id(node)
-        if key not in self._sizes:
-            children = (
-                [child for pair in node.value for child in pair]
-                if isinstance(node, yaml.MappingNode)
-                else node.value
-            )
-            values, depth = 1, 0
-            for child in children:
-                child_values, child_depth = self._expanded(child)
-                values = min(values + child_values, YAML_MAX_VALUES + 1)
-                depth = max(depth, child_depth)
-            self._sizes[key] = (values, depth + 1)
-        return self._sizes[key]
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            with contextlib.suppress(TypeError):  # unhashable keys: the base class reports them
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    """Parse a config or scope YAML text with the bounded safe loader (:class:`_Loader`).
-
-    Raises :class:`ConfigError` as one line ``SOURCE:LINE: invalid YAML: ...``.
-    """
-    try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no arbitrary objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = "; ".join(part for part in (exc.context, exc.problem) if part)
-        raise ConfigError(f"{source}{line}: invalid YAML: {_one_line(problem)}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {_one_line(str(exc))}") from None
-
-
-_parse_yaml = parse_yaml  # the name load_config uses
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    path = Path(path).expanduser()
+    text = os.fspath(path)
+    is_bare_name = path.suffix not in (".yaml", ".yml") and "/" not in text and "\\" not in text
+    if is_bare_name and not path.exists():
+        shipped = shipped_folder(EXPERIMENTS) / f"{text}.yaml"
+        if shipped.is_file():
+            return shipped, Path.cwd()
+        raise ConfigError(
+            f"{text}: config file not found, and no shipped config has that name"
+            + suggest(text, shipped_configs())
+        )
+    return path, path.absolute().parent
 
 
 def load_config(
     path: str | os.PathLike, overrides: Mapping[str, Any] | None = None
 ) -> ExperimentConfig:
-    """Read, override and validate the YAML config at ``path``.
+    """Read, override and validate the YAML config at ``path`` (a file, or the name of a
+    shipped config such as ``"quickstart"``; see :func:`locate_config`).
 
     ``overrides`` are typed values under dotted keys, e.g. ``{"search.strategy": "enas",
     "splits.fold": 2, "output.dir": "/tmp/x"}``; they are validated like the file. When
     the file has no ``name``, the run is named after the file (``iemocap.yaml`` ->
     ``iemocap``). Raises :class:`ConfigError` naming the file, key and value on any error.
+    Everything that can be checked without data is checked here: keys, values, the scope
+    and its ops, the space arguments, the strategy's parameters.
     """
-    path = Path(path).expanduser()
+    path, base_dir = locate_config(path)
     source = os.fspath(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -867,15 +676,13 @@ def load_config(
         raise ConfigError(f"{source}: not a UTF-8 text file") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file ({exc.strerror})") from None
-    data = _parse_yaml(text, source)
+    data = parse_yaml(text, source)
     if data is None:  # an empty file: all defaults
         data = {}
     if isinstance(data, Mapping) and "name" not in data:
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem).lstrip("._-") or "experiment"
         data = {"name": stem, **data}
-    return config_from_dict(
-        data, source=source, base_dir=path.absolute().parent, overrides=overrides
-    )
+    return config_from_dict(data, source=source, base_dir=base_dir, overrides=overrides)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

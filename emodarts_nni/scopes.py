@@ -21,11 +21,16 @@ from typing import Any
 
 import yaml
 
-from emodarts_nni.config import parse_yaml
 from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.shipped import SCOPES, shipped_folder, shipped_names
+from emodarts_nni.yaml_loader import parse_yaml
 
-#: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root).
-SCOPE_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+#: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root,
+#: package data in a wheel; see :mod:`emodarts_nni.shipped`).
+SCOPE_DIR = shipped_folder(SCOPES)
+
+#: The scope of the paper's emoDARTS (every op of both tables): the default everywhere.
+DEFAULT_SCOPE = "emodarts"
 
 _SCOPE_KEYS = ("name", "description", "cnn_ops", "seq_ops", "settings")
 
@@ -40,10 +45,15 @@ class Scope:
     description: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def has_seq_ops(self) -> bool:
+        """Whether the SeqNN may hold any op (a scope without one is CNN-only)."""
+        return any(op != "none" for op in self.seq_ops)
+
 
 def available_scopes() -> list[str]:
     """Names of the scopes shipped in ``search_spaces/``."""
-    return sorted(p.stem for p in SCOPE_DIR.glob("*.yaml"))
+    return shipped_names(SCOPES)
 
 
 def _scope_path(name_or_path: str | Path) -> Path:

@@ -30,7 +30,6 @@ import torch
 from torch import nn
 
 from emodarts_nni import compat
-from emodarts_nni.errors import ConfigError, suggest
 from emodarts_nni.genotype import (
     NORMAL_CELL,
     NUM_PREDECESSORS,
@@ -40,27 +39,13 @@ from emodarts_nni.genotype import (
     reduction_positions,
 )
 from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
-from emodarts_nni.scopes import Scope, load_scope
+from emodarts_nni.scopes import DEFAULT_SCOPE, Scope
 from emodarts_nni.sizing import check_space_fits
+from emodarts_nni.space_args import SPACE_DEFAULTS, resolve_space_args  # noqa: F401 (re-export)
 
 compat.apply()
 
 from nni.nas.nn.pytorch import Cell, ModelSpace  # noqa: E402
-
-#: The ``build_space`` arguments a scope's ``settings`` or a caller may override.
-SPACE_DEFAULTS: dict[str, Any] = {
-    "n_mfcc": 128,
-    "frames": 128,
-    "n_classes": 4,
-    "init_channels": 8,
-    "stem_multiplier": 3,
-    "cnn_cells": 4,
-    "cnn_nodes": 4,
-    "seq_cells": 2,
-    "seq_nodes": 2,
-    "hidden": 128,
-    "dropout": 0.3,
-}
 
 
 class CnnPreprocessor(nn.Module):
@@ -138,18 +123,19 @@ class EmoDartsSpace(ModelSpace):
     def __init__(
         self,
         cnn_ops: Sequence[str],
-        seq_ops: Sequence[str] = (),
-        n_mfcc: int = 128,
-        frames: int = 128,
-        n_classes: int = 4,
-        init_channels: int = 8,
-        stem_multiplier: int = 3,
-        cnn_cells: int = 4,
-        cnn_nodes: int = 4,
-        seq_cells: int = 2,
-        seq_nodes: int = 2,
-        hidden: int = 128,
-        dropout: float = 0.3,
+        seq_ops: Sequence[str],
+        *,
+        n_mfcc: int,
+        frames: int,
+        n_classes: int,
+        init_channels: int,
+        stem_multiplier: int,
+        cnn_cells: int,
+        cnn_nodes: int,
+        seq_cells: int,
+        seq_nodes: int,
+        hidden: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         cnn_candidates = [op for op in cnn_ops if op != NONE_OP]
@@ -234,48 +220,6 @@ class EmoDartsSpace(ModelSpace):
         return self.classifier(self.dropout(pooled))
 
 
-def resolve_space_args(scope: str | Scope, **overrides: Any) -> dict[str, Any]:
-    """The full, validated ``EmoDartsSpace`` arguments for ``scope`` plus ``overrides``.
-
-    Precedence: defaults < the scope's ``settings`` < ``overrides``. Unknown keys and
-    impossible values raise :class:`ConfigError` naming the key.
-    """
-    resolved = load_scope(scope)
-    args: dict[str, Any] = dict(SPACE_DEFAULTS)
-    for source, values in (("scope settings", resolved.settings), ("build_space", overrides)):
-        for key, value in values.items():
-            if key not in SPACE_DEFAULTS:
-                raise ConfigError(
-                    f"{source}: unknown space argument {key!r}{suggest(key, list(SPACE_DEFAULTS))}"
-                )
-            args[key] = value
-    for key, value in args.items():
-        expected = float if key == "dropout" else int
-        if isinstance(value, bool) or not isinstance(
-            value, (int, float) if expected is float else int
-        ):
-            raise ConfigError(f"space argument {key!r} must be {expected.__name__}, got {value!r}")
-    minimum = {"cnn_cells": 1, "seq_cells": 0}
-    for key, value in args.items():
-        if key != "dropout" and value < minimum.get(key, 1):
-            raise ConfigError(
-                f"space argument {key!r} must be ≥ {minimum.get(key, 1)}, got {value}"
-            )
-    if not 0.0 <= args["dropout"] < 1.0:
-        raise ConfigError(f"space argument 'dropout' must be in [0, 1), got {args['dropout']}")
-    if not [op for op in resolved.seq_ops if op != NONE_OP]:
-        # A scope without SeqNN ops is CNN-only (paper Table 3), whatever seq_cells says.
-        args["seq_cells"] = 0
-    if args["seq_cells"] > 0 and args["hidden"] % 2:
-        raise ConfigError(
-            f"space argument 'hidden' must be even (bidirectional ops), got {args['hidden']}"
-        )
-    args["cnn_ops"] = list(resolved.cnn_ops)
-    args["seq_ops"] = list(resolved.seq_ops) if args["seq_cells"] > 0 else []
-    args["scope"] = resolved.name
-    return args
-
-
 def space_from_args(args: dict[str, Any]) -> EmoDartsSpace:
     """Build the space from resolved arguments (as stored in an architecture JSON)."""
     kwargs = {k: v for k, v in args.items() if k != "scope"}
@@ -285,7 +229,7 @@ def space_from_args(args: dict[str, Any]) -> EmoDartsSpace:
     return EmoDartsSpace(**kwargs)
 
 
-def build_space(scope: str | Scope = "emodarts", **overrides: Any) -> EmoDartsSpace:
+def build_space(scope: str | Scope = DEFAULT_SCOPE, **overrides: Any) -> EmoDartsSpace:
     """Build the NNI ``ModelSpace`` of a search scope.
 
     ``scope`` is a scope name (``"emodarts"``, ``"lstm_only"``, ``"lstm_att_only"``,

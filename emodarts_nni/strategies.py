@@ -43,16 +43,14 @@ from __future__ import annotations
 
 import importlib
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from emodarts_nni import compat
 from emodarts_nni.errors import ArchitectureError, ConfigError, EmodartsError, suggest
 
-compat.apply()
-
-from nni.nas.strategy import Strategy  # noqa: E402
+if TYPE_CHECKING:  # the registry is torch- and NNI-free: config.py validates against it
+    from nni.nas.strategy import Strategy
 
 _DARTS_PARAMS = (
     "arc_learning_rate",
@@ -74,9 +72,13 @@ class StrategySpec:
     params: tuple[str, ...]
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
+    def unknown_params(self, names: Iterable[str]) -> list[str]:
+        """The names (sorted) that are not parameters of this strategy."""
+        return sorted(set(names) - set(self.params))
+
     def create(self, **params: Any) -> Strategy:
         """Instantiate the NNI strategy with the defaults overridden by ``params``."""
-        unknown = sorted(set(params) - set(self.params))
+        unknown = self.unknown_params(params)
         if unknown:
             raise ConfigError(
                 f"strategy {self.name!r} has no parameter {unknown[0]!r}"
@@ -130,6 +132,12 @@ STRATEGIES: dict[str, StrategySpec] = {
 }
 
 
+#: Every strategy name a config may name (``search.strategy``), in the registry's order.
+STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
+#: The strategies that train one supernet in-process (the rest run trials through NNI).
+ONE_SHOT_STRATEGIES: tuple[str, ...] = tuple(n for n, spec in STRATEGIES.items() if spec.oneshot)
+
+
 def strategy_spec(name: str) -> StrategySpec:
     """The registry entry of ``name``; an unknown name is a :class:`ConfigError` listing valid ones."""
     try:
@@ -150,6 +158,8 @@ def make_strategy(name: str, **params: Any) -> Strategy:
 
     Strategies are stateful and run once: make a new one for every search.
     """
+    from emodarts_nni import compat  # imports NNI: only when a strategy is made
+
     spec = strategy_spec(name)
     if name == "enas" and not compat.enas_supported():
         raise ConfigError(
@@ -216,6 +226,7 @@ def export_architecture(experiment_or_strategy: Any) -> dict[str, Any]:
     :func:`emodarts_nni.webui.running_nas_experiment`): the trials' metrics live there.
     """
     from nni.nas.experiment import NasExperiment
+    from nni.nas.strategy import Strategy
 
     if isinstance(experiment_or_strategy, NasExperiment):
         strategy = experiment_or_strategy.strategy
@@ -235,7 +246,9 @@ def export_architecture(experiment_or_strategy: Any) -> dict[str, Any]:
 
 
 __all__ = [
+    "ONE_SHOT_STRATEGIES",
     "STRATEGIES",
+    "STRATEGY_NAMES",
     "StrategySpec",
     "export_architecture",
     "is_oneshot",

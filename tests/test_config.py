@@ -67,12 +67,15 @@ def test_an_empty_config_gives_the_documented_defaults(tmp_path: Path, monkeypat
 
 
 def test_configs_are_frozen_and_hashable() -> None:
-    cfg = config_from_dict({"search": {"params": {"a": [1, {"b": 2}]}}})
+    # search.params must be the strategy's own parameters (checked at load): ENAS's
+    # update_kwargs is a free-form nested value
+    data = {"search": {"strategy": "enas", "params": {"update_kwargs": [1, {"b": 2}]}}}
+    cfg = config_from_dict(data)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
-        cfg.search.params["a"] = 2  # type: ignore[index]
-    assert cfg.search.params["a"] == (1, {"b": 2})
+        cfg.search.params["update_kwargs"] = 2  # type: ignore[index]
+    assert cfg.search.params["update_kwargs"] == (1, {"b": 2})
     assert hash(cfg) == hash(config_from_dict(config_to_dict(cfg)))
 
 
@@ -166,7 +169,7 @@ def test_readme_documents_every_key() -> None:
 
 # --------------------------------------------------------------------------- round trip
 def test_round_trip_keeps_every_value(tmp_path: Path) -> None:
-    (tmp_path / "scope.yaml").write_text("cnn: [skip_connect]\n")
+    (tmp_path / "scope.yaml").write_text("cnn_ops: [skip_connect]\n")
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label,speaker,session,duration\n")
     cfg = config_from_dict(
@@ -176,7 +179,7 @@ def test_round_trip_keeps_every_value(tmp_path: Path) -> None:
             "features": {"cache_dir": "cache", "workers": 3},
             "splits": {"protocol": "speaker_kfold", "n_folds": 5, "fold": 4},
             "space": {"scope": "scope.yaml", "dropout": 0},
-            "search": {"strategy": "evolution", "params": {"mutation": {"p": 0.1}}},
+            "search": {"strategy": "enas", "params": {"update_kwargs": {"batch_size": 4}}},
             "retrain": {"patience": 3},
             "trainer": {"precision": "bf16-mixed", "num_threads": 4},
         },
@@ -195,7 +198,7 @@ def test_relative_paths_follow_the_config_folder_but_output_follows_the_cwd(
 ) -> None:
     configs = tmp_path / "configs"
     (configs / "data" / "corpus").mkdir(parents=True)
-    (configs / "my_scope.yaml").write_text("cnn: [skip_connect]\n")
+    (configs / "my_scope.yaml").write_text("cnn_ops: [skip_connect]\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -356,7 +359,8 @@ def test_null_is_accepted_where_the_default_is_null() -> None:
 
 
 def test_integers_are_accepted_where_numbers_are_expected() -> None:
-    cfg = config_from_dict({"search": {"lr": 1, "grad_clip": 10}, "features": {"max_seconds": 4}})
+    features = {"max_seconds": 4, "frames": 256}  # 4 s give 257 frames at hop 250
+    cfg = config_from_dict({"search": {"lr": 1, "grad_clip": 10}, "features": features})
     assert cfg.search.lr == 1.0 and isinstance(cfg.search.lr, float)
     assert isinstance(cfg.features.max_seconds, float)
 
@@ -420,14 +424,14 @@ def test_overrides_set_dotted_keys(tmp_path: Path) -> None:
             "splits.fold": 2,
             "output.dir": str(tmp_path / "x"),
             "corpus.options.merge_excited": True,
-            "search.params.reward_metric": "ua",
+            "search.params.reward_metric_name": "ua",
             "corpus.root": str(tmp_path),
         },
     )
     assert cfg.search.strategy == "enas" and cfg.splits.fold == 2
     assert cfg.output.dir == tmp_path / "x"
     assert cfg.corpus.options == {"improvised_only": True, "merge_excited": True}
-    assert cfg.search.params == {"reward_metric": "ua"}
+    assert cfg.search.params == {"reward_metric_name": "ua"}
 
 
 @pytest.mark.parametrize(
@@ -469,3 +473,165 @@ def test_dump_config_is_atomic(tmp_path: Path, monkeypatch) -> None:
         dump_config(config_from_dict({}), target)
     assert target.read_text() == "name: previous\n"  # the old file is intact...
     assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]  # ...and no temp file left
+
+
+# --------------------------------------------------------------------------- one owner per fact
+def test_the_features_section_is_the_extractors_config_type() -> None:
+    from emodarts_nni.data.feature_config import FeatureConfig
+    from emodarts_nni.pipeline.data import feature_config
+
+    cfg = config_from_dict({"features": {"n_mfcc": 40, "n_mels": 64, "cache_dir": "c"}})
+    assert isinstance(cfg.features, FeatureConfig)
+    extraction = [f.name for f in dataclasses.fields(FeatureConfig)]
+    section = [f.name for f in dataclasses.fields(cfg.features)]
+    assert section == [*extraction, "cache_dir", "workers"]  # only where/how fast is added
+    assert feature_config(cfg) == FeatureConfig(n_mfcc=40, n_mels=64)
+    assert type(feature_config(cfg)) is FeatureConfig
+
+
+def test_the_config_validates_against_each_facts_owner() -> None:
+    from emodarts_nni.data.corpora import CORPUS_KINDS
+    from emodarts_nni.data.feature_config import NORMALISATIONS
+    from emodarts_nni.data.splits import PROTOCOLS
+    from emodarts_nni.space_args import SPACE_DEFAULTS
+    from emodarts_nni.strategies import STRATEGY_NAMES as OWNED_NAMES
+
+    def rule(cls: type, name: str) -> Any:
+        return next(f for f in dataclasses.fields(cls) if f.name == name).metadata["rule"]
+
+    cfg = config_from_dict({})
+    assert rule(CorpusConfig, "kind").options == CORPUS_KINDS
+    assert rule(type(cfg.splits), "protocol").options == PROTOCOLS
+    assert rule(type(cfg.features), "normalisation").options == NORMALISATIONS
+    assert rule(SearchConfig, "strategy").options == OWNED_NAMES
+    for f in dataclasses.fields(cfg.space):
+        if f.name != "scope":
+            assert f.default == SPACE_DEFAULTS[f.name], f.name
+
+
+def test_config_and_strategies_import_without_torch_or_nni() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, emodarts_nni.config, emodarts_nni.strategies; "
+        "print(sorted(m for m in ('torch', 'nni', 'librosa') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- space precedence
+SETTINGS_SCOPE = (
+    "cnn_ops: [sep_conv_3x3, skip_connect]\n"
+    "seq_ops: [lstm_1, skip_connect]\n"
+    "settings: {hidden: 64, cnn_cells: 2}\n"
+)
+
+
+def test_space_defaults_fill_every_argument_nobody_set() -> None:
+    from emodarts_nni.space_args import SPACE_DEFAULTS
+
+    space = config_from_dict({"space": {"scope": "emodarts"}}).space  # no settings
+    for name, value in space.build_kwargs().items():
+        assert value == SPACE_DEFAULTS[name], name
+
+
+def test_scope_settings_beat_the_space_defaults(tmp_path: Path) -> None:
+    (tmp_path / "scope.yaml").write_text(SETTINGS_SCOPE)
+    space = config_from_dict({"space": {"scope": "scope.yaml"}}, base_dir=tmp_path).space
+    assert (space.hidden, space.cnn_cells) == (64, 2)
+    assert space.seq_nodes == 2  # not in the settings: the default
+    assert config_from_dict({"space": {"scope": "cnn_only"}}).space.seq_cells == 0
+
+
+def test_keys_written_in_the_config_beat_the_scope_settings(tmp_path: Path) -> None:
+    (tmp_path / "scope.yaml").write_text(SETTINGS_SCOPE)
+    data = {"space": {"scope": "scope.yaml", "hidden": 32}}
+    space = config_from_dict(data, base_dir=tmp_path).space
+    assert (space.hidden, space.cnn_cells) == (32, 2)
+
+
+def test_command_line_overrides_beat_the_keys_written(tmp_path: Path) -> None:
+    (tmp_path / "scope.yaml").write_text(SETTINGS_SCOPE)
+    path = write(tmp_path, "space: {scope: scope.yaml, hidden: 32}\n")
+    assert load_config(path, {"space.hidden": 16}).space.hidden == 16
+    # --scope switches to a scope whose settings then apply under the keys written
+    path = write(tmp_path, "space: {cnn_nodes: 3}\n", name="plain.yaml")
+    space = load_config(path, {"space.scope": str(tmp_path / "scope.yaml")}).space
+    assert (space.hidden, space.cnn_cells, space.cnn_nodes) == (64, 2, 3)
+
+
+def test_the_resolved_space_survives_the_round_trip(tmp_path: Path) -> None:
+    (tmp_path / "scope.yaml").write_text(SETTINGS_SCOPE)
+    cfg = config_from_dict({"space": {"scope": "scope.yaml"}}, base_dir=tmp_path)
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+# --------------------------------------------------------------------------- checked at load
+@pytest.mark.parametrize(
+    ("sections", "culprit"),
+    [
+        ({"space": {"scope": "lstm_onyl"}}, "space.scope = 'lstm_onyl'"),
+        ({"space": {"scope": "bad_scope.yaml"}}, "sep_conv_9x9"),
+        ({"space": {"hidden": 7}}, "space.hidden = 7"),
+        (
+            {"search": {"strategy": "evolution", "params": {"populationsize": 4}}},
+            "'search.params.populationsize'",
+        ),
+        ({"features": {"frames": 512, "pooled_frames": 100}}, "features.pooled_frames = 100"),
+    ],
+)
+def test_what_the_config_alone_can_tell_fails_in_load_config(
+    tmp_path: Path, sections: dict, culprit: str
+) -> None:
+    (tmp_path / "bad_scope.yaml").write_text("cnn_ops: [sep_conv_3x3, sep_conv_9x9]\n")
+    cache = tmp_path / "cache"
+    data = {**sections, "features": {**sections.get("features", {}), "cache_dir": str(cache)}}
+    path = write(tmp_path, yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and culprit in message and "\n" not in message
+    assert not cache.exists()  # no corpus synthesised, no feature extracted
+
+
+def test_a_misspelt_scope_is_named_with_a_suggestion() -> None:
+    message = error_of({"space": {"scope": "lstm_onyl"}})
+    assert "space.scope" in message and "did you mean 'lstm_only'" in message
+
+
+def test_the_cli_refuses_a_late_mistake_before_any_data_work(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    path = write(
+        tmp_path,
+        f"features: {{cache_dir: {cache}}}\nspace: {{scope: lstm_onyl}}\n"
+        f"output: {{dir: {tmp_path / 'runs'}}}\n",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "emodarts_nni.cli.main", "run", str(path), "--no-webui"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "space.scope" in lines[0] and "lstm_onyl" in lines[0]
+    assert not cache.exists() and not (tmp_path / "runs").exists()
+
+
+def test_bad_scope_settings_name_the_scope(tmp_path: Path) -> None:
+    scope = tmp_path / "scope.yaml"
+    scope.write_text("cnn_ops: [skip_connect]\nseq_ops: [lstm_1]\nsettings: {hidden: 7}\n")
+    message = error_of({"space": {"scope": "scope.yaml"}}, base_dir=tmp_path)
+    assert "space.scope" in message and "'hidden' = 7" in message and "even" in message
+    # the user's own even hidden fixes it: written keys beat the settings
+    assert config_from_dict({"space": {"scope": str(scope), "hidden": 8}}).space.hidden == 8
+    scope.write_text("cnn_ops: [skip_connect]\nsettings: {hiden: 8}\n")
+    message = error_of({"space": {"scope": "scope.yaml"}}, base_dir=tmp_path)
+    assert "space.scope" in message and "'hiden'" in message and "did you mean 'hidden'" in message

@@ -16,13 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emodarts_nni.config import (
-    YAML_MAX_DEPTH,
-    YAML_MAX_VALUES,
     ExperimentConfig,
     config_from_dict,
     load_config,
 )
 from emodarts_nni.errors import ConfigError, EmodartsError
+from emodarts_nni.yaml_loader import YAML_MAX_DEPTH, YAML_MAX_VALUES
 
 #: ~400 bytes that expand to 9^9 (387 million) strings: "billion laughs".
 ALIAS_BOMB = "\n".join(

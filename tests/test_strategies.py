@@ -6,6 +6,7 @@ and run 2 trials side by side, checked through the REST API the web UI reads (``
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ from nni.nas.strategy import Strategy
 from emodarts_nni import config
 from emodarts_nni.errors import ConfigError, EmodartsError
 from emodarts_nni.strategies import (
+    ONE_SHOT_STRATEGIES,
     STRATEGIES,
+    STRATEGY_NAMES,
     export_architecture,
     is_oneshot,
     make_strategy,
@@ -54,8 +57,13 @@ def free_port() -> int:
 
 
 def test_registry_offers_exactly_the_strategies_a_config_may_name() -> None:
-    assert tuple(STRATEGIES) == config.STRATEGY_NAMES
-    assert tuple(ONE_SHOT) == config.ONE_SHOT_STRATEGIES
+    assert tuple(STRATEGIES) == STRATEGY_NAMES
+    assert tuple(ONE_SHOT) == ONE_SHOT_STRATEGIES
+    # the config validates search.strategy against the registry itself
+    strategy_rule = next(
+        f.metadata["rule"] for f in dataclasses.fields(config.SearchConfig) if f.name == "strategy"
+    )
+    assert strategy_rule.options == STRATEGY_NAMES
     assert all(is_oneshot(name) for name in ONE_SHOT)
     assert not any(is_oneshot(name) for name in MULTI_TRIAL)
 

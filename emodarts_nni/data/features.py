@@ -31,7 +31,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,11 @@ import numpy as np
 
 from emodarts_nni.data.audio import EmptyAudioError, load_audio, wav_truncation
 from emodarts_nni.data.cache import cache_root
+from emodarts_nni.data.feature_config import NORMALISATIONS, FeatureConfig, FeatureConfigError
 from emodarts_nni.data.manifest import Utterance
-from emodarts_nni.errors import ConfigError, DataError
+from emodarts_nni.errors import DataError
 from emodarts_nni.files import atomic_path, atomic_write_text, ensure_folder
 
-#: Values of :attr:`FeatureConfig.normalisation`.
-NORMALISATIONS = ("none", "utterance", "train")
 #: Version of the extraction code; part of the cache key.
 FEATURES_VERSION = "mfcc-v1"
 
@@ -60,86 +59,8 @@ TRUNCATED_AUDIO = "truncated audio"
 SILENCE_PEAK = 1e-4
 
 
-class FeatureConfigError(ConfigError, ValueError):
-    """An invalid :class:`FeatureConfig` value (a :class:`ConfigError` and a ``ValueError``)."""
-
-
 class _SilentAudio(DataError):
     """Nothing above :data:`SILENCE_PEAK` in the kept part of a clip."""
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """MFCC extraction settings; the defaults are the paper's 128 × 512 → 128 × 128."""
-
-    sample_rate: int = 16000
-    n_mfcc: int = 128
-    n_mels: int = 128
-    n_fft: int = 1024
-    hop_length: int = 250  # 8 s * 16 kHz / 512 frames
-    max_seconds: float = 8.0
-    frames: int = 512  # frames kept after pad/truncate
-    pooled_frames: int = 128  # max-pool along time down to this many
-    normalisation: str = "train"  # "none" | "utterance" | "train"
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "normalisation":
-                continue
-            if f.name == "max_seconds":
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if not ok or not np.isfinite(value) or value <= 0:
-                    raise FeatureConfigError(f"features: max_seconds must be > 0, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise FeatureConfigError(
-                    f"features: {f.name} must be a positive integer, got {value!r}"
-                )
-        if self.normalisation not in NORMALISATIONS:
-            raise FeatureConfigError(
-                f"features: normalisation {self.normalisation!r} is not one of "
-                f"{', '.join(NORMALISATIONS)}"
-            )
-        if self.n_mfcc > self.n_mels:
-            raise FeatureConfigError(
-                f"features: n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})"
-            )
-        if self.n_fft // 2 + 1 < self.n_mels:
-            raise FeatureConfigError(
-                f"features: n_fft {self.n_fft} gives {self.n_fft // 2 + 1} frequency bins, "
-                f"fewer than n_mels ({self.n_mels})"
-            )
-        if self.frames % self.pooled_frames:
-            raise FeatureConfigError(
-                f"features: frames ({self.frames}) must be a multiple of "
-                f"pooled_frames ({self.pooled_frames})"
-            )
-        if self.frames > self.available_frames:
-            raise FeatureConfigError(
-                f"features: {self.max_seconds:g} s at {self.sample_rate} Hz with hop "
-                f"{self.hop_length} gives {self.available_frames} frames, fewer than "
-                f"frames ({self.frames}); lower hop_length or frames, or raise max_seconds"
-            )
-
-    @property
-    def n_samples(self) -> int:
-        """Samples after padding/truncation to ``max_seconds``."""
-        return round(self.max_seconds * self.sample_rate)
-
-    @property
-    def available_frames(self) -> int:
-        """MFCC frames of ``max_seconds`` of audio (librosa centres frames)."""
-        return 1 + self.n_samples // self.hop_length
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """Shape of one utterance's features: ``(n_mfcc, pooled_frames)``."""
-        return (self.n_mfcc, self.pooled_frames)
-
-    def cache_key(self) -> str:
-        """Hash naming the cache folder. ``"none"`` and ``"train"`` store the same raw
-        features, so they share one folder; ``"utterance"`` has its own."""
-        return _digest(json.dumps(_stored_settings(self), sort_keys=True))[:16]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from emodarts_nni.config import ExperimentConfig
+from emodarts_nni.data.feature_config import FeatureConfig
 from emodarts_nni.data.manifest import Utterance, class_names, read_manifest, write_manifest
 from emodarts_nni.data.splits import PARTS, FoldSplit, make_folds, write_splits
 from emodarts_nni.errors import ConfigError
@@ -64,13 +65,10 @@ def load_fold_arrays(
     return x, y, names
 
 
-def feature_config(cfg: ExperimentConfig):
-    """The extraction parameters of ``cfg.features`` as a ``FeatureConfig``."""
-    from emodarts_nni.data.features import FeatureConfig
-
-    fields = {f.name for f in dataclasses.fields(FeatureConfig)}
-    values = {k: v for k, v in dataclasses.asdict(cfg.features).items() if k in fields}
-    return FeatureConfig(**values)
+def feature_config(cfg: ExperimentConfig) -> FeatureConfig:
+    """The extraction settings of ``cfg.features`` (which is a ``FeatureConfig`` that also
+    says where to cache and how many workers to use)."""
+    return cfg.features.extraction()
 
 
 def load_utterances(cfg: ExperimentConfig, *, progress: bool = True) -> list[Utterance]:

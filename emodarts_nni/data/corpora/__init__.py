@@ -3,12 +3,14 @@
 Each reader is a plain function ``read_<kind>(root, *, all_classes=False, **options)``;
 :data:`CORPUS_READERS` maps the kind names the CLI accepts to them, and
 :func:`build_manifest` is the one entry point that validates kind and options.
+:data:`CORPUS_KINDS` (every ``corpus.kind`` an experiment config may name) and
+:func:`check_reader_options` are what :mod:`emodarts_nni.config` validates against.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from emodarts_nni.data.corpora.common import ReadResult
@@ -35,8 +37,28 @@ CORPUS_READERS: dict[str, Callable[..., ReadResult]] = {
 }
 
 
+#: Kinds that read no corpus folder: ``synth`` (the embedded corpus, generated on demand)
+#: and ``manifest`` (a ready manifest CSV).
+ROOTLESS_KINDS = ("synth", "manifest")
+#: Every ``corpus.kind`` an experiment config may name.
+CORPUS_KINDS = (ROOTLESS_KINDS[0], *CORPUS_READERS, ROOTLESS_KINDS[1])
+
+
+class ReaderOptionError(DataError):
+    """A reader option that does not exist (``expected`` is None) or has the wrong type."""
+
+    def __init__(self, message: str, kind: str, name: str, expected: str | None) -> None:
+        super().__init__(message)
+        self.kind, self.name, self.expected = kind, name, expected
+
+
 def reader_options(kind: str) -> dict[str, object]:
-    """The options (besides ``all_classes``) a reader accepts, with their defaults."""
+    """The options (besides ``all_classes``) a reader accepts, with their defaults.
+
+    The rootless kinds (:data:`ROOTLESS_KINDS`) have none.
+    """
+    if kind in ROOTLESS_KINDS:
+        return {}
     reader = _reader(kind)
     return {
         name: param.default
@@ -55,13 +77,21 @@ def build_manifest(
     :func:`emodarts_nni.data.manifest.write_manifest` (``result.utterances``).
     """
     reader = _reader(kind)
-    accepted = reader_options(kind)
-    for name in options:
-        if name not in accepted:
-            valid = sorted(accepted) or ["(none)"]
-            raise DataError(f"{kind}: unknown option {name!r}" + suggest(name, valid))
-        _check_type(kind, name, options[name], accepted[name])
+    check_reader_options(kind, options)
     return reader(root, all_classes=all_classes, **options)
+
+
+def check_reader_options(kind: str, options: Mapping[str, object]) -> None:
+    """Each option must be one the reader of ``kind`` has, with the type of its default
+    (a comma-separated string may stand for a list); else :class:`ReaderOptionError`."""
+    accepted = reader_options(kind)
+    for name, value in options.items():
+        if name not in accepted:
+            valid = sorted(accepted) or [f"(none for kind {kind!r})"]
+            raise ReaderOptionError(
+                f"{kind}: unknown option {name!r}" + suggest(name, valid), kind, name, None
+            )
+        _check_type(kind, name, value, accepted[name])
 
 
 def _check_type(kind: str, name: str, value: object, default: object) -> None:
@@ -71,14 +101,16 @@ def _check_type(kind: str, name: str, value: object, default: object) -> None:
         expected = "true or false"
     elif isinstance(default, tuple):
         ok = isinstance(value, (str, list, tuple))
-        expected = "a comma-separated list"
+        expected = "a list or a comma-separated string"
     elif isinstance(default, str):
         ok = isinstance(value, str)
         expected = "a string"
     else:
         return
     if not ok:
-        raise DataError(f"{kind}: option {name!r} expects {expected}, got {value!r}")
+        raise ReaderOptionError(
+            f"{kind}: option {name!r} expects {expected}, got {value!r}", kind, name, expected
+        )
 
 
 def _reader(kind: str) -> Callable[..., ReadResult]:
@@ -90,4 +122,13 @@ def _reader(kind: str) -> Callable[..., ReadResult]:
         ) from None
 
 
-__all__ = ["CORPUS_READERS", "ReadResult", "build_manifest", "reader_options"]
+__all__ = [
+    "CORPUS_KINDS",
+    "CORPUS_READERS",
+    "ROOTLESS_KINDS",
+    "ReadResult",
+    "ReaderOptionError",
+    "build_manifest",
+    "check_reader_options",
+    "reader_options",
+]

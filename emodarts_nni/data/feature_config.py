@@ -1,0 +1,133 @@
+"""The MFCC extraction settings: one type, used by the extractor and, as the ``features``
+section, by experiment configs (:mod:`emodarts_nni.config` adds only where to cache and how
+many workers). Kept free of librosa, numpy and torch so configs are checked cheaply.
+
+Every field carries its validation rule (:mod:`emodarts_nni.rules`); the rules that relate
+fields live in :meth:`FeatureConfig.__post_init__` and name the field to blame
+(:attr:`FeatureConfigError.key`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from emodarts_nni.errors import ConfigError
+from emodarts_nni.rules import Choice, Invalid, Number, option
+
+#: Values of :attr:`FeatureConfig.normalisation`: none, per utterance, or statistics of the
+#: training speakers (fitted by the pipeline).
+NORMALISATIONS = ("none", "utterance", "train")
+
+_POSITIVE_INT = Number(integer=True, low=1, description="a positive integer")
+_SECONDS = Number(integer=False, low=0, low_open=True, description="> 0")
+
+
+class FeatureConfigError(ConfigError, ValueError):
+    """An invalid :class:`FeatureConfig` value (a :class:`ConfigError` and a ``ValueError``).
+
+    ``key`` is the field to blame, ``value`` its value and ``expected`` what it should be,
+    so the config layer can name the file and the dotted key.
+    """
+
+    def __init__(self, message: str, key: str, value: Any, expected: str) -> None:
+        super().__init__(message)
+        self.key, self.value, self.expected = key, value, expected
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """MFCC extraction settings; the defaults are the paper's 128 × 512 → 128 × 128."""
+
+    sample_rate: int = option(16000, _POSITIVE_INT)
+    n_mfcc: int = option(128, _POSITIVE_INT)
+    n_mels: int = option(128, _POSITIVE_INT)
+    n_fft: int = option(1024, _POSITIVE_INT)
+    hop_length: int = option(250, _POSITIVE_INT)  # 8 s * 16 kHz / 512 frames
+    max_seconds: float = option(8.0, _SECONDS)
+    frames: int = option(512, _POSITIVE_INT)  # frames kept after pad/truncate
+    pooled_frames: int = option(128, _POSITIVE_INT)  # max-pool along time down to this many
+    normalisation: str = option("train", Choice(NORMALISATIONS))
+
+    def __post_init__(self) -> None:
+        for f in fields(FeatureConfig):  # only the extraction fields, not a subclass's
+            rule = f.metadata["rule"]
+            value = getattr(self, f.name)
+            try:
+                rule.convert(value)
+            except Invalid:
+                if f.name == "normalisation":
+                    message = (
+                        f"features: normalisation {value!r} is not one of "
+                        f"{', '.join(NORMALISATIONS)}"
+                    )
+                else:
+                    message = f"features: {f.name} must be {rule.expected}, got {value!r}"
+                raise FeatureConfigError(message, f.name, value, rule.expected) from None
+        if self.n_mfcc > self.n_mels:
+            raise FeatureConfigError(
+                f"features: n_mfcc ({self.n_mfcc}) cannot exceed n_mels ({self.n_mels})",
+                "n_mels",
+                self.n_mels,
+                f">= features.n_mfcc ({self.n_mfcc})",
+            )
+        if self.n_fft // 2 + 1 < self.n_mels:
+            raise FeatureConfigError(
+                f"features: n_fft {self.n_fft} gives {self.n_fft // 2 + 1} frequency bins, "
+                f"fewer than n_mels ({self.n_mels})",
+                "n_fft",
+                self.n_fft,
+                f"at least 2 * (features.n_mels - 1) = {2 * (self.n_mels - 1)}",
+            )
+        if self.pooled_frames > self.frames or self.frames % self.pooled_frames:
+            raise FeatureConfigError(
+                f"features: frames ({self.frames}) must be a multiple of "
+                f"pooled_frames ({self.pooled_frames})",
+                "pooled_frames",
+                self.pooled_frames,
+                f"a divisor of features.frames ({self.frames}), so time pools evenly",
+            )
+        if self.frames > self.available_frames:
+            raise FeatureConfigError(
+                f"features: {self.max_seconds:g} s at {self.sample_rate} Hz with hop "
+                f"{self.hop_length} gives {self.available_frames} frames, fewer than "
+                f"frames ({self.frames}); lower hop_length or frames, or raise max_seconds",
+                "frames",
+                self.frames,
+                f"<= {self.available_frames} (the frames of features.max_seconds at this "
+                "sample_rate and hop_length)",
+            )
+
+    @property
+    def n_samples(self) -> int:
+        """Samples after padding/truncation to ``max_seconds``."""
+        return round(self.max_seconds * self.sample_rate)
+
+    @property
+    def available_frames(self) -> int:
+        """MFCC frames of ``max_seconds`` of audio (librosa centres frames)."""
+        return 1 + self.n_samples // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of one utterance's features: ``(n_mfcc, pooled_frames)``."""
+        return (self.n_mfcc, self.pooled_frames)
+
+    def extraction(self) -> FeatureConfig:
+        """Only the extraction settings, as a plain :class:`FeatureConfig` (a config's
+        ``features`` section also says where to cache and how many workers to use)."""
+        if type(self) is FeatureConfig:
+            return self
+        return FeatureConfig(**{f.name: getattr(self, f.name) for f in fields(FeatureConfig)})
+
+    def cache_key(self) -> str:
+        """Hash naming the cache folder. ``"none"`` and ``"train"`` store the same raw
+        features, so they share one folder; ``"utterance"`` has its own."""
+        import json
+
+        from emodarts_nni.data.features import _digest, _stored_settings  # librosa: only here
+
+        return _digest(json.dumps(_stored_settings(self.extraction()), sort_keys=True))[:16]
+
+
+__all__ = ["NORMALISATIONS", "FeatureConfig", "FeatureConfigError"]

@@ -1,0 +1,91 @@
+"""The arguments of the emoDARTS space: names, defaults, rules, and how they resolve.
+
+The one owner of these facts; :class:`~emodarts_nni.space.EmoDartsSpace` takes exactly
+these arguments and the ``space`` section of an experiment config declares its fields from
+them. Torch-free, so a config is checked before anything heavy is imported.
+
+Precedence (lowest first): :data:`SPACE_DEFAULTS` < the scope's ``settings`` < the
+caller's arguments (for a config: the keys the user wrote, then command-line overrides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.rules import INT_NONNEG, INT_POS, PROBABILITY, Invalid, show
+from emodarts_nni.scopes import Scope, load_scope
+
+#: The ``build_space`` arguments a scope's ``settings`` or a caller may set, with defaults.
+SPACE_DEFAULTS: dict[str, Any] = {
+    "n_mfcc": 128,
+    "frames": 128,
+    "n_classes": 4,
+    "init_channels": 8,
+    "stem_multiplier": 3,
+    "cnn_cells": 4,
+    "cnn_nodes": 4,
+    "seq_cells": 2,  # 0 = CNN only
+    "seq_nodes": 2,
+    "hidden": 128,
+    "dropout": 0.3,
+}
+#: The rule each argument obeys on its own (see :func:`resolve_space_args` for the rest).
+SPACE_RULES: dict[str, Any] = {
+    **{key: INT_POS for key in SPACE_DEFAULTS},
+    "n_classes": INT_POS,
+    "seq_cells": INT_NONNEG,
+    "dropout": PROBABILITY,
+}
+
+
+class SpaceArgumentError(ConfigError):
+    """A space argument breaks its rule; ``key``, ``value`` and ``expected`` name it so
+    the config layer can point at the dotted key of the file."""
+
+    def __init__(self, source: str, key: str, value: Any, expected: str) -> None:
+        super().__init__(f"{source}: space argument {key!r} = {show(value)}: expected {expected}")
+        self.key, self.value, self.expected = key, value, expected
+
+
+def _apply(args: dict[str, Any], values: Mapping[str, Any], source: str) -> None:
+    for key, value in values.items():
+        if key not in SPACE_DEFAULTS:
+            raise ConfigError(
+                f"{source}: unknown space argument {key!r}{suggest(str(key), list(SPACE_DEFAULTS))}"
+            )
+        rule = SPACE_RULES[key]
+        try:
+            args[key] = rule.convert(value)
+        except Invalid:
+            raise SpaceArgumentError(source, key, value, rule.expected) from None
+
+
+def resolve_space_args(scope: str | Scope, **overrides: Any) -> dict[str, Any]:
+    """The full, validated ``EmoDartsSpace`` arguments for ``scope`` plus ``overrides``.
+
+    Precedence: :data:`SPACE_DEFAULTS` < the scope's ``settings`` < ``overrides``. Unknown
+    keys and impossible values raise :class:`ConfigError` naming the key
+    (:class:`SpaceArgumentError` for a bad value). The result also holds ``cnn_ops``,
+    ``seq_ops`` and ``scope`` (the scope's name), as stored in an architecture JSON.
+    """
+    resolved = load_scope(scope)
+    args: dict[str, Any] = dict(SPACE_DEFAULTS)
+    _apply(args, resolved.settings, f"scope {resolved.name!r} settings")
+    _apply(args, overrides, "build_space")
+    if not resolved.has_seq_ops:
+        # A scope without SeqNN ops is CNN-only (paper Table 3), whatever seq_cells says.
+        args["seq_cells"] = 0
+    if args["seq_cells"] > 0 and args["hidden"] % 2:
+        # bidirectional RNN/LSTM ops give hidden/2 units to each direction (ops.py)
+        raise SpaceArgumentError(
+            "build_space", "hidden", args["hidden"], "an even number (bidirectional ops)"
+        )
+    args["cnn_ops"] = list(resolved.cnn_ops)
+    args["seq_ops"] = list(resolved.seq_ops) if args["seq_cells"] > 0 else []
+    args["scope"] = resolved.name
+    return args
+
+
+__all__ = ["SPACE_DEFAULTS", "SPACE_RULES", "SpaceArgumentError", "resolve_space_args"]
