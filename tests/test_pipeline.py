@@ -124,14 +124,13 @@ def _hashes(x: np.ndarray) -> set[str]:
 
 
 def test_no_test_speaker_reaches_search_retraining_or_model_selection(tmp_path, cache, monkeypatch):
-    import emodarts_nni.pipeline.retrain as retrain_mod
-    import emodarts_nni.pipeline.search as search_mod
+    import emodarts_nni.training as training_mod
     from emodarts_nni.pipeline import data as data_mod
     from emodarts_nni.pipeline.run import run_pipeline
 
     seen: list[np.ndarray] = []
     prepared = {}
-    real_loader, real_prepare = search_mod.make_loader, data_mod.prepare_fold
+    real_loader, real_prepare = training_mod.make_loader, data_mod.prepare_fold
 
     def spy_loader(x, y, **kwargs):
         seen.append(np.array(x))
@@ -141,8 +140,8 @@ def test_no_test_speaker_reaches_search_retraining_or_model_selection(tmp_path, 
         prepared["data"] = real_prepare(*args, **kwargs)
         return prepared["data"]
 
-    monkeypatch.setattr(search_mod, "make_loader", spy_loader)
-    monkeypatch.setattr(retrain_mod, "make_loader", spy_loader)
+    # every loader of search, trials and retraining comes from training.make_training
+    monkeypatch.setattr(training_mod, "make_loader", spy_loader)
     import emodarts_nni.pipeline.run as run_mod
 
     monkeypatch.setattr(run_mod, "prepare_fold", spy_prepare)
