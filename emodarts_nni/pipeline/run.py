@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from torch import nn
 
 from emodarts_nni.architecture import count_parameters, read_architecture, save_architecture
 from emodarts_nni.checkpoint import load_checkpoint, save_checkpoint
@@ -80,10 +81,10 @@ class RunContext:
 class Retrained:
     """The retrain stage's result, as the evaluate stage needs it."""
 
-    model: Any
+    model: nn.Module
     best_epoch: int
     val_ua: float
-    seconds: float
+    seconds: float | None  # None for a checkpoint written before it recorded the time
 
 
 def run_pipeline(
