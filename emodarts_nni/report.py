@@ -30,12 +30,13 @@ import numpy as np
 from emodarts_nni import genotype, plots
 from emodarts_nni.errors import EmodartsError
 from emodarts_nni.files import atomic_write_text
+from emodarts_nni.runfolder import RunFolder
 
-#: Pictures written into each run folder.
-CONFUSION_PNG = "confusion_matrix.png"
-ALPHA_PNG = "alpha.png"
-CURVES_PNG = "curves.png"
-CELL_PNG = "cell_{kind}.png"
+#: Pictures written into each run folder (their names belong to the run folder).
+CONFUSION_PNG = RunFolder.CONFUSION_PNG
+ALPHA_PNG = RunFolder.ALPHA_PNG
+CURVES_PNG = RunFolder.CURVES_PNG
+CELL_PNG = RunFolder.CELL_PNG
 #: Files written into the report folder.
 REPORT_MD, SUMMARY_CSV, RUNS_CSV, ACCURACY_PNG = (
     "report.md",
@@ -140,15 +141,12 @@ def _check_metrics(metrics: Any) -> str | None:
     return None
 
 
-def _read_history(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``history.csv`` as dicts of strings; ``[]`` (with a warning) if unreadable."""
-    if not path.is_file():
-        return []
+def _read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """Rows of the run's ``history.csv``; ``[]`` (with a warning) if unreadable."""
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            return [dict(row) for row in csv.DictReader(fh)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        _warn(f"{path}: unreadable history ({exc}); its curves and α are not drawn")
+        return RunFolder(run_dir).read_history()
+    except EmodartsError as exc:
+        _warn(f"{exc}; its curves and α are not drawn")
         return []
 
 
@@ -158,7 +156,7 @@ def _scan(directory: Path) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
     skipped: list[tuple[Path, str]] = []
     paths = sorted(
         p
-        for p in directory.rglob("metrics.json")
+        for p in directory.rglob(RunFolder.METRICS)
         if not any(part.startswith(".") for part in p.relative_to(directory).parts)
     )
     for path in paths:
@@ -174,9 +172,9 @@ def _scan(directory: Path) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
             skipped.append((run_dir, reason))
             continue
         architecture = None
-        if (run_dir / "architecture.json").is_file():
+        if RunFolder(run_dir).architecture.is_file():
             try:
-                architecture = _read_json(run_dir / "architecture.json")
+                architecture = _read_json(RunFolder(run_dir).architecture)
             except ValueError as exc:
                 _warn(f"{run_dir}: {exc}; the run is reported without its architecture")
             if not isinstance(architecture, dict):
@@ -374,9 +372,10 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
     run_dir = _existing_directory(run_dir)
     written: list[Path] = []
     metrics: Any = {}
-    if (run_dir / "metrics.json").is_file():
+    folder = RunFolder(run_dir)
+    if folder.metrics.is_file():
         try:
-            metrics = _read_json(run_dir / "metrics.json")
+            metrics = _read_json(folder.metrics)
             if not isinstance(metrics, Mapping):
                 raise ValueError("metrics.json is not a JSON object")
             matrix, names = metrics.get("confusion_matrix"), metrics.get("class_names")
@@ -386,22 +385,22 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
                     f"{run_dir.name}\nUA {_pct(ua)} %  WA {_pct(wa)} %" if ua is not None else None
                 )
                 path = plots.plot_confusion_matrix(
-                    matrix, names, run_dir / CONFUSION_PNG, title=title
+                    matrix, names, folder.picture(CONFUSION_PNG), title=title
                 )
                 written.append(path)
         except (ValueError, TypeError) as exc:
             _warn(f"{run_dir}: no confusion matrix drawn ({exc})")
             metrics = {}
 
-    history = _read_history(run_dir / "history.csv")
+    history = _read_history(run_dir)
     best = plots.number(metrics.get("best_epoch"))
     curves = plots.plot_training_curves(
-        history, run_dir / CURVES_PNG, best_epoch=int(best) if best is not None else None
+        history, folder.picture(CURVES_PNG), best_epoch=int(best) if best is not None else None
     )
-    alpha = plots.plot_alpha_evolution(history, run_dir / ALPHA_PNG)
+    alpha = plots.plot_alpha_evolution(history, folder.picture(ALPHA_PNG))
     written += [path for path in (curves, alpha) if path is not None]
 
-    arch_path = run_dir / "architecture.json"
+    arch_path = folder.architecture
     if arch_path.is_file():
         try:
             architecture = _read_json(arch_path)
@@ -409,7 +408,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
                 raise ValueError("architecture.json is not a JSON object")
             for kind in plots.cell_kinds(architecture):
                 written.append(
-                    plots.plot_cell(architecture, kind, run_dir / CELL_PNG.format(kind=kind))
+                    plots.plot_cell(architecture, kind, folder.picture(CELL_PNG, kind=kind))
                 )
         except (ValueError, EmodartsError) as exc:
             _warn(f"{run_dir}: no cell pictures drawn ({exc})")

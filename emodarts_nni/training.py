@@ -2,13 +2,17 @@
 
 :class:`SerModule` is an NNI ``LightningModule`` so the same class is the evaluator of a
 one-shot search (NNI wraps it in its DARTS/ENAS/... module) and the trainer of the frozen
-model. Its optimiser is the paper's: SGD with cosine-annealed lr (0.025 → 0.001).
+model. Its optimiser is the paper's: SGD with cosine-annealed lr, configured by one
+:class:`~emodarts_nni.config.OptimiserConfig`. :func:`make_training` is the one place that
+puts module, trainer and loaders together, for the one-shot search, a multi-trial trial
+and retraining alike.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,24 +26,20 @@ compat.apply()
 
 from nni.nas.evaluator.pytorch import LightningModule  # noqa: E402
 
+from emodarts_nni.config import OptimiserConfig, TrainerConfig  # noqa: E402
 from emodarts_nni.metrics import unweighted_accuracy, weighted_accuracy  # noqa: E402
 
 
 class SerModule(LightningModule):
     """Cross-entropy classification of MFCC maps; logs ``train_loss``, ``val_loss``, ``val_ua``, ``val_wa``."""
 
-    def __init__(
-        self,
-        *,
-        lr: float = 0.025,
-        lr_min: float = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 3e-4,
-        max_epochs: int = 300,
-    ) -> None:
+    def __init__(self, optimiser: OptimiserConfig | None = None) -> None:
+        """``optimiser``: lr, lr_min, momentum, weight_decay and the cosine period ``epochs``
+        (the defaults of :class:`OptimiserConfig` when ``None``)."""
         super().__init__()
-        self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
-        self.weight_decay, self.max_epochs = weight_decay, max_epochs
+        optimiser = optimiser if optimiser is not None else OptimiserConfig()
+        self.lr, self.lr_min, self.momentum = optimiser.lr, optimiser.lr_min, optimiser.momentum
+        self.weight_decay, self.max_epochs = optimiser.weight_decay, optimiser.epochs
         self.criterion = nn.CrossEntropyLoss()
         self._val_preds: list[torch.Tensor] = []
         self._val_true: list[torch.Tensor] = []
@@ -240,3 +240,66 @@ def make_trainer(
         num_sanity_val_steps=0,
         deterministic=False,
     )
+
+
+@dataclass
+class Training:
+    """A module, its trainer and its loaders, ready for ``trainer.fit`` (or an evaluator)."""
+
+    module: SerModule
+    trainer: pl.Trainer
+    train_loader: torch.utils.data.DataLoader
+    val_loader: torch.utils.data.DataLoader
+
+    def fit(self) -> None:
+        """Train ``module`` on the train loader, validating on the validation loader."""
+        self.trainer.fit(
+            self.module, train_dataloaders=self.train_loader, val_dataloaders=self.val_loader
+        )
+
+
+def make_training(
+    optimiser: OptimiserConfig,
+    hardware: TrainerConfig,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    seed: int,
+    callbacks: list[pl.Callback],
+    root_dir: str,
+    clip_gradients: bool = True,
+    shuffle_validation: bool = False,
+    traced: bool = False,
+) -> Training:
+    """The one training set-up: module + trainer + seeded loaders from the configs.
+
+    ``optimiser`` gives the SGD settings, ``epochs`` (also the cosine period), the batch size
+    and the gradient clipping (off with ``clip_gradients=False``: a one-shot strategy steps
+    its own optimisers). ``hardware`` gives accelerator, devices, precision and the progress
+    bar. The training loader is shuffled with ``seed``; a shuffled validation loader (the
+    architecture half of a one-shot search) with ``seed + 1``. ``traced`` gives NNI's
+    serialisable trainer and loaders, which an NNI evaluator needs.
+    """
+    module = SerModule(optimiser)
+    trainer = make_trainer(
+        max_epochs=optimiser.epochs,
+        accelerator=hardware.accelerator,
+        devices=hardware.devices,
+        precision=hardware.precision,
+        progress=hardware.progress,
+        callbacks=callbacks,
+        root_dir=root_dir,
+        grad_clip=optimiser.grad_clip if clip_gradients else None,
+        traced=traced,
+    )
+    train_loader = make_loader(
+        *train, batch_size=optimiser.batch_size, shuffle=True, seed=seed, traced=traced
+    )
+    val_loader = make_loader(
+        *validation,
+        batch_size=optimiser.batch_size,
+        shuffle=shuffle_validation,
+        seed=seed + 1 if shuffle_validation else seed,
+        traced=traced,
+    )
+    return Training(module, trainer, train_loader, val_loader)

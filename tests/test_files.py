@@ -117,12 +117,22 @@ def test_ensure_folder_names_the_culprit_in_one_line(tmp_path):
 
 def test_a_run_folder_that_cannot_be_created_is_one_line_error(tmp_path):
     from emodarts_nni.config import ExperimentConfig
-    from emodarts_nni.pipeline.run import start_run
+    from emodarts_nni.runfolder import RunFolder
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(DataError, match=f"^run folder {blocker}/run: {blocker} is a file"):
-        start_run(ExperimentConfig(), blocker / "run")
+        RunFolder(blocker / "run").start(ExperimentConfig())
+
+
+def test_out_naming_a_file_is_one_line_error(tmp_path):
+    from emodarts_nni.config import ExperimentConfig
+    from emodarts_nni.runfolder import RunFolder
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match=f"^run folder {blocker}: exists and is not a folder$"):
+        RunFolder.for_run(ExperimentConfig(), blocker)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")

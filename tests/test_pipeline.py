@@ -124,14 +124,13 @@ def _hashes(x: np.ndarray) -> set[str]:
 
 
 def test_no_test_speaker_reaches_search_retraining_or_model_selection(tmp_path, cache, monkeypatch):
-    import emodarts_nni.pipeline.retrain as retrain_mod
-    import emodarts_nni.pipeline.search as search_mod
+    import emodarts_nni.training as training_mod
     from emodarts_nni.pipeline import data as data_mod
     from emodarts_nni.pipeline.run import run_pipeline
 
     seen: list[np.ndarray] = []
     prepared = {}
-    real_loader, real_prepare = search_mod.make_loader, data_mod.prepare_fold
+    real_loader, real_prepare = training_mod.make_loader, data_mod.prepare_fold
 
     def spy_loader(x, y, **kwargs):
         seen.append(np.array(x))
@@ -141,8 +140,8 @@ def test_no_test_speaker_reaches_search_retraining_or_model_selection(tmp_path, 
         prepared["data"] = real_prepare(*args, **kwargs)
         return prepared["data"]
 
-    monkeypatch.setattr(search_mod, "make_loader", spy_loader)
-    monkeypatch.setattr(retrain_mod, "make_loader", spy_loader)
+    # every loader of search, trials and retraining comes from training.make_training
+    monkeypatch.setattr(training_mod, "make_loader", spy_loader)
     import emodarts_nni.pipeline.run as run_mod
 
     monkeypatch.setattr(run_mod, "prepare_fold", spy_prepare)
@@ -243,3 +242,97 @@ def test_baseline_runs_under_the_same_protocol(tmp_path, cache):
     assert ckpt.architecture is None
     assert metrics["parameters"] == sum(p.numel() for p in ckpt.model.parameters())
     assert main(["baseline", "cnn_lstm_atn", str(config), "--out", str(tmp_path / "x")]) == 2
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "culprit"),
+    [(["--set", "seed=5"], "seed"), (["--fold", "1"], "splits.fold")],
+)
+def test_resume_refuses_a_changed_config_and_leaves_the_folder_untouched(
+    tmp_path, cache, capsys, change, culprit
+):
+    config = tiny_config(tmp_path, cache)
+    out = tmp_path / "base"
+    assert main(["baseline", "cnn", str(config), "--out", str(out)]) == 0
+    before = _folder_bytes(out)
+    capsys.readouterr()
+    assert main(["baseline", "cnn", str(config), "--out", str(out), "--resume", *change]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and culprit in err[0] and "Traceback" not in err[0]
+    assert _folder_bytes(out) == before
+
+
+def test_a_baseline_run_is_reproducible_in_one_process(tmp_path, cache):
+    """The baseline's initial weights follow ``seed``, not whatever ran before it."""
+    config = tiny_config(tmp_path, cache)
+    for out in ("first", "second"):
+        assert main(["baseline", "cnn", str(config), "--out", str(tmp_path / out)]) == 0
+    first, second = (tmp_path / "first", tmp_path / "second")
+    assert (first / "predictions.csv").read_bytes() == (second / "predictions.csv").read_bytes()
+    assert (first / "history.csv").read_bytes() == (second / "history.csv").read_bytes()
+
+
+def test_resume_after_retraining_only_evaluates_from_the_checkpoint(tmp_path, cache, monkeypatch):
+    config = tiny_config(tmp_path, cache)
+    out = tmp_path / "base"
+    assert main(["baseline", "cnn", str(config), "--out", str(out)]) == 0
+    predictions = (out / "predictions.csv").read_bytes()
+    metrics = json.loads((out / "metrics.json").read_text())
+    (out / "metrics.json").unlink()  # as if killed between checkpoint.pt and metrics.json
+    (out / "predictions.csv").unlink()
+    import emodarts_nni.pipeline.run as run_mod
+
+    def no_retrain(*a, **k):
+        raise AssertionError("retrained again")
+
+    monkeypatch.setattr(run_mod, "retrain", no_retrain)
+    assert main(["baseline", "cnn", str(config), "--out", str(out), "--resume"]) == 0
+    assert (out / "predictions.csv").read_bytes() == predictions
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+
+
+def test_kill_during_retraining_then_resume_keeps_one_history_row_per_epoch(tmp_path, cache):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from emodarts_nni.runfolder import RunFolder
+
+    epochs = 12
+    config = tiny_config(tmp_path, cache, retrain={"epochs": epochs})
+    reference = tmp_path / "reference"
+    assert main(["baseline", "cnn", str(config), "--out", str(reference)]) == 0
+
+    out = RunFolder(tmp_path / "killed")
+    command = [sys.executable, "-m", "emodarts_nni.cli.main", "baseline", "cnn", str(config)]
+    process = subprocess.Popen(
+        [*command, "--out", str(out.path)],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(out.read_history()) >= 2:  # written atomically: never half a file
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.kill()
+    finally:
+        process.kill()
+        process.wait()
+    killed_rows = len(out.read_history())
+    assert 2 <= killed_rows < epochs and not out.done("retrain")
+
+    assert main([*command[3:], "--out", str(out.path), "--resume"]) == 0
+    epochs_seen = [(r["stage"], r["epoch"]) for r in out.read_history()]
+    assert epochs_seen == [("retrain", epoch) for epoch in range(epochs)]
+    assert out.predictions.read_bytes() == (reference / "predictions.csv").read_bytes()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from emodarts_nni.errors import EmodartsError
+from emodarts_nni.runfolder import STAGES, RunFolder
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -74,17 +75,15 @@ def _load(args: argparse.Namespace):
     return load_config(args.config, overrides)
 
 
-def _follow(handle: Any, run_dir: Path) -> str:
+def _follow(handle: Any, folder: RunFolder) -> str:
     """Wait for the trial, printing each new epoch of ``history.csv`` as it appears."""
-    from emodarts_nni.pipeline.run import read_history
-
     shown = 0
     while True:
         try:
             status = handle.wait(timeout=2.0, poll_interval=0.5)
         except TimeoutError:
             status = None
-        rows = read_history(run_dir / "history.csv")
+        rows = folder.read_history()
         for row in rows[shown:]:
             parts = [f"{row.get('stage', '')} epoch {int(row.get('epoch', 0))}"]
             for key in ("train_loss", "val_ua"):
@@ -96,8 +95,8 @@ def _follow(handle: Any, run_dir: Path) -> str:
             return status
 
 
-def _trial_log_hint(run_dir: Path) -> str:
-    logs = sorted((run_dir / "nni").glob("*/trials/*/trial.log"))
+def _trial_log_hint(folder: RunFolder) -> str:
+    logs = sorted(folder.nni.glob("*/trials/*/trial.log"))
     return f"; see {logs[-1]}" if logs else ""
 
 
@@ -108,18 +107,18 @@ def execute(
     baseline: str | None = None,
 ) -> int:
     """Run ``stages`` for the parsed CLI arguments (shared by run, search and retrain)."""
-    from emodarts_nni.pipeline.run import resolve_run_dir, run_pipeline, start_run
     from emodarts_nni.strategies import is_oneshot
 
     cfg = _load(args)
-    if baseline is not None and args.out is None:
-        args.out = Path(cfg.output.dir) / f"{cfg.name}-baseline-{baseline}-fold{cfg.splits.fold}"
-    run_dir = resolve_run_dir(cfg, args.out, args.resume).resolve()
+    # Checks a resumed folder's config before anything in it is written.
+    folder = RunFolder.for_run(cfg, args.out, resume=args.resume, baseline=baseline)
+    folder = RunFolder(folder.path.resolve())
+    run_dir = folder.path
     oneshot = is_oneshot(cfg.search.strategy) or "search" not in stages
     if cfg.webui.enabled and oneshot:
         from emodarts_nni.webui import launch_trial_experiment
 
-        start_run(cfg, run_dir)
+        folder.start(cfg)
         command = [
             sys.executable,
             "-m",
@@ -135,13 +134,13 @@ def execute(
         print(f"run folder: {run_dir}")
         handle = launch_trial_experiment(
             command,
-            experiment_dir=run_dir / "nni",
+            experiment_dir=folder.nni,
             port=cfg.webui.port,
             name=run_dir.name,
             host=cfg.webui.host,
         )
         try:
-            status = _follow(handle, run_dir)
+            status = _follow(handle, folder)
         except KeyboardInterrupt:
             handle.stop()
             print(
@@ -152,8 +151,10 @@ def execute(
             return 130
         handle.stop()
         if status != "SUCCEEDED":
-            raise EmodartsError(f"the NNI trial ended {status}{_trial_log_hint(run_dir)}")
+            raise EmodartsError(f"the NNI trial ended {status}{_trial_log_hint(folder)}")
     else:
+        from emodarts_nni.pipeline.run import run_pipeline
+
         print(f"run folder: {run_dir}")
         run_pipeline(
             cfg,
@@ -163,28 +164,26 @@ def execute(
             architecture_path=architecture,
             baseline=baseline,
         )
-    _finish(run_dir, stages)
+    _finish(folder, stages)
     return 0
 
 
-def _finish(run_dir: Path, stages: tuple[str, ...]) -> None:
+def _finish(folder: RunFolder, stages: tuple[str, ...]) -> None:
     from emodarts_nni.architecture import describe, read_architecture
 
-    arch_path = run_dir / "architecture.json"
-    if arch_path.is_file():
-        print("\narchitecture (" + str(arch_path) + "):")
-        print(describe(read_architecture(arch_path).architecture))
-    metrics_path = run_dir / "metrics.json"
-    if "evaluate" in stages and metrics_path.is_file():
+    if folder.architecture.is_file():
+        print("\narchitecture (" + str(folder.architecture) + "):")
+        print(describe(read_architecture(folder.architecture).architecture))
+    if "evaluate" in stages and folder.metrics.is_file():
         from emodarts_nni.report import render_run
 
         try:
-            pictures = render_run(run_dir)
+            pictures = render_run(folder.path)
         except OSError as exc:  # the results are safe; only the pictures are missing
             print(f"warning: could not draw the run's pictures: {exc}", file=sys.stderr)
         else:
             print("pictures: " + ", ".join(p.name for p in pictures))
-        print_summary(json.loads(metrics_path.read_text()), run_dir)
+        print_summary(folder.read_metrics(), folder.path)
 
 
 def print_summary(metrics: dict[str, Any], run_dir: Path | None = None) -> None:
@@ -218,7 +217,7 @@ def print_summary(metrics: dict[str, Any], run_dir: Path | None = None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``emodarts run``: search → export → retrain → evaluate."""
-    return execute(args, ("search", "retrain", "evaluate"))
+    return execute(args, STAGES)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -253,7 +252,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from emodarts_nni.pipeline.retrain import evaluate
 
     checkpoint = load_checkpoint(args.checkpoint)
-    config_path = args.config or args.checkpoint.parent / "config.yaml"
+    config_path = args.config or RunFolder(args.checkpoint.parent).config
     if not Path(config_path).is_file():
         raise EmodartsError(f"no config for {args.checkpoint}: pass --config CONFIG.yaml")
     overrides: dict[str, Any] = {"trainer.progress": False}

@@ -21,6 +21,7 @@ from emodarts_nni.data.manifest import Utterance, class_names, read_manifest, wr
 from emodarts_nni.data.splits import PARTS, FoldSplit, make_folds, write_splits
 from emodarts_nni.errors import ConfigError
 from emodarts_nni.files import atomic_path
+from emodarts_nni.runfolder import RunFolder
 
 log = logging.getLogger("emodarts")
 
@@ -135,8 +136,8 @@ def prepare_fold(
         )
     fold = folds[cfg.splits.fold]
     if run_dir is not None:
-        write_manifest(kept, run_dir / "manifest.csv")
-        write_splits(folds, kept, run_dir / "splits.csv")
+        write_manifest(kept, RunFolder(run_dir).manifest)
+        write_splits(folds, kept, RunFolder(run_dir).splits)
 
     names = class_names(kept)
     index = {name: i for i, name in enumerate(names)}

@@ -9,42 +9,57 @@ file in the run folder (NNI refuses evaluator payloads over 64 KB; nni-notes #8)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from emodarts_nni.config import ExperimentConfig
+from emodarts_nni.config import ExperimentConfig, OptimiserConfig, TrainerConfig, config_to_dict
 from emodarts_nni.pipeline.data import FoldData, load_fold_arrays, stratified_halves
-from emodarts_nni.pipeline.search import SearchResult, space_arguments
+from emodarts_nni.pipeline.search_result import SearchResult, space_arguments
+from emodarts_nni.runfolder import RunFolder
 from emodarts_nni.space import space_from_args
 from emodarts_nni.strategies import export_architecture, strategy_from_config
-from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer
+from emodarts_nni.training import EpochRecorder, make_training
 
 log = logging.getLogger("emodarts")
+
+
+def trial_settings(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The keyword arguments of :func:`train_sampled_architecture`, as plain data.
+
+    NNI serialises an evaluator's arguments into each trial, so the optimiser (the search's,
+    for ``search.trial_epochs``) and the trainer settings travel as plain dicts.
+    """
+    optimiser = {f.name: getattr(cfg.search, f.name) for f in dataclasses.fields(OptimiserConfig)}
+    return {
+        "optimiser": {**optimiser, "epochs": cfg.search.trial_epochs},
+        "hardware": {**config_to_dict(cfg.trainer), "progress": False},
+        "seed": cfg.seed,
+    }
 
 
 def train_sampled_architecture(
     model: nn.Module,
     data_path: str,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    lr_min: float,
-    momentum: float,
-    weight_decay: float,
-    grad_clip: float,
+    optimiser: Mapping[str, Any],
+    hardware: Mapping[str, Any],
     seed: int,
-    num_threads: int | None = None,
 ) -> float:
-    """The body of one trial: train ``model`` briefly and report UA to NNI; returns the best UA."""
+    """The body of one trial: train ``model`` briefly and report UA to NNI; returns the best UA.
+
+    ``optimiser`` and ``hardware`` are the fields of an :class:`OptimiserConfig` and a
+    :class:`TrainerConfig` (see :func:`trial_settings`).
+    """
     import nni
 
-    if num_threads:
-        torch.set_num_threads(num_threads)
+    hardware_cfg = TrainerConfig(**hardware)
+    if hardware_cfg.num_threads:
+        torch.set_num_threads(hardware_cfg.num_threads)
     torch.manual_seed(seed)
     x, y, _ = load_fold_arrays(data_path)
     fit_rows, score_rows = stratified_halves(y["search"], seed)
@@ -56,29 +71,17 @@ def train_sampled_architecture(
             scores.append(float(row["val_ua"]))
             nni.report_intermediate_result({"default": scores[-1], "epoch": int(row["epoch"])})
 
-    module = SerModule(
-        lr=lr, lr_min=lr_min, momentum=momentum, weight_decay=weight_decay, max_epochs=epochs
-    )
-    module.set_model(model)
-    trainer = make_trainer(
-        max_epochs=epochs,
-        accelerator="auto",
-        devices=1,
-        precision="32",
-        progress=False,
+    training = make_training(
+        OptimiserConfig(**optimiser),
+        hardware_cfg,
+        (xs[fit_rows], ys[fit_rows]),
+        (xs[score_rows], ys[score_rows]),
+        seed=seed,
         callbacks=[EpochRecorder(report, "trial")],
         root_dir=".",
-        grad_clip=grad_clip,
     )
-    trainer.fit(
-        module,
-        train_dataloaders=make_loader(
-            xs[fit_rows], ys[fit_rows], batch_size=batch_size, shuffle=True, seed=seed
-        ),
-        val_dataloaders=make_loader(
-            xs[score_rows], ys[score_rows], batch_size=batch_size, shuffle=False, seed=seed
-        ),
-    )
+    training.module.set_model(model)
+    training.fit()
     best = max(scores) if scores else 0.0
     nni.report_final_result({"default": best})
     return best
@@ -98,27 +101,18 @@ def run_multitrial_search(
 
     from emodarts_nni.webui import configure_nas_experiment, fetch_metrics, running_nas_experiment
 
+    folder = RunFolder(run_dir)
     space_args = space_arguments(cfg, data)
-    data_path = data.save(run_dir / "data" / "fold.npz")
+    data_path = data.save(folder.fold_arrays)
     evaluator = FunctionalEvaluator(
-        train_sampled_architecture,
-        data_path=str(data_path.resolve()),
-        epochs=cfg.search.trial_epochs,
-        batch_size=cfg.search.batch_size,
-        lr=cfg.search.lr,
-        lr_min=cfg.search.lr_min,
-        momentum=cfg.search.momentum,
-        weight_decay=cfg.search.weight_decay,
-        grad_clip=cfg.search.grad_clip,
-        seed=cfg.seed,
-        num_threads=cfg.trainer.num_threads,
+        train_sampled_architecture, data_path=str(data_path.resolve()), **trial_settings(cfg)
     )
     strategy = strategy_from_config(cfg)
     experiment = configure_nas_experiment(
         space_from_args(space_args),
         evaluator,
         strategy,
-        experiment_dir=run_dir / "nni",
+        experiment_dir=folder.nni,
         name=run_dir.name,
         max_trial_number=cfg.search.max_trials,
         trial_concurrency=cfg.search.trial_concurrency,

@@ -16,11 +16,11 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from emodarts_nni.architecture import ArchitectureFile, count_parameters, freeze
+from emodarts_nni.architecture import count_parameters
 from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.metrics import classification_report
 from emodarts_nni.pipeline.data import FoldData
-from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer, predict_proba
+from emodarts_nni.training import EpochRecorder, make_training, predict_proba
 
 log = logging.getLogger("emodarts")
 
@@ -60,16 +60,19 @@ class RetrainResult:
 
 def retrain(
     cfg: ExperimentConfig,
-    architecture: ArchitectureFile | None,
+    build_model: Callable[[], nn.Module],
     data: FoldData,
     *,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     root_dir: str = ".",
-    model: nn.Module | None = None,
 ) -> RetrainResult:
-    """Train a fresh instance of ``architecture`` (or ``model``) on the fold's train part."""
+    """Train a fresh model from ``build_model()`` on the fold's train part.
+
+    The model is built after seeding with ``cfg.seed``, so its initial weights are the
+    seed's whatever built it (a searched architecture or a baseline).
+    """
     torch.manual_seed(cfg.seed)
-    model = model if model is not None else freeze(architecture.space, architecture.architecture)
+    model = build_model()
     history: list[dict[str, Any]] = []
 
     def record(row: dict[str, Any]) -> None:
@@ -83,42 +86,18 @@ def retrain(
         callbacks.append(
             pl.callbacks.EarlyStopping("val_ua", mode="max", patience=cfg.retrain.patience)
         )
-    module = SerModule(
-        lr=cfg.retrain.lr,
-        lr_min=cfg.retrain.lr_min,
-        momentum=cfg.retrain.momentum,
-        weight_decay=cfg.retrain.weight_decay,
-        max_epochs=cfg.retrain.epochs,
-    )
-    module.set_model(model)
-    trainer = make_trainer(
-        max_epochs=cfg.retrain.epochs,
-        accelerator=cfg.trainer.accelerator,
-        devices=cfg.trainer.devices,
-        precision=cfg.trainer.precision,
-        progress=cfg.trainer.progress,
+    training = make_training(
+        cfg.retrain,
+        cfg.trainer,
+        (data.x["train"], data.y["train"]),
+        (data.x["validation"], data.y["validation"]),
+        seed=cfg.seed,
         callbacks=callbacks,
         root_dir=root_dir,
-        grad_clip=cfg.retrain.grad_clip,
     )
+    training.module.set_model(model)
     started = time.perf_counter()
-    trainer.fit(
-        module,
-        train_dataloaders=make_loader(
-            data.x["train"],
-            data.y["train"],
-            batch_size=cfg.retrain.batch_size,
-            shuffle=True,
-            seed=cfg.seed,
-        ),
-        val_dataloaders=make_loader(
-            data.x["validation"],
-            data.y["validation"],
-            batch_size=cfg.retrain.batch_size,
-            shuffle=False,
-            seed=cfg.seed,
-        ),
-    )
+    training.fit()
     seconds = time.perf_counter() - started
     if best.state is not None:
         model.load_state_dict(best.state)

@@ -1,39 +1,37 @@
-"""The run folder and the stages in order: search → export → retrain → evaluate.
+"""The stages of one fold in its run folder, in order: search → retrain → evaluate.
 
-A run folder holds everything needed to reproduce and audit a run (``docs/interface.md``):
-``config.yaml`` (resolved), ``environment.json`` (seed, versions, command),
-``manifest.csv``, ``splits.csv``, ``architecture.json``, ``history.csv`` (losses, UA and α
-per epoch), ``checkpoint.pt`` (state_dict + architecture, ``weights_only`` loadable),
-``predictions.csv``, ``metrics.json``, ``log.txt`` and NNI's experiment folder ``nni/``.
-
-Stages write their outputs atomically and are skipped on ``resume`` when their output
-exists, so an interrupted run continues without losing finished work.
+Each stage is a function that writes its output atomically into the
+:class:`~emodarts_nni.runfolder.RunFolder` (``architecture.json``, ``checkpoint.pt``,
+``metrics.json``) and is skipped on ``resume`` when that output exists, so an interrupted
+run continues without losing finished work. The model to retrain is a
+:class:`~emodarts_nni.pipeline.models.ModelSource`: a searched architecture or a baseline.
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import io
 import logging
-import os
-import platform
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from torch import nn
 
-from emodarts_nni.architecture import read_architecture, save_architecture
-from emodarts_nni.checkpoint import save_checkpoint
-from emodarts_nni.config import ExperimentConfig, dump_config
+from emodarts_nni.architecture import count_parameters, read_architecture, save_architecture
+from emodarts_nni.checkpoint import load_checkpoint, save_checkpoint
+from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.errors import EmodartsError
-from emodarts_nni.files import atomic_write_json, atomic_write_text, ensure_folder
+from emodarts_nni.files import atomic_write_text
+from emodarts_nni.pipeline import search
 from emodarts_nni.pipeline.data import FoldData, prepare_fold
+from emodarts_nni.pipeline.models import BaselineModel, ModelSource, SearchedModel
+from emodarts_nni.pipeline.retrain import evaluate, retrain
+from emodarts_nni.runfolder import STAGES, RunFolder, versions
 
 log = logging.getLogger("emodarts")
-
-STAGES = ("search", "retrain", "evaluate")
 
 
 class Reporter(Protocol):
@@ -44,122 +42,230 @@ class Reporter(Protocol):
     def report_final(self, value: float, **extra: Any) -> None: ...
 
 
-# --------------------------------------------------------------------------- files
-def write_history(path: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
-    """``history.csv``: one row per epoch and stage; columns are the union of the keys."""
-    rows = list(rows)
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    first = [c for c in ("stage", "epoch") if c in columns]
-    columns = first + sorted(c for c in columns if c not in first)
-    import io
+@dataclass
+class RunContext:
+    """What every stage shares: config, folder, resume flag, reporter and the history."""
 
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    return atomic_write_text(path, buffer.getvalue())
+    cfg: ExperimentConfig
+    folder: RunFolder
+    resume: bool = False
+    reporter: Reporter | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
 
+    def skip(self, stage: str, output: Path | None = None) -> bool:
+        """Whether ``stage`` is skipped: resuming and its output exists."""
+        done = output.is_file() if output is not None else self.folder.done(stage)
+        if self.resume and done:
+            log.info("%s: done already, skipped", stage)
+            return True
+        return False
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """Rows of ``history.csv`` (numbers parsed)."""
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        for key, value in row.items():
-            if key != "stage" and value not in ("", None):
-                row[key] = float(value)
-    return rows
+    def begin(self, stage: str) -> None:
+        """Forget the history rows of an earlier, interrupted attempt at ``stage``."""
+        self.history = [row for row in self.history if row.get("stage") != stage]
 
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the libraries a result depends on."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in (
-        "emodarts-nni",
-        "nni",
-        "torch",
-        "pytorch-lightning",
-        "librosa",
-        "numpy",
-        "scikit-learn",
-    ):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
+    def on_epoch(self, row: dict[str, Any]) -> None:
+        """Record one epoch in ``history.csv`` and report its validation UA."""
+        self.history.append(row)
+        self.folder.write_history(self.history)
+        if self.reporter is not None and "val_ua" in row:
+            self.reporter.report_intermediate(
+                float(row["val_ua"]),
+                stage=row.get("stage"),
+                epoch=int(row.get("epoch", 0)),
+                val_loss=row.get("val_loss"),
+            )
 
 
-def default_run_dir(cfg: ExperimentConfig) -> Path:
-    """``<output.dir>/<name>-<strategy>-<scope>-fold<k>``."""
-    scope = Path(cfg.space.scope).stem
-    return Path(cfg.output.dir) / f"{cfg.name}-{cfg.search.strategy}-{scope}-fold{cfg.splits.fold}"
+@dataclass
+class Retrained:
+    """The retrain stage's result, as the evaluate stage needs it."""
+
+    model: nn.Module
+    best_epoch: int
+    val_ua: float
+    seconds: float | None  # None for a checkpoint written before it recorded the time
 
 
-def resolve_run_dir(
-    cfg: ExperimentConfig, out: str | os.PathLike | None = None, resume: bool = False
-) -> Path:
-    """The run folder: ``out`` or the default; a finished folder is never overwritten.
+def run_pipeline(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    *,
+    stages: Iterable[str] = STAGES,
+    resume: bool = False,
+    reporter: Reporter | None = None,
+    architecture_path: Path | None = None,
+    baseline: str | None = None,
+) -> dict[str, Any]:
+    """Run ``stages`` of one fold in ``run_dir``; returns the metrics (or the search summary).
 
-    With ``resume`` the folder is reused (it must exist); otherwise an existing non-empty
-    folder gets a numbered sibling (``...-2``, ``...-3``).
+    ``architecture_path`` (retrain without search) uses a given architecture JSON;
+    ``baseline`` trains a hand-designed model (``cnn``, ``cnn_lstm``, ``cnn_lstm_att``) under
+    the same protocol instead of a searched one. ``resume`` refuses a config that differs
+    from the folder's in a key that changes results, before anything is written.
     """
-    base = Path(out) if out is not None else default_run_dir(cfg)
+    stages = tuple(stages)
+    for stage in stages:
+        if stage not in STAGES:
+            raise EmodartsError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+    folder = RunFolder(run_dir)
     if resume:
-        if not (base / "config.yaml").is_file():
-            raise EmodartsError(f"--resume: no run to resume in {base} (config.yaml missing)")
-        return base
-    candidate, n = base, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+        folder.check_resumable(cfg)
+    folder.start(cfg)
+    if cfg.trainer.num_threads:
+        import torch
 
-
-class _RunLog:
-    """Send our and NNI's log records to ``log.txt`` while a run is active."""
-
-    def __init__(self, path: Path) -> None:
-        self.handler = logging.FileHandler(path, encoding="utf-8")
-        self.handler.setFormatter(
-            logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+        torch.set_num_threads(cfg.trainer.num_threads)
+    with folder.logging_to_log():
+        run = RunContext(cfg, folder, resume, reporter)
+        if resume:
+            run.history = folder.read_history()
+        log.info("run folder: %s", folder.path)
+        data = prepare_fold(cfg, folder.path, progress=cfg.trainer.progress)
+        log.info(
+            "fold %d: test groups %s; %s",
+            data.fold.fold,
+            ", ".join(data.fold.test_groups),
+            ", ".join(f"{p} {len(data.y[p])}" for p in ("search", "train", "validation", "test")),
         )
-        self.loggers = [logging.getLogger(n) for n in ("emodarts", "nni", "pytorch_lightning")]
-
-    def __enter__(self) -> _RunLog:
-        for logger in self.loggers:
-            logger.addHandler(self.handler)
-        logging.getLogger("emodarts").setLevel(logging.INFO)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for logger in self.loggers:
-            logger.removeHandler(self.handler)
-        self.handler.close()
-
-
-# --------------------------------------------------------------------------- stages
-def start_run(cfg: ExperimentConfig, run_dir: Path) -> None:
-    """Create the folder and write ``config.yaml`` and ``environment.json`` (once)."""
-    ensure_folder(run_dir, "run folder")  # a file in the way or no permission: one line
-    if not (run_dir / "config.yaml").is_file():
-        dump_config(cfg, run_dir / "config.yaml")
-    if not (run_dir / "environment.json").is_file():
-        atomic_write_json(
-            run_dir / "environment.json",
-            {"seed": cfg.seed, "versions": versions(), "command": sys.argv, "cwd": os.getcwd()},
+        arch_path = architecture_path or folder.architecture
+        if "search" in stages:
+            search_stage(run, data, arch_path)
+        if "retrain" not in stages and "evaluate" not in stages:
+            return {"architecture": str(arch_path)}
+        source: ModelSource = (
+            BaselineModel(baseline)
+            if baseline is not None
+            else SearchedModel(
+                read_architecture(
+                    arch_path, n_classes=len(data.class_names), input_shape=data.input_shape
+                ),
+                cfg.search.strategy,
+            )
         )
+        retrained = retrain_stage(run, data, source) if "retrain" in stages else None
+        if "evaluate" not in stages:
+            return {"checkpoint": str(folder.checkpoint)}
+        return evaluate_stage(run, data, source, retrained)
+
+
+def search_stage(run: RunContext, data: FoldData, arch_path: Path) -> Path:
+    """Search an architecture on the fold's search part and write it to ``arch_path``."""
+    if run.skip("search", arch_path):
+        return arch_path
+    run.begin("search")
+    cfg = run.cfg
+    result = search.run_search(cfg, data, run.folder.path, on_epoch=run.on_epoch)
+    last = next((r for r in reversed(result.history) if "val_ua" in r), {})
+    save_architecture(
+        arch_path,
+        result.space,
+        result.architecture,
+        {
+            "strategy": cfg.search.strategy,
+            "scope": result.space["scope"],
+            "seed": cfg.seed,
+            "corpus": cfg.corpus.kind,
+            "fold": data.fold.fold,
+            "test_groups": list(data.fold.test_groups),
+            "search_seconds": round(result.seconds, 3),
+            "search_val_ua": last.get("val_ua"),
+            "versions": versions(),
+        },
+    )
+    log.info("architecture written to %s", arch_path)
+    return arch_path
+
+
+def retrain_stage(run: RunContext, data: FoldData, source: ModelSource) -> Retrained | None:
+    """Retrain ``source``'s model on the train part and write ``checkpoint.pt``.
+
+    Returns ``None`` when skipped (the evaluate stage then reads the checkpoint).
+    """
+    folder = run.folder
+    if run.skip("retrain"):
+        return None
+    run.begin("retrain")
+    result = retrain(
+        run.cfg,
+        lambda: source.build(data),
+        data,
+        on_epoch=run.on_epoch,
+        root_dir=str(folder.path),
+    )
+    seconds = round(result.seconds, 3)
+    save_checkpoint(
+        folder.checkpoint,
+        result.model,
+        **source.checkpoint_description(data),
+        class_names=list(data.class_names),
+        features=data.feature_config,
+        normalisation=data.normalisation,
+        extra={
+            "best_epoch": result.best_epoch,
+            "val_ua": result.best_val_ua,
+            "fold": data.fold.fold,
+            "retrain_seconds": seconds,  # so an interrupted run's metrics need no retraining
+        },
+    )
+    return Retrained(result.model, result.best_epoch, result.best_val_ua, seconds)
+
+
+def evaluate_stage(
+    run: RunContext, data: FoldData, source: ModelSource, retrained: Retrained | None
+) -> dict[str, Any]:
+    """Score the retrained model on the test part; write ``predictions.csv`` and ``metrics.json``.
+
+    Without ``retrained`` (its stage was skipped) the model is read from ``checkpoint.pt``.
+    """
+    cfg, folder, reporter = run.cfg, run.folder, run.reporter
+    if run.skip("evaluate"):
+        metrics = folder.read_metrics()
+        if reporter is not None:
+            reporter.report_final(float(metrics["ua"]), wa=metrics["wa"])
+        return metrics
+    if retrained is None:
+        if not folder.checkpoint.is_file():
+            raise EmodartsError(f"evaluate: no {folder.checkpoint}; run the retrain stage first")
+        checkpoint = load_checkpoint(folder.checkpoint)
+        retrained = Retrained(
+            checkpoint.model,
+            checkpoint.extra.get("best_epoch"),
+            checkpoint.extra.get("val_ua"),
+            checkpoint.extra.get("retrain_seconds"),
+        )
+    report, probs = evaluate(retrained.model, data, "test")
+    _predictions_csv(folder.predictions, data, probs)
+    provenance = source.provenance()
+    metrics = {
+        **report,
+        "parameters": count_parameters(retrained.model),
+        "search_seconds": provenance["search_seconds"],
+        "retrain_seconds": retrained.seconds,
+        "best_epoch": retrained.best_epoch,
+        "val_ua": retrained.val_ua,
+        "fold": data.fold.fold,
+        "test_groups": list(data.fold.test_groups),
+        "strategy": provenance["strategy"],
+        "scope": provenance["scope"],
+        "corpus": cfg.corpus.kind,
+        "seed": cfg.seed,
+    }
+    folder.write_metrics(metrics)
+    if reporter is not None:
+        reporter.report_final(float(metrics["ua"]), wa=metrics["wa"], macro_f1=metrics["macro_f1"])
+    log.info(
+        "test UA %.4f  WA %.4f  macro-F1 %.4f  params %d",
+        metrics["ua"],
+        metrics["wa"],
+        metrics["macro_f1"],
+        metrics["parameters"],
+    )
+    return metrics
 
 
 def _predictions_csv(path: Path, data: FoldData, probs: np.ndarray) -> Path:
-    import io
-
+    """``predictions.csv``: each test utterance, its label, prediction and probabilities."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
@@ -177,156 +283,3 @@ def _predictions_csv(path: Path, data: FoldData, probs: np.ndarray) -> Path:
             ]
         )
     return atomic_write_text(path, buffer.getvalue())
-
-
-def run_pipeline(
-    cfg: ExperimentConfig,
-    run_dir: Path,
-    *,
-    stages: Iterable[str] = STAGES,
-    resume: bool = False,
-    reporter: Reporter | None = None,
-    architecture_path: Path | None = None,
-    baseline: str | None = None,
-) -> dict[str, Any]:
-    """Run ``stages`` of one fold in ``run_dir``; returns the metrics (or the search summary).
-
-    ``architecture_path`` (retrain without search) uses a given architecture JSON;
-    ``baseline`` trains a hand-designed model (``cnn``, ``cnn_lstm``, ``cnn_lstm_att``) under
-    the same protocol instead of a searched one.
-    """
-    stages = tuple(stages)
-    for stage in stages:
-        if stage not in STAGES:
-            raise EmodartsError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
-    start_run(cfg, run_dir)
-    if cfg.trainer.num_threads:
-        import torch
-
-        torch.set_num_threads(cfg.trainer.num_threads)
-    with _RunLog(run_dir / "log.txt"):
-        return _run_stages(cfg, run_dir, stages, resume, reporter, architecture_path, baseline)
-
-
-def _run_stages(
-    cfg, run_dir, stages, resume, reporter, architecture_path, baseline
-) -> dict[str, Any]:
-    from emodarts_nni.pipeline.retrain import evaluate, retrain
-    from emodarts_nni.pipeline.search import run_search
-
-    history_path = run_dir / "history.csv"
-    history = read_history(history_path) if resume else []
-    epoch_counter = {"n": 0}
-
-    def on_epoch(row: dict[str, Any]) -> None:
-        history.append(row)
-        write_history(history_path, history)
-        if reporter is not None and "val_ua" in row:
-            epoch_counter["n"] += 1
-            reporter.report_intermediate(
-                float(row["val_ua"]),
-                stage=row.get("stage"),
-                epoch=int(row.get("epoch", 0)),
-                val_loss=row.get("val_loss"),
-            )
-
-    log.info("run folder: %s", run_dir)
-    data = prepare_fold(cfg, run_dir, progress=cfg.trainer.progress)
-    log.info(
-        "fold %d: test groups %s; %s",
-        data.fold.fold,
-        ", ".join(data.fold.test_groups),
-        ", ".join(f"{p} {len(data.y[p])}" for p in ("search", "train", "validation", "test")),
-    )
-
-    arch_path = architecture_path or run_dir / "architecture.json"
-    if "search" in stages and not (resume and arch_path.is_file()):
-        result = run_search(cfg, data, run_dir, on_epoch=on_epoch)
-        last = next((r for r in reversed(result.history) if "val_ua" in r), {})
-        save_architecture(
-            arch_path,
-            result.space,
-            result.architecture,
-            {
-                "strategy": cfg.search.strategy,
-                "scope": result.space["scope"],
-                "seed": cfg.seed,
-                "corpus": cfg.corpus.kind,
-                "fold": data.fold.fold,
-                "test_groups": list(data.fold.test_groups),
-                "search_seconds": round(result.seconds, 3),
-                "search_val_ua": last.get("val_ua"),
-                "versions": versions(),
-            },
-        )
-        log.info("architecture written to %s", arch_path)
-    if "retrain" not in stages and "evaluate" not in stages:
-        return {"architecture": str(arch_path)}
-
-    model = baseline_spec = architecture = None
-    if baseline is not None:
-        from emodarts_nni.baselines import build_baseline
-
-        n_mfcc, frames = data.input_shape
-        baseline_spec = {
-            "name": baseline,
-            "n_mfcc": n_mfcc,
-            "frames": frames,
-            "n_classes": len(data.class_names),
-        }
-        model = build_baseline(**baseline_spec)
-    else:
-        architecture = read_architecture(
-            arch_path, n_classes=len(data.class_names), input_shape=data.input_shape
-        )
-    checkpoint_path = run_dir / "checkpoint.pt"
-    metrics_path = run_dir / "metrics.json"
-    if resume and metrics_path.is_file() and checkpoint_path.is_file():
-        metrics = json.loads(metrics_path.read_text())
-        if reporter is not None:
-            reporter.report_final(float(metrics["ua"]), wa=metrics["wa"])
-        return metrics
-    result = retrain(cfg, architecture, data, on_epoch=on_epoch, root_dir=str(run_dir), model=model)
-    save_checkpoint(
-        checkpoint_path,
-        result.model,
-        architecture,
-        baseline=baseline_spec,
-        class_names=list(data.class_names),
-        features=data.feature_config,
-        normalisation=data.normalisation,
-        extra={
-            "best_epoch": result.best_epoch,
-            "val_ua": result.best_val_ua,
-            "fold": data.fold.fold,
-        },
-    )
-    report, probs = evaluate(result.model, data, "test")
-    _predictions_csv(run_dir / "predictions.csv", data, probs)
-    metrics = {
-        **report,
-        "parameters": result.parameters,
-        "search_seconds": architecture.provenance.get("search_seconds") if architecture else 0.0,
-        "retrain_seconds": round(result.seconds, 3),
-        "best_epoch": result.best_epoch,
-        "val_ua": result.best_val_ua,
-        "fold": data.fold.fold,
-        "test_groups": list(data.fold.test_groups),
-        "strategy": architecture.provenance.get("strategy", cfg.search.strategy)
-        if architecture
-        else "baseline",
-        "scope": architecture.space.get("scope") if architecture else baseline,
-        "corpus": cfg.corpus.kind,
-        "seed": cfg.seed,
-    }
-    atomic_write_json(metrics_path, metrics)
-    if reporter is not None:
-        reporter.report_final(float(metrics["ua"]), wa=metrics["wa"], macro_f1=metrics["macro_f1"])
-    log.info(
-        "test UA %.4f  WA %.4f  macro-F1 %.4f  params %d",
-        metrics["ua"],
-        metrics["wa"],
-        metrics["macro_f1"],
-        metrics["parameters"],
-    )
-    return metrics

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +20,16 @@ import torch
 
 from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.pipeline.data import FoldData, stratified_halves
-from emodarts_nni.space import resolve_space_args, space_from_args
+from emodarts_nni.pipeline.multitrial import run_multitrial_search
+from emodarts_nni.pipeline.search_result import SearchResult, space_arguments
+from emodarts_nni.runfolder import RunFolder
+from emodarts_nni.space import space_from_args
 from emodarts_nni.strategies import is_oneshot, strategy_from_config
-from emodarts_nni.training import EpochRecorder, SerModule, make_loader, make_trainer
+from emodarts_nni.training import EpochRecorder, make_training
 
 log = logging.getLogger("emodarts")
 
-
-@dataclass
-class SearchResult:
-    """What a search produced."""
-
-    space: dict[str, Any]
-    architecture: dict[str, Any]
-    seconds: float
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def space_arguments(cfg: ExperimentConfig, data: FoldData) -> dict[str, Any]:
-    """The resolved ``build_space`` arguments: the config's space sized to the data."""
-    n_mfcc, frames = data.input_shape
-    return resolve_space_args(
-        cfg.space.scope,
-        **cfg.space.build_kwargs(),
-        n_mfcc=n_mfcc,
-        frames=frames,
-        n_classes=len(data.class_names),
-    )
+__all__ = ["SearchResult", "run_oneshot_search", "run_search", "space_arguments"]
 
 
 def run_oneshot_search(
@@ -57,7 +39,10 @@ def run_oneshot_search(
     *,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> SearchResult:
-    """Search with a one-shot strategy on the fold's search part (in-process)."""
+    """Search with a one-shot strategy on the fold's search part (in-process).
+
+    NNI's experiment folder goes to ``run_dir``'s ``nni/``.
+    """
     from nni.nas.evaluator.pytorch import Lightning
 
     from emodarts_nni.webui import run_search as nas_search
@@ -73,47 +58,28 @@ def run_oneshot_search(
         if on_epoch is not None:
             on_epoch(row)
 
-    module = SerModule(
-        lr=cfg.search.lr,
-        lr_min=cfg.search.lr_min,
-        momentum=cfg.search.momentum,
-        weight_decay=cfg.search.weight_decay,
-        max_epochs=cfg.search.epochs,
-    )
-    trainer = make_trainer(
-        max_epochs=cfg.search.epochs,
-        accelerator=cfg.trainer.accelerator,
-        devices=cfg.trainer.devices,
-        precision=cfg.trainer.precision,
-        progress=cfg.trainer.progress,
+    training = make_training(
+        cfg.search,
+        cfg.trainer,
+        (x[weights_rows], y[weights_rows]),
+        (x[arch_rows], y[arch_rows]),
+        seed=cfg.seed,
         callbacks=[EpochRecorder(record, "search", val_data=(x[arch_rows], y[arch_rows]))],
         root_dir=str(run_dir),
+        clip_gradients=False,  # the strategy steps (and clips) its own optimisers
+        shuffle_validation=True,  # the architecture half drives the α step: shuffled too
         traced=True,
     )
     evaluator = Lightning(
-        module,
-        trainer,
-        train_dataloaders=make_loader(
-            x[weights_rows],
-            y[weights_rows],
-            batch_size=cfg.search.batch_size,
-            shuffle=True,
-            seed=cfg.seed,
-            traced=True,
-        ),
-        val_dataloaders=make_loader(
-            x[arch_rows],
-            y[arch_rows],
-            batch_size=cfg.search.batch_size,
-            shuffle=True,
-            seed=cfg.seed + 1,
-            traced=True,
-        ),
+        training.module,
+        training.trainer,
+        train_dataloaders=training.train_loader,
+        val_dataloaders=training.val_loader,
     )
     strategy = strategy_from_config(cfg)
     started = time.perf_counter()
     architecture = nas_search(
-        space_from_args(space_args), evaluator, strategy, experiment_dir=run_dir / "nni"
+        space_from_args(space_args), evaluator, strategy, experiment_dir=RunFolder(run_dir).nni
     )
     seconds = time.perf_counter() - started
     return SearchResult(
@@ -131,6 +97,4 @@ def run_search(
     """Search an architecture with ``cfg.search.strategy`` (one-shot or multi-trial)."""
     if is_oneshot(cfg.search.strategy):
         return run_oneshot_search(cfg, data, run_dir, on_epoch=on_epoch)
-    from emodarts_nni.pipeline.multitrial import run_multitrial_search
-
     return run_multitrial_search(cfg, data, run_dir, on_epoch=on_epoch)

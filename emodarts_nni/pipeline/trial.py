@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from emodarts_nni.errors import EmodartsError
+from emodarts_nni.runfolder import STAGES, RunFolder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the stages of the run folder's ``config.yaml`` as an NNI trial."""
     parser = argparse.ArgumentParser(prog="python -m emodarts_nni.pipeline.trial")
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--stages", default="search,retrain,evaluate")
+    parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--architecture", type=Path, default=None)
     parser.add_argument("--baseline", default=None)
     args = parser.parse_args(argv)
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from emodarts_nni.pipeline.run import run_pipeline
 
     try:
-        cfg = load_config(args.run_dir / "config.yaml")
+        cfg = load_config(RunFolder(args.run_dir).config)
         result = run_pipeline(
             cfg,
             args.run_dir,
