@@ -46,6 +46,8 @@ DEFAULT_SSH_KEY = "~/.ssh/id_rsa"
 PLATFORMS = ("local", "remote")
 #: Folder, inside the experiment working directory, uploaded as a remote trial's code.
 REMOTE_CODE_DIR = "remote-trial-code"
+#: The one file in it (NNI 3.0 cannot upload an empty folder).
+REMOTE_CODE_NOTE = "README.txt"
 #: The interpreter a remote trial command starts with: found through ``python_path``.
 REMOTE_PYTHON = "python3"
 #: File name of the manager preload, beside compat's in ``<working dir>/.nni-home``.
@@ -153,13 +155,20 @@ def configure_remote_experiment(
     Sets the training service (:func:`remote_training_service`), the trial command for a
     remote interpreter (:func:`remote_trial_command`) and, as the code directory NNI uploads
     to every machine, an empty folder: the experiment's own folder (a local trial's code
-    directory) holds NNI's database and logs, which must not be shipped. Trials find their
-    run folders by absolute path, so those must be on a file system the machines share.
+    directory) holds NNI's database and logs, which must not be shipped. The folder holds
+    one small file, because NNI 3.0 cannot upload an empty one: its ``tar`` call fails with
+    "no files or directories specified" and the manager shuts the experiment down. Trials
+    find their run folders by absolute path, so those must be on a file system the
+    machines share.
     """
     config.training_service = remote_training_service(machines)
     config.trial_command = shlex.join(remote_trial_command(trial_command))
     code = Path(config.experiment_working_directory) / REMOTE_CODE_DIR
     code.mkdir(parents=True, exist_ok=True)
+    (code / REMOTE_CODE_NOTE).write_text(
+        "Uploaded by NNI to every remote machine as the trial's working directory; the\n"
+        "trials themselves read and write their run folders by absolute path.\n"
+    )
     config.trial_code_directory = code
 
 
