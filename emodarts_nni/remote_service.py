@@ -3,7 +3,7 @@
 NNI 3.0 runs a remote experiment's trials through its "v3" remote service: the manager
 (Node.js) logs in to every machine with the ``ssh2`` library, starts a trial keeper there
 (``python -m nni.tools.nni_manager_scripts.launch_trial_keeper``), uploads the trial code
-directory, and the trial keeper dials back to the manager over a WebSocket. Three things in
+directory, and the trial keeper dials back to the manager over a WebSocket. Four things in
 it do not fit how this project runs NNI; each is fixed by one function below, with the
 upstream problem in its docstring:
 
@@ -12,6 +12,11 @@ upstream problem in its docstring:
 * :func:`manager_tunnel` -- the trial keeper dials the manager's port directly, which a
   manager bound to ``127.0.0.1`` (:mod:`emodarts_nni.compat`) never accepts from another
   machine; the patch carries that connection through the SSH session instead.
+* :func:`bind_trial_keeper_locally` -- each machine's trial keeper listens on all of that
+  machine's interfaces.
+
+(NNI 3.0 also cannot upload an empty trial code folder; :func:`configure_remote_experiment`
+ships a one-file folder.)
 
 The manager-side fixes are a Node.js preload (``node --require``), like compat's, written to
 ``<experiment_working_directory>/.nni-home/remote-preload.js`` and added to the manager's
@@ -196,6 +201,7 @@ Module._load = function (request, parent, isMain) {
   }
   return exports;
 };
+const shellQuote = (text) => "'" + String(text).replace(/'/g, "'\\\\''") + "'";
 const chain = (suffix, patch) => {
   const previous = patches[suffix];
   patches[suffix] = previous ? (exports) => { previous(exports); patch(exports); } : patch;
@@ -241,7 +247,6 @@ def trial_python_path() -> str:
     the preload's JavaScript.
     """
     return r"""
-const shellQuote = (text) => "'" + String(text).replace(/'/g, "'\\''") + "'";
 chain('training_service/remote_v3/remote.js', (exports) => {
   const createTrial = exports.RemoteTrainingServiceV3.prototype.createTrial;
   exports.RemoteTrainingServiceV3.prototype.createTrial = function (envId, command, ...rest) {
@@ -308,8 +313,69 @@ chain('training_service/remote_v3/worker.js', (exports) => {
 """
 
 
+#: Node.js preload the trial keeper on each machine starts with (see bind_trial_keeper_locally).
+_KEEPER_PRELOAD = """\
+// Written by emodarts_nni.remote_service (docs/remote.md): NNI 3.0's trial keeper listens on
+// every interface of this machine; its trials reach it on localhost only.
+'use strict';
+delete process.env.NODE_OPTIONS;  // trials inherit this environment
+const net = require('net');
+const ANY = new Set(['0.0.0.0', '::', '']);
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  const first = args[0];
+  if (typeof first === 'number' || (typeof first === 'string' && /^[0-9]+$/.test(first))) {
+    if (typeof args[1] !== 'string') args.splice(1, 0, '127.0.0.1');
+    else if (ANY.has(args[1])) args[1] = '127.0.0.1';
+  } else if (first && typeof first === 'object' && 'port' in first && !first.path) {
+    if (first.host === undefined || ANY.has(first.host)) args[0] = { ...first, host: '127.0.0.1' };
+  }
+  return listen.apply(this, args);
+};
+"""
+
+
+def bind_trial_keeper_locally() -> str:
+    """New: the trial keeper on every machine listens on all of that machine's interfaces.
+
+    NNI's trial keeper (``nni_node/common/trial_keeper``, started from the machine's own
+    NNI) serves its trials' HTTP channel with ``app.listen(port)`` and no host
+    (``rest_server/core.js``), so any host that can reach the machine can send it
+    commands; the trials only ever use ``http://localhost:<port>``. The patch writes a small
+    Node.js preload next to the trial keeper's files on the machine (over the SSH session's
+    SFTP) and starts ``launch_trial_keeper`` with ``NODE_OPTIONS=--require=<it>``; the
+    preload binds the keeper's listening sockets to ``127.0.0.1`` and removes
+    ``NODE_OPTIONS`` again, so trials do not inherit it (POSIX machines). Returns the
+    manager preload's JavaScript.
+    """
+    return (
+        "\nconst KEEPER_PRELOAD = "
+        + json.dumps(_KEEPER_PRELOAD)
+        + r""";
+chain('training_service/remote_v3/ssh.js', (exports) => {
+  const run = exports.Ssh.prototype.run;
+  exports.Ssh.prototype.run = async function (command, ...rest) {
+    const launch = / -m nni\.tools\.nni_manager_scripts\.launch_trial_keeper (\S+)$/;
+    const match = typeof command === 'string' ? command.match(launch) : null;
+    if (match) {
+      const preload = `${match[1]}/emodarts-keeper-preload.js`;
+      await this.writeFile(preload, KEEPER_PRELOAD);
+      command = `NODE_OPTIONS=${shellQuote('--require=' + preload)} ${command}`;
+    }
+    return run.call(this, command, ...rest);
+  };
+});
+"""
+    )
+
+
 #: The manager-side patches, in the order they are installed.
-MANAGER_PATCHES = (skip_remote_nni_install, trial_python_path, manager_tunnel)
+MANAGER_PATCHES = (
+    skip_remote_nni_install,
+    trial_python_path,
+    manager_tunnel,
+    bind_trial_keeper_locally,
+)
 
 
 def preload_source(manager_host: str) -> str:
@@ -373,6 +439,7 @@ __all__ = [
     "MACHINE_KEYS",
     "MANAGER_PATCHES",
     "PLATFORMS",
+    "bind_trial_keeper_locally",
     "check_platform",
     "configure_remote_experiment",
     "manager_tunnel",

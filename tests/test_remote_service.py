@@ -92,6 +92,17 @@ def _trial_output(server: SshServer, experiment_id: str) -> str:
     return "\n".join(f"--- {path.name}\n{path.read_text()}" for path in files)
 
 
+def _keeper_listening_addresses(server: SshServer, experiment_id: str) -> set[str]:
+    """Addresses the machine's trial keeper (a Node.js daemon) listens on."""
+    environment = _remote_environment(server, experiment_id)
+    keeper = psutil.Process(int((environment / "trial_keeper" / "trial_keeper.pid").read_text()))
+    return {
+        connection.laddr.ip
+        for connection in keeper.net_connections(kind="inet")
+        if connection.status == psutil.CONN_LISTEN
+    }
+
+
 def _assert_nothing_left(server: SshServer, experiment_id: str, port: int) -> None:
     """No manager port, no SSH port forward, no trial keeper process outlives the run."""
     environment = _remote_environment(server, experiment_id)
@@ -140,6 +151,7 @@ def test_plain_remote_experiment_reports_its_final_metric(sshd, tmp_path):
         assert listening_addresses(port) == {"127.0.0.1"}
         status = _wait_finished(port)
         trials, metrics = fetch_trial_jobs(port), fetch_metrics(port)
+        keeper_addresses = _keeper_listening_addresses(sshd, experiment.id)
     finally:
         with compat.nni_manager_scope(working_dir):
             experiment.stop()
@@ -157,6 +169,8 @@ def test_plain_remote_experiment_reports_its_final_metric(sshd, tmp_path):
     launcher = json.loads((environment / "trial_keeper" / "launcher_config.json").read_text())
     assert launcher["managerCommandChannel"].startswith("ws://127.0.0.1:")
     assert f":{port}/" not in launcher["managerCommandChannel"]
+    # the machine's trial keeper served its trials on loopback only
+    assert keeper_addresses == {"127.0.0.1"}
     assert not (Path.home() / "nni-experiments" / experiment.id).exists()
     _assert_nothing_left(sshd, experiment.id, port)
 
@@ -276,3 +290,19 @@ def test_manager_preload_is_valid_javascript(tmp_path):
     script.write_text(preload_source("127.0.0.1"))
     result = subprocess.run([str(node), "--check", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    # the shell quoting the patches put around python_path survives bash unchanged
+    awkward = "/opt/it's a venv/bin"
+    quoted = subprocess.run(
+        [
+            str(node),
+            "-e",
+            f"{preload_source('127.0.0.1')}\nprocess.stdout.write(shellQuote({json.dumps(awkward)}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        subprocess.run(["bash", "-c", f"printf %s {quoted}"], capture_output=True, text=True).stdout
+        == awkward
+    )
