@@ -144,12 +144,18 @@ def remote_trial_command(command: Sequence[str | Path]) -> list[str]:
     return parts
 
 
-def check_platform(platform: str) -> None:
-    """Raise a one-line :class:`ConfigError` unless ``platform`` is one of :data:`PLATFORMS`."""
+def check_platform(platform: str, machines: Sequence[Mapping[str, Any]] = ()) -> None:
+    """Raise a one-line :class:`ConfigError` unless ``platform`` is one of :data:`PLATFORMS`.
+
+    For ``remote`` the ``machines`` are validated too (:func:`remote_training_service`), so
+    a launcher can refuse a bad section before it creates anything.
+    """
     if platform not in PLATFORMS:
         raise ConfigError(
             f"training service platform {platform!r} is not supported{suggest(platform, PLATFORMS)}"
         )
+    if platform == "remote":
+        remote_training_service(machines)
 
 
 def configure_remote_experiment(

@@ -243,7 +243,7 @@ def launch_trial_experiment(
     """
     from emodarts_nni import remote_service
 
-    remote_service.check_platform(platform)
+    remote_service.check_platform(platform, machines)
     experiment_dir = Path(experiment_dir).resolve()
     experiment_dir.mkdir(parents=True, exist_ok=True)
     search_space, trials = _grid_search_space(grid if grid else {"run": [name]})

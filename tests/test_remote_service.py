@@ -271,9 +271,9 @@ def test_unknown_platform_and_remote_without_machines_fail_before_any_work(tmp_p
     port = free_port()
     with pytest.raises(ConfigError, match="machines is empty"):
         launch_trial_experiment(
-            ["true"], experiment_dir=tmp_path, port=port, name="x", platform="remote"
+            ["true"], experiment_dir=tmp_path / "nni", port=port, name="x", platform="remote"
         )
-    assert not reachable("127.0.0.1", port)
+    assert not reachable("127.0.0.1", port) and not (tmp_path / "nni").exists()
 
 
 def test_remote_trial_command_uses_the_machines_python():
