@@ -227,6 +227,8 @@ def launch_trial_experiment(
     max_trial_duration: str | int | None = None,
     grid: Mapping[str, Sequence[Any]] | None = None,
     host: str = LOCALHOST,
+    platform: str = "local",
+    machines: Sequence[Mapping[str, Any]] = (),
 ) -> ExperimentHandle:
     """Start an NNI ``Experiment('local')`` whose trial runs ``trial_command``; print its URL.
 
@@ -236,7 +238,12 @@ def launch_trial_experiment(
     trial with parameters ``{"run": name}``; a ``grid`` (``{"fold": [0, 1], "scope": [...]}``)
     runs one trial per combination, one at a time, in NNI's grid order.
     ``max_trial_duration`` (``"2h"`` or seconds) makes NNI cancel a trial that hangs.
+    ``platform="remote"`` runs the trials on the SSH ``machines`` instead (NNI's remote
+    training service, see :mod:`emodarts_nni.remote_service`).
     """
+    from emodarts_nni import remote_service
+
+    remote_service.check_platform(platform, machines)
     experiment_dir = Path(experiment_dir).resolve()
     experiment_dir.mkdir(parents=True, exist_ok=True)
     search_space, trials = _grid_search_space(grid if grid else {"run": [name]})
@@ -253,7 +260,13 @@ def launch_trial_experiment(
     config.max_trial_number = trials
     config.trial_concurrency = 1
     config.max_trial_duration = max_trial_duration
-    with compat.nni_manager_scope(experiment_dir, host):
+    remote = platform == "remote"
+    if remote:  # SSH machines (docs/remote.md)
+        remote_service.configure_remote_experiment(config, machines, trial_command)
+    with (
+        compat.nni_manager_scope(experiment_dir, host),
+        remote_service.remote_patches(host) if remote else contextlib.nullcontext(),
+    ):
         experiment.start(port)
     handle = ExperimentHandle(experiment, experiment_dir, port, host)
     print(f"NNI web UI: {handle.url} (experiment {handle.id}, {experiment_dir})", flush=True)
