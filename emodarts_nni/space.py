@@ -29,14 +29,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from emodarts_nni import compat
 from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.nni_runtime.patches import quiet_nni_import
 from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
 from emodarts_nni.scopes import Scope, load_scope
 
-compat.apply()
-
-from nni.nas.nn.pytorch import Cell, ModelSpace  # noqa: E402
+with quiet_nni_import():
+    from nni.nas.nn.pytorch import Cell, ModelSpace
 
 #: The ``build_space`` arguments a scope's ``settings`` or a caller may override.
 SPACE_DEFAULTS: dict[str, Any] = {

@@ -19,18 +19,18 @@ from nni.nas.strategy import Strategy
 
 from emodarts_nni import config
 from emodarts_nni.errors import ConfigError, EmodartsError
-from emodarts_nni.strategies import (
-    STRATEGIES,
-    export_architecture,
-    is_oneshot,
-    make_strategy,
-)
-from emodarts_nni.webui import (
+from emodarts_nni.nni_runtime import (
     configure_nas_experiment,
     fetch_metrics,
     fetch_trial_jobs,
     run_search,
     running_nas_experiment,
+)
+from emodarts_nni.strategies import (
+    STRATEGIES,
+    export_architecture,
+    is_oneshot,
+    make_strategy,
 )
 
 ONE_SHOT = [name for name, spec in STRATEGIES.items() if spec.oneshot]
