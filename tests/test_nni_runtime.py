@@ -232,6 +232,47 @@ def test_a_deferred_interrupt_is_raised_when_the_block_ends() -> None:
     assert steps == ["finished"]
 
 
+# ------------------------------------------------------------ searches without a manager
+
+
+def test_one_shot_search_installs_no_patch_and_needs_no_manager_module(tmp_path: Path) -> None:
+    """A DARTS search on the toy space in a fresh interpreter, watched from a callback."""
+    code = (
+        _SNAPSHOT
+        + """
+import json, pytorch_lightning as pl, toyspace
+from emodarts_nni.nni_runtime import run_search
+from emodarts_nni.strategies import make_strategy
+
+before, seen = snapshot(), []
+
+class Spy(pl.Callback):
+    def on_train_epoch_end(self, trainer, module):
+        seen.append(snapshot())
+
+architecture = run_search(
+    toyspace.ToySpace(),
+    toyspace.make_evaluator(1, callbacks=[Spy()]),
+    make_strategy("darts"),
+    experiment_dir=sys.argv[1],
+)
+toyspace.assert_valid_architecture(architecture)
+assert len(seen) == 1 and snapshot() == before
+for key in before.keys() - {"signals"}:  # Lightning handles SIGTERM while it trains
+    assert seen[0][key] == before[key], key
+manager_modules = ["nni_node"] + [
+    f"emodarts_nni.nni_runtime.{name}" for name in ("launcher", "viewer")
+]
+print(json.dumps([name for name in manager_modules if name in sys.modules]))
+"""
+    )
+    done = _python(code, str(tmp_path), env={"PYTHONPATH": f"{REPO}:{REPO / 'tests'}"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    registry = json.loads((tmp_path / ".nni-home" / "nni-experiments" / ".experiment").read_text())
+    assert [entry["status"] for entry in registry.values()] == ["STOPPED"]
+
+
 # ------------------------------------------------------ multi-trial without the web UI
 
 
