@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -119,6 +120,8 @@ def configure_nas_experiment(
     if in_process:
         config.execution_engine = SequentialEngineConfig()
         config.trial_concurrency = 1
+        # Unset, as for a one-shot search: NNI warns that a set training service is ignored.
+        config.training_service = dataclasses.MISSING
         return experiment
     config.trial_concurrency = trial_concurrency
     config.trial_gpu_number = trial_gpu_number
