@@ -18,12 +18,11 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn, optim
 
-from emodarts_nni import compat
+from emodarts_nni.nni_runtime.patches import quiet_nni_import
 
-compat.apply()
-
-from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule  # noqa: E402
-from nni.nas.strategy import DARTS as NniDARTS  # noqa: E402
+with quiet_nni_import():
+    from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
+    from nni.nas.strategy import DARTS as NniDARTS
 
 
 @contextlib.contextmanager

@@ -29,7 +29,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from emodarts_nni import compat
 from emodarts_nni.genotype import (
     NORMAL_CELL,
     NUM_PREDECESSORS,
@@ -38,14 +37,14 @@ from emodarts_nni.genotype import (
     SEQ_CELL,
     reduction_positions,
 )
+from emodarts_nni.nni_runtime.patches import quiet_nni_import
 from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
 from emodarts_nni.scopes import DEFAULT_SCOPE, Scope
 from emodarts_nni.sizing import check_space_fits
 from emodarts_nni.space_args import SPACE_DEFAULTS, resolve_space_args  # noqa: F401 (re-export)
 
-compat.apply()
-
-from nni.nas.nn.pytorch import Cell, ModelSpace  # noqa: E402
+with quiet_nni_import():
+    from nni.nas.nn.pytorch import Cell, ModelSpace
 
 
 class CnnPreprocessor(nn.Module):

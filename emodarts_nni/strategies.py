@@ -26,7 +26,7 @@ name               kind         NNI class, what it needs, parameters (defaults)
                                 *random sample* of the space. ``filter`` (None).
 ``random``         multi-trial  ``Random``: each trial trains one sample. ``seed`` (None),
                                 ``dedup`` (True). Budget: ``max_trial_number`` of the
-                                experiment (see :mod:`emodarts_nni.webui`).
+                                experiment (see :mod:`emodarts_nni.nni_runtime`).
 ``evolution``      multi-trial  ``RegularizedEvolution``: ``population_size`` (100),
                                 ``sample_size`` (25, at most ``population_size``),
                                 ``mutation_prob`` (0.05), ``crossover`` (False), ``dedup``
@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.errors import ArchitectureError, ConfigError, EmodartsError, suggest
+from emodarts_nni.nni_runtime.guards import enas_supported, proxyless_cell_guard
+from emodarts_nni.nni_runtime.patches import quiet_nni_import
 
 if TYPE_CHECKING:  # the registry is torch- and NNI-free: config.py validates against it
     from nni.nas.strategy import Strategy
@@ -85,7 +87,8 @@ class StrategySpec:
                 + suggest(unknown[0], self.params)
             )
         module_name, class_name = self.nni_class.rsplit(".", 1)
-        cls = getattr(importlib.import_module(module_name), class_name)
+        with quiet_nni_import():  # NNI is imported here, only when a strategy is made
+            cls = getattr(importlib.import_module(module_name), class_name)
         try:
             return cls(**{**self.defaults, **params})
         except (TypeError, ValueError) as exc:
@@ -158,16 +161,14 @@ def make_strategy(name: str, **params: Any) -> Strategy:
 
     Strategies are stateful and run once: make a new one for every search.
     """
-    from emodarts_nni import compat  # imports NNI: only when a strategy is made
-
     spec = strategy_spec(name)
-    if name == "enas" and not compat.enas_supported():
+    if name == "enas" and not enas_supported():
         raise ConfigError(
             "strategy 'enas' needs pytorch-lightning < 2.1 (NNI 3.0's ENAS breaks on later "
             "versions, nni-notes #1); install pytorch-lightning==2.0.9"
         )
-    if name == "proxyless":  # fail before training, not deep inside it (compat docstring)
-        params["mutation_hooks"] = [compat.proxyless_cell_guard, *params.get("mutation_hooks", [])]
+    if name == "proxyless":  # fail before training, not deep inside it (guard's docstring)
+        params["mutation_hooks"] = [proxyless_cell_guard, *params.get("mutation_hooks", [])]
     return spec.create(**params)
 
 
@@ -223,7 +224,7 @@ def export_architecture(experiment_or_strategy: Any) -> dict[str, Any]:
 
     Takes a finished :class:`~nni.nas.experiment.NasExperiment` or its strategy. For a
     multi-trial search call it while the experiment's manager still runs (inside
-    :func:`emodarts_nni.webui.running_nas_experiment`): the trials' metrics live there.
+    :func:`emodarts_nni.nni_runtime.running_nas_experiment`): the trials' metrics live there.
     """
     from nni.nas.experiment import NasExperiment
     from nni.nas.strategy import Strategy

@@ -20,14 +20,13 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from emodarts_nni import compat
+from emodarts_nni.metrics import unweighted_accuracy, weighted_accuracy
+from emodarts_nni.nni_runtime.patches import quiet_nni_import
 
-compat.apply()
+with quiet_nni_import():
+    from nni.nas.evaluator.pytorch import LightningModule
 
-from nni.nas.evaluator.pytorch import LightningModule  # noqa: E402
-
-from emodarts_nni.config import OptimiserConfig, TrainerConfig  # noqa: E402
-from emodarts_nni.metrics import unweighted_accuracy, weighted_accuracy  # noqa: E402
+from emodarts_nni.config import OptimiserConfig, TrainerConfig
 
 
 class SerModule(LightningModule):

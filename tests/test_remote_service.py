@@ -3,7 +3,7 @@
 The module-scoped ``sshd`` is a real ``/usr/sbin/sshd`` (``sshd_fixture.py``) that accepts
 one generated key. Its sessions get a home folder of their own whose ``~/.bashrc`` puts a
 ``python3`` without NNI first in ``PATH``, as pyenv or conda set-ups do on real machines:
-trials only run the machine's ``python_path`` interpreter if :mod:`emodarts_nni.remote_service`
+trials only run the machine's ``python_path`` interpreter if :mod:`emodarts_nni.nni_runtime.remote`
 carries it. Each experiment is checked through NNI's REST API (the web UI's data source).
 """
 
@@ -22,22 +22,23 @@ from sshd_fixture import SshServer, running_sshd, sshd_binary
 from test_webui import free_port, listening_addresses, reachable
 
 import emodarts_nni
-from emodarts_nni import compat, remote_service
 from emodarts_nni.errors import ConfigError
-from emodarts_nni.remote_service import (
+from emodarts_nni.nni_runtime import (
+    fetch_metrics,
+    fetch_status,
+    fetch_trial_jobs,
+    launch_trial_experiment,
+    manager_patches,
+)
+from emodarts_nni.nni_runtime import remote as remote_service
+from emodarts_nni.nni_runtime.remote import (
     check_platform,
     preload_source,
     remote_patches,
     remote_training_service,
     remote_trial_command,
 )
-from emodarts_nni.webui import (
-    FINISHED_STATUSES,
-    fetch_metrics,
-    fetch_status,
-    fetch_trial_jobs,
-    launch_trial_experiment,
-)
+from emodarts_nni.nni_runtime.rest import FINISHED_STATUSES
 
 #: Longest a tiny experiment may take to finish (CPU shared with other jobs).
 EXPERIMENT_TIMEOUT_S = 240
@@ -145,7 +146,7 @@ def test_plain_remote_experiment_reports_its_final_metric(sshd, tmp_path):
     config.trial_concurrency = 1
     config.log_level = "debug"  # the manager log then lists every command run over SSH
     port = free_port()
-    with compat.nni_manager_scope(working_dir), remote_patches():
+    with manager_patches(working_dir), remote_patches():
         experiment.start(port)
     try:
         assert listening_addresses(port) == {"127.0.0.1"}
@@ -153,7 +154,7 @@ def test_plain_remote_experiment_reports_its_final_metric(sshd, tmp_path):
         trials, metrics = fetch_trial_jobs(port), fetch_metrics(port)
         keeper_addresses = _keeper_listening_addresses(sshd, experiment.id)
     finally:
-        with compat.nni_manager_scope(working_dir):
+        with manager_patches(working_dir):
             experiment.stop()
     output = _trial_output(sshd, experiment.id)
     assert SHADOW_MESSAGE not in output

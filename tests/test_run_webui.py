@@ -15,7 +15,12 @@ from test_webui import free_port
 
 from emodarts_nni import load_architecture
 from emodarts_nni.cli.main import main
-from emodarts_nni.webui import fetch_metrics, fetch_trial_jobs, stop_experiment, view_experiment
+from emodarts_nni.nni_runtime import (
+    fetch_metrics,
+    fetch_trial_jobs,
+    stop_experiment,
+    view_experiment,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -20,6 +20,13 @@ from nni.nas.strategy import Strategy
 
 from emodarts_nni import config
 from emodarts_nni.errors import ConfigError, EmodartsError
+from emodarts_nni.nni_runtime import (
+    configure_nas_experiment,
+    fetch_metrics,
+    fetch_trial_jobs,
+    run_search,
+    running_nas_experiment,
+)
 from emodarts_nni.strategies import (
     ONE_SHOT_STRATEGIES,
     STRATEGIES,
@@ -27,13 +34,6 @@ from emodarts_nni.strategies import (
     export_architecture,
     is_oneshot,
     make_strategy,
-)
-from emodarts_nni.webui import (
-    configure_nas_experiment,
-    fetch_metrics,
-    fetch_trial_jobs,
-    run_search,
-    running_nas_experiment,
 )
 
 ONE_SHOT = [name for name, spec in STRATEGIES.items() if spec.oneshot]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,15 @@ import psutil
 import pytest
 import toyspace
 
-from emodarts_nni import compat
 from emodarts_nni.errors import ConfigError
-from emodarts_nni.webui import (
+from emodarts_nni.nni_runtime import (
     TrialReporter,
     fetch_metrics,
     fetch_status,
     fetch_trial_jobs,
     find_experiment,
     launch_trial_experiment,
+    registry_dir,
     stop_experiment,
     view_experiment,
 )
@@ -180,7 +179,7 @@ def test_nni_writes_under_the_run_folder_and_nothing_to_home(darts_bridge: Bridg
     assert not (darts_bridge.home / "nni-experiments").exists()
     experiments = darts_bridge.run_dir / "nni"
     assert (experiments / darts_bridge.experiment_id / "db" / "nni.sqlite").is_file()
-    registry = json.loads((compat.registry_dir(experiments) / ".experiment").read_text())
+    registry = json.loads((registry_dir(experiments) / ".experiment").read_text())
     assert registry[darts_bridge.experiment_id]["status"] == "STOPPED"
 
 
@@ -257,38 +256,3 @@ def test_trial_reporter_outside_nni_only_records(monkeypatch: pytest.MonkeyPatch
         ("FINAL", {"default": 0.75, "ua": 0.7}),
     ]
     assert reporter.last_value == 0.75
-
-
-# ------------------------------------------------------------- compatibility layer
-
-
-def test_apply_is_idempotent() -> None:
-    from nni.experiment import launcher
-    from nni.tools.nnictl import config_utils
-
-    compat.apply()
-    patched = (launcher.Popen, config_utils.Experiments.__init__)
-    compat.apply()
-    assert (launcher.Popen, config_utils.Experiments.__init__) == patched
-
-
-def test_only_the_harmless_buffer_warning_is_filtered() -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        compat.filter_buffer_warning()
-        for name in ("torch.nn.parameter.Buffer", "torch.nn.Unexpected"):
-            warnings.warn(
-                f"<class '{name}'> is found to be not a nn.Module", RuntimeWarning, stacklevel=1
-            )
-    assert [str(warning.message) for warning in caught] == [
-        "<class 'torch.nn.Unexpected'> is found to be not a nn.Module"
-    ]
-
-
-def test_registry_follows_the_scope(tmp_path: Path) -> None:
-    from nni.tools.nnictl import config_utils
-
-    with compat.nni_manager_scope(tmp_path) as registry:
-        config_utils.Experiments().add_experiment("abc", 1, 0, "local", "x")
-    assert registry == tmp_path.resolve() / ".nni-home" / "nni-experiments"
-    assert "abc" in json.loads((registry / ".experiment").read_text())

@@ -9,7 +9,7 @@ payload stays a few hundred bytes (nni-notes #8).
 
 Run as a script it is also the trial of the one-shot bridge test: it searches the space with a
 one-shot strategy, reports per-epoch and final metrics through
-:class:`emodarts_nni.webui.TrialReporter` and writes the exported architecture as JSON.
+:class:`emodarts_nni.nni_runtime.TrialReporter` and writes the exported architecture as JSON.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from emodarts_nni import compat
+from emodarts_nni.nni_runtime import quiet_nni_import
 
-compat.apply()
-
-import nni  # noqa: E402
-from nni.nas.evaluator.pytorch import Classification, DataLoader  # noqa: E402
-from nni.nas.nn.pytorch import Cell, LayerChoice, ModelSpace  # noqa: E402
+with quiet_nni_import():
+    import nni
+    from nni.nas.evaluator.pytorch import Classification, DataLoader
+    from nni.nas.nn.pytorch import Cell, LayerChoice, ModelSpace
 
 NUM_CLASSES = 3
 IMAGE_SIZE = 8
@@ -214,14 +213,12 @@ def make_evaluator(
 def run_oneshot_trial(strategy_name: str, epochs: int, output: Path) -> dict[str, Any]:
     """The trial of the one-shot bridge: search, report metrics to NNI, write the architecture.
 
-    :class:`~emodarts_nni.webui.TrialReporter` is created first, before ``NasExperiment`` swaps
+    :class:`~emodarts_nni.nni_runtime.TrialReporter` is created first, before ``NasExperiment`` swaps
     NNI's trial command channel for its in-process one.
     """
-    from emodarts_nni import compat
+    from emodarts_nni.nni_runtime import TrialReporter, run_search
     from emodarts_nni.strategies import make_strategy
-    from emodarts_nni.webui import TrialReporter, run_search
 
-    compat.apply()
     reporter = TrialReporter()
     evaluator = make_evaluator(max_epochs=epochs, callbacks=[reporter.epoch_callback()])
     architecture = run_search(

@@ -12,10 +12,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.errors import EmodartsError
 from emodarts_nni.runfolder import STAGES, RunFolder
+
+if TYPE_CHECKING:
+    from emodarts_nni.config import ExperimentConfig
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -106,17 +109,36 @@ def execute(
     architecture: Path | None = None,
     baseline: str | None = None,
 ) -> int:
-    """Run ``stages`` for the parsed CLI arguments (shared by run, search and retrain)."""
+    """Run ``stages`` for the parsed CLI arguments (shared by run, search and retrain).
+
+    The config is checked before torch and NNI are imported, so a bad one fails at once.
+    With the web UI on, SIGTERM stops NNI's manager like Ctrl-C does.
+    """
+    cfg = _load(args)
+    if not cfg.webui.enabled:
+        return _execute(args, cfg, stages, architecture, baseline)
+    from emodarts_nni.nni_runtime import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        return _execute(args, cfg, stages, architecture, baseline)
+
+
+def _execute(
+    args: argparse.Namespace,
+    cfg: ExperimentConfig,
+    stages: tuple[str, ...],
+    architecture: Path | None,
+    baseline: str | None,
+) -> int:
     from emodarts_nni.strategies import is_oneshot
 
-    cfg = _load(args)
     # Checks a resumed folder's config before anything in it is written.
     folder = RunFolder.for_run(cfg, args.out, resume=args.resume, baseline=baseline)
     folder = RunFolder(folder.path.resolve())
     run_dir = folder.path
     oneshot = is_oneshot(cfg.search.strategy) or "search" not in stages
     if cfg.webui.enabled and oneshot:
-        from emodarts_nni.webui import launch_trial_experiment
+        from emodarts_nni.nni_runtime import launch_trial_experiment
 
         folder.start(cfg)
         command = [
@@ -227,6 +249,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     """``emodarts retrain ARCH.json CONFIG``: retrain and evaluate a given architecture."""
+    _load(args)  # the config first: it is checked without importing torch
     from emodarts_nni.architecture import read_architecture
 
     read_architecture(args.architecture)  # fail fast, naming the culprit
@@ -245,20 +268,22 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``emodarts evaluate CHECKPOINT``: re-score a saved model on its fold's test speakers."""
-    from emodarts_nni.architecture import count_parameters
-    from emodarts_nni.checkpoint import load_checkpoint
     from emodarts_nni.config import load_config
-    from emodarts_nni.pipeline.data import prepare_fold
-    from emodarts_nni.pipeline.retrain import evaluate
 
-    checkpoint = load_checkpoint(args.checkpoint)
     config_path = args.config or RunFolder(args.checkpoint.parent).config
     if not Path(config_path).is_file():
         raise EmodartsError(f"no config for {args.checkpoint}: pass --config CONFIG.yaml")
     overrides: dict[str, Any] = {"trainer.progress": False}
     if args.fold is not None:
         overrides["splits.fold"] = args.fold
-    cfg = load_config(config_path, overrides)
+    cfg = load_config(config_path, overrides)  # checked before torch is imported
+
+    from emodarts_nni.architecture import count_parameters
+    from emodarts_nni.checkpoint import load_checkpoint
+    from emodarts_nni.pipeline.data import prepare_fold
+    from emodarts_nni.pipeline.retrain import evaluate
+
+    checkpoint = load_checkpoint(args.checkpoint)
     data = prepare_fold(cfg, progress=False)
     expected = checkpoint.features
     actual = data.feature_config
@@ -280,16 +305,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    """``emodarts view DIR``: reopen NNI's web UI for a finished run or study."""
-    from emodarts_nni.webui import stop_experiment, view_experiment
+    """``emodarts view DIR``: reopen NNI's web UI for a finished run or study.
 
-    view_experiment(args.directory, args.port)
-    print("press Ctrl-C to stop the web UI", flush=True)
-    try:
-        while True:
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        stop_experiment(args.port)
+    Ctrl-C or SIGTERM, at any moment (also while the manager starts), stops the web UI.
+    """
+    from emodarts_nni.nni_runtime import stop_views, terminate_as_interrupt, view_experiment
+
+    with terminate_as_interrupt():
+        try:
+            view_experiment(args.directory, args.port)
+            print("press Ctrl-C to stop the web UI", flush=True)
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            # Only the views this process started: an interrupted start-up was already
+            # killed, and whatever else listens on the port is not ours to stop.
+            stop_views()
+    print("web UI stopped", flush=True)
     return 0
 
 

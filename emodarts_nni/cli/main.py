@@ -45,7 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``emodarts`` command line; returns the exit status."""
-    warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
     # lightning_fabric (pytorch-lightning 2.0.9) declares a pkg_resources namespace on import.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     parser = build_parser()

@@ -94,12 +94,17 @@ def run_multitrial_search(
     *,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> SearchResult:
-    """Search with a multi-trial strategy through NNI's manager (web UI on ``cfg.webui.port``)."""
+    """Search with a multi-trial strategy: through NNI's manager (web UI on ``cfg.webui.port``),
+    or in this process, one trial after another, when the web UI is disabled."""
     import time
 
     from nni.nas.evaluator import FunctionalEvaluator
 
-    from emodarts_nni.webui import configure_nas_experiment, fetch_metrics, running_nas_experiment
+    from emodarts_nni.nni_runtime import (
+        configure_nas_experiment,
+        final_metrics,
+        running_nas_experiment,
+    )
 
     folder = RunFolder(run_dir)
     space_args = space_arguments(cfg, data)
@@ -116,13 +121,14 @@ def run_multitrial_search(
         name=run_dir.name,
         max_trial_number=cfg.search.max_trials,
         trial_concurrency=cfg.search.trial_concurrency,
+        in_process=not cfg.webui.enabled,  # no web UI: no manager either (nni-notes #7)
     )
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
     with running_nas_experiment(experiment, port=cfg.webui.port, host=cfg.webui.host) as finished:
         seconds = time.perf_counter() - started
         architecture = export_architecture(finished)
-        for metric in fetch_metrics(cfg.webui.port, cfg.webui.host):
+        for metric in final_metrics(finished, cfg.webui.port, cfg.webui.host):
             if metric["type"] == "FINAL":
                 row = {
                     "stage": "search",

@@ -45,7 +45,7 @@ def run_oneshot_search(
     """
     from nni.nas.evaluator.pytorch import Lightning
 
-    from emodarts_nni.webui import run_search as nas_search
+    from emodarts_nni.nni_runtime import run_search as nas_search
 
     torch.manual_seed(cfg.seed)
     space_args = space_arguments(cfg, data)

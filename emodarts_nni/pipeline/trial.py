@@ -2,7 +2,7 @@
 
 One-shot strategies never reach NNI's web UI on their own (nni-notes #2): the CLI starts a
 one-trial NNI experiment whose trial is ``python -m emodarts_nni.pipeline.trial RUN_DIR``.
-This process takes NNI's trial channel first (:class:`~emodarts_nni.webui.TrialReporter`),
+This process takes NNI's trial channel first (:class:`~emodarts_nni.nni_runtime.TrialReporter`),
 then runs the pipeline in the run folder, reporting validation UA per epoch and the final
 test UA (or the search's last validation UA for a search-only run).
 """
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline", default=None)
     args = parser.parse_args(argv)
 
-    from emodarts_nni.webui import TrialReporter
+    from emodarts_nni.nni_runtime import TrialReporter
 
     reporter = TrialReporter()  # before any NasExperiment replaces the channel
     from emodarts_nni.config import load_config

@@ -10,7 +10,7 @@ upstream problem in its docstring:
 * :func:`skip_remote_nni_install` -- every machine gets ``pip install nni --upgrade``.
 * :func:`trial_python_path` -- ``python_path`` does not reach the trials.
 * :func:`manager_tunnel` -- the trial keeper dials the manager's port directly, which a
-  manager bound to ``127.0.0.1`` (:mod:`emodarts_nni.compat`) never accepts from another
+  manager bound to ``127.0.0.1`` (:mod:`emodarts_nni.nni_runtime.patches`) never accepts from another
   machine; the patch carries that connection through the SSH session instead.
 * :func:`bind_trial_keeper_locally` -- each machine's trial keeper listens on all of that
   machine's interfaces.
@@ -18,7 +18,7 @@ upstream problem in its docstring:
 (NNI 3.0 also cannot upload an empty trial code folder; :func:`configure_remote_experiment`
 ships a one-file folder.)
 
-The manager-side fixes are a Node.js preload (``node --require``), like compat's, written to
+The manager-side fixes are a Node.js preload (``node --require``), like the local patches' preload, written to
 ``<experiment_working_directory>/.nni-home/remote-preload.js`` and added to the manager's
 command only inside :func:`remote_patches` (wrap ``Experiment.start`` with it). Nothing is
 changed at import time. :func:`remote_training_service` turns a study's ``training_service``
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.nni_runtime.patches import FAKE_HOME, is_manager_command
 
 if TYPE_CHECKING:
     from nni.experiment.config import RemoteConfig
@@ -55,10 +56,8 @@ REMOTE_CODE_DIR = "remote-trial-code"
 REMOTE_CODE_NOTE = "README.txt"
 #: The interpreter a remote trial command starts with: found through ``python_path``.
 REMOTE_PYTHON = "python3"
-#: File name of the manager preload, beside compat's in ``<working dir>/.nni-home``.
+#: File name of the manager preload, beside the local patches' in ``<working dir>/.nni-home``.
 PRELOAD_NAME = "remote-preload.js"
-#: Folder (inside an experiment working directory) holding the preload.
-PRELOAD_DIR = ".nni-home"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -186,7 +185,7 @@ def configure_remote_experiment(
 # ------------------------------------------------------------------ manager patches
 
 _PRELOAD_HEADER = """\
-// Written by emodarts_nni.remote_service (docs/remote.md): patches NNI 3.0's remote ("v3")
+// Written by emodarts_nni.nni_runtime.remote (docs/remote.md): patches NNI 3.0's remote ("v3")
 // training service inside the manager process. One block per Python function of that module.
 'use strict';
 const Module = require('module');
@@ -273,7 +272,7 @@ def manager_tunnel() -> str:
     Each machine's trial keeper opens a WebSocket to ``ws://<nni_manager_ip>:<port>``, i.e.
     the manager must listen on an address every machine can reach (NNI's default is every
     interface, and the REST API it exposes there can stop experiments and kill trials).
-    :mod:`emodarts_nni.compat` binds the manager to ``127.0.0.1``, which only a trial keeper
+    :mod:`emodarts_nni.nni_runtime.patches` binds the manager to ``127.0.0.1``, which only a trial keeper
     on the same host can reach. The patch asks each machine's SSH server to forward a port
     on the machine's own loopback back through the SSH session the manager already holds
     (``ssh -R 127.0.0.1:0:...``, via ``ssh2``'s ``forwardIn``) and gives the trial keeper
@@ -321,7 +320,7 @@ chain('training_service/remote_v3/worker.js', (exports) => {
 
 #: Node.js preload the trial keeper on each machine starts with (see bind_trial_keeper_locally).
 _KEEPER_PRELOAD = """\
-// Written by emodarts_nni.remote_service (docs/remote.md): NNI 3.0's trial keeper listens on
+// Written by emodarts_nni.nni_runtime.remote (docs/remote.md): NNI 3.0's trial keeper listens on
 // every interface of this machine; its trials reach it on localhost only.
 'use strict';
 delete process.env.NODE_OPTIONS;  // trials inherit this environment
@@ -390,19 +389,8 @@ def preload_source(manager_host: str) -> str:
     return header + "".join(patch() for patch in MANAGER_PATCHES)
 
 
-def _is_manager_command(command: Any) -> bool:
-    if not isinstance(command, Sequence) or isinstance(command, str) or len(command) < 2:
-        return False
-    import nni_node
-
-    node_dir = Path(nni_node.__path__[0]).resolve()
-    return Path(str(command[0])).resolve().parent == node_dir and any(
-        Path(str(part)).name == "main.js" for part in command
-    )
-
-
 def _write_preload(experiments_directory: Path, manager_host: str) -> Path:
-    folder = Path(experiments_directory) / PRELOAD_DIR
+    folder = Path(experiments_directory) / FAKE_HOME
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / PRELOAD_NAME
     source = preload_source(manager_host)
@@ -418,7 +406,7 @@ def remote_patches(manager_host: str = "127.0.0.1") -> Iterator[None]:
     Wraps ``nni.experiment.launcher.Popen`` (restored on exit): the manager's ``node``
     command gets ``--require <working dir>/.nni-home/remote-preload.js``, whose patches
     (:data:`MANAGER_PATCHES`) live as long as that manager. ``manager_host`` is where the
-    manager listens (the :func:`emodarts_nni.compat.nni_manager_scope` host), the target of
+    manager listens (the :func:`emodarts_nni.nni_runtime.manager_patches` host), the target of
     :func:`manager_tunnel`. Wrap ``Experiment.start`` of a remote experiment with it.
     """
     from nni.experiment import launcher
@@ -426,7 +414,7 @@ def remote_patches(manager_host: str = "127.0.0.1") -> Iterator[None]:
     original = launcher.Popen
 
     def popen(command: Any, *args: Any, **kwargs: Any) -> subprocess.Popen:
-        if _is_manager_command(command):
+        if is_manager_command(command):
             parts = [str(part) for part in command]
             if "--experiments-directory" in parts[:-1]:
                 directory = Path(parts[parts.index("--experiments-directory") + 1])

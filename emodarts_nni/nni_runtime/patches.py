@@ -1,0 +1,266 @@
+"""The few patches NNI 3.0 needs on our stack, installed only while a manager is in use.
+
+NNI 3.0 is the last release, so instead of forking it we carry small patches, each
+documented with the problem it works around (a number in ``shared/docs/nni-notes.md``, or
+"new" for problems found while building this layer). None is installed at import:
+:func:`manager_patches` installs them while an NNI manager is started, used, viewed or
+stopped, and puts NNI's originals back when the outermost such block ends (blocks nest; the
+innermost one says where the registry lives and which address the manager binds).
+
+:func:`quiet_nni_import` is not a patch: it silences one harmless warning around an import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emodarts_nni.nni_runtime.interrupts import deferred_interrupts
+
+#: Address NNI's manager (REST server + web UI) listens on unless told otherwise.
+LOCALHOST = "127.0.0.1"
+
+#: Folder, inside an experiment working directory, that stands in for ``~`` for NNI.
+FAKE_HOME = ".nni-home"
+
+#: File name of the Node.js preload that NNI's manager is started with.
+PRELOAD_NAME = "manager-preload.js"
+
+#: Logger NNI's launcher writes "Web portal URLs: ..." to.
+NNI_LAUNCH_LOGGER = "nni.experiment"
+
+#: nni-notes #10: the exact messages of NNI's harmless "not a nn.Module" RuntimeWarning.
+BUFFER_WARNING = (
+    r"<class 'torch\.nn\.[\w.]*\b(Buffer|LinearCrossEntropyOptions)'> "
+    r"is found to be not a nn\.Module"
+)
+
+
+@contextlib.contextmanager
+def quiet_nni_import() -> Iterator[None]:
+    """nni-notes #10: import NNI's NAS modules without the harmless ``nn.Buffer`` warning.
+
+    When NNI generates its ``nni.nas.nn.pytorch`` wrappers (once, at first import) it warns
+    about every class in ``torch.nn`` that is not a module and re-exports it unchanged. On
+    torch 2.13 that is ``nn.Buffer`` (and ``nn.LinearCrossEntropyOptions``, an options
+    dataclass). Wrap the import in this block: only those exact messages are dropped, any
+    other warning still shows, and ``warnings.filters`` is as before afterwards.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=BUFFER_WARNING, category=RuntimeWarning)
+        yield
+
+
+def registry_dir(experiment_working_directory: Path | str) -> Path:
+    """The folder holding NNI's experiment registry (``.experiment``) for a working directory.
+
+    NNI's manager (Node.js) hard-codes ``<home>/nni-experiments/.experiment``; with the home
+    redirected to ``<experiment_working_directory>/.nni-home`` this is where it ends up.
+    """
+    return Path(experiment_working_directory).resolve() / FAKE_HOME / "nni-experiments"
+
+
+@dataclass
+class ManagerScope:
+    """One :func:`manager_patches` block: registry folder, bound address, managers started."""
+
+    registry_dir: Path
+    host: str
+    started: list[subprocess.Popen] = field(default_factory=list)
+
+    def kill_started(self) -> None:
+        """Kill every manager started in this block that still runs (with its process group)."""
+        for process in self.started:
+            if process.poll() is None:
+                with contextlib.suppress(OSError):
+                    # NNI starts the manager with setpgrp: its group holds what it spawned.
+                    os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    process.kill()
+                process.wait()
+
+
+_scopes: list[ManagerScope] = []
+_originals: dict[str, Any] = {}
+
+
+def _redirected_experiments_init(original: Any) -> Any:
+    """nni-notes #9 (registry part): keep NNI's Python-side experiment registry in the run folder.
+
+    ``experiment_working_directory`` moves an experiment's files, but NNI's launcher still
+    records every experiment in ``~/nni-experiments/.experiment`` through
+    ``nnictl.config_utils.Experiments()``. While patched the registry defaults to
+    :func:`registry_dir` of the innermost :func:`manager_patches` block.
+    """
+
+    def __init__(self: Any, home_dir: str | None = None) -> None:
+        original(self, str(_scopes[-1].registry_dir) if home_dir is None else home_dir)
+
+    return __init__
+
+
+_PRELOAD_TEMPLATE = """\
+// Written by emodarts_nni.nni_runtime.patches (docs/nni-integration.md): NNI 3.0's manager
+// listens on every interface and keeps its registry in ~/nni-experiments; neither is
+// configurable.
+'use strict';
+const net = require('net');
+const os = require('os');
+const HOST = %(host)s;
+const HOME = %(home)s;
+const ANY = new Set(['0.0.0.0', '::', '']);
+os.homedir = () => HOME;
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  const first = args[0];
+  if (typeof first === 'number' || (typeof first === 'string' && /^[0-9]+$/.test(first))) {
+    if (typeof args[1] !== 'string') args.splice(1, 0, HOST);
+    else if (ANY.has(args[1])) args[1] = HOST;
+  } else if (first && typeof first === 'object' && 'port' in first && !first.path) {
+    if (first.host === undefined || ANY.has(first.host)) args[0] = { ...first, host: HOST };
+  }
+  return listen.apply(this, args);
+};
+"""
+
+
+def _manager_preload(experiments_directory: Path, host: str) -> Path:
+    """Write the Node.js preload for a manager whose experiments live in ``experiments_directory``."""
+    home = experiments_directory / FAKE_HOME
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / PRELOAD_NAME
+    source = _PRELOAD_TEMPLATE % {"host": json.dumps(host), "home": json.dumps(str(home))}
+    if not path.exists() or path.read_text() != source:
+        path.write_text(source)
+    return path
+
+
+def is_manager_command(command: Any) -> bool:
+    """Whether ``command`` (a Popen argument list) starts NNI's Node.js manager."""
+    if not isinstance(command, Sequence) or isinstance(command, str) or len(command) < 2:
+        return False
+    import nni_node
+
+    node_dir = Path(nni_node.__path__[0]).resolve()
+    return Path(str(command[0])).resolve().parent == node_dir and any(
+        Path(str(part)).name == "main.js" for part in command
+    )
+
+
+def _argument(command: Sequence[str], flag: str) -> str | None:
+    parts = [str(part) for part in command]
+    return parts[parts.index(flag) + 1] if flag in parts[:-1] else None
+
+
+def _local_manager_popen(original: Any) -> Any:
+    """New (not in nni-notes): NNI's manager listens on all interfaces and writes to ``~``.
+
+    ``nni_node/rest_server/index.js`` calls ``app.listen(port)`` with no host, so the web UI
+    and REST API (which can stop the experiment and kill trials) are reachable from the
+    network; NNI has no manager argument or config field for the address (``nni_manager_ip``
+    is only what trials use to reach it). The manager also hard-codes its registry at
+    ``os.homedir()/nni-experiments/.experiment``.
+
+    The supported Node.js way to change this without touching NNI's files is a preload
+    module (``node --require``): this wraps the ``Popen`` that ``nni.experiment.launcher``
+    starts the manager with, and adds ``--require`` of a small script written to
+    ``<experiment_working_directory>/.nni-home/`` that (1) gives ``listen(port)`` the
+    block's host (``127.0.0.1`` by default) and (2) makes ``os.homedir()`` that folder.
+    Trials inherit the real ``HOME`` (the preload changes no environment variable).
+
+    It also records the started manager in the block, so a block left by an exception
+    (Ctrl-C, SIGTERM during start-up) kills it instead of orphaning it: NNI's launcher only
+    cleans up after an ``Exception``, and the manager runs in its own process group.
+    """
+
+    def popen(command: Any, *args: Any, **kwargs: Any) -> subprocess.Popen:
+        if not is_manager_command(command):
+            return original(command, *args, **kwargs)
+        scope = _scopes[-1]
+        directory = _argument(command, "--experiments-directory")
+        if directory is not None:
+            preload = _manager_preload(Path(directory), scope.host)
+            command = [command[0], "--require", str(preload), *command[1:]]
+        with deferred_interrupts():  # started and recorded, or neither
+            process = original(command, *args, **kwargs)
+            scope.started.append(process)
+        return process
+
+    return popen
+
+
+def _drop_web_portal_urls(record: logging.LogRecord) -> bool:
+    """New: NNI logs "Web portal URLs: <every interface address>", which the preload makes
+    untrue; our launch helpers print the one address that works instead."""
+    return not str(record.msg).startswith("Web portal URLs")
+
+
+def _install() -> None:
+    from nni.experiment import launcher
+    from nni.tools.nnictl import config_utils
+
+    _originals["Popen"] = launcher.Popen
+    _originals["Experiments.__init__"] = config_utils.Experiments.__init__
+    launcher.Popen = _local_manager_popen(launcher.Popen)  # type: ignore[assignment,misc]
+    config_utils.Experiments.__init__ = _redirected_experiments_init(  # type: ignore[method-assign]
+        config_utils.Experiments.__init__
+    )
+    logging.getLogger(NNI_LAUNCH_LOGGER).addFilter(_drop_web_portal_urls)
+
+
+def _restore() -> None:
+    from nni.experiment import launcher
+    from nni.tools.nnictl import config_utils
+
+    launcher.Popen = _originals.pop("Popen")  # type: ignore[misc]
+    config_utils.Experiments.__init__ = _originals.pop(  # type: ignore[method-assign]
+        "Experiments.__init__"
+    )
+    logging.getLogger(NNI_LAUNCH_LOGGER).removeFilter(_drop_web_portal_urls)
+
+
+@contextlib.contextmanager
+def manager_patches(
+    experiment_working_directory: Path | str, host: str = LOCALHOST
+) -> Iterator[ManagerScope]:
+    """Within this block NNI's manager keeps its registry under the run folder and binds ``host``.
+
+    Wrap every call that starts, views or stops an NNI manager (``Experiment.start``/``stop``,
+    ``NasExperiment.run``/``stop`` of a multi-trial experiment, ``launcher.start_experiment``).
+    The patches are installed on entering the outermost block and NNI's originals restored
+    when it ends. A block left by an exception kills the managers started in it.
+    """
+    scope = ManagerScope(registry_dir(experiment_working_directory), host)
+    with quiet_nni_import():
+        if not _scopes:
+            _install()
+        _scopes.append(scope)
+    try:
+        yield scope
+    except BaseException:
+        scope.kill_started()
+        raise
+    finally:
+        _scopes.remove(scope)
+        if not _scopes:
+            _restore()
+
+
+__all__ = [
+    "BUFFER_WARNING",
+    "FAKE_HOME",
+    "LOCALHOST",
+    "ManagerScope",
+    "manager_patches",
+    "quiet_nni_import",
+    "registry_dir",
+]

@@ -1,0 +1,132 @@
+"""The trial side of the web UI bridge: report an in-process search's metrics to NNI.
+
+A one-shot search runs in-process inside an NNI trial (see :mod:`.launcher`); its
+``NasExperiment`` replaces NNI's trial command channel with an in-process one, so the
+reporter takes the real channel first (nni-notes #2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from emodarts_nni.nni_runtime.patches import quiet_nni_import
+
+
+class TrialReporter:
+    """Report metrics of an in-process search to the NNI trial this process runs as.
+
+    Create it first thing in the trial, before any ``NasExperiment`` runs: a running
+    ``NasExperiment`` replaces NNI's trial command channel with its in-process one, so
+    ``nni.report_*`` would no longer reach the web UI (nni-notes #2). The reporter keeps the
+    real channel and takes the trial's parameters (:attr:`parameters`) from it; do not also
+    call ``nni.get_next_parameter()``.
+
+    Outside NNI (a plain local run, a test) it is inactive: reports are only recorded in
+    :attr:`history`.
+    """
+
+    def __init__(self) -> None:
+        with quiet_nni_import():
+            from nni.nas.execution.sequential import SequentialTrialCommandChannel
+            from nni.runtime.trial_command_channel import get_default_trial_command_channel
+
+        self.trial_id: str | None = os.environ.get("NNI_TRIAL_JOB_ID")
+        self.experiment_id: str | None = os.environ.get("NNI_EXP_ID")
+        platform = os.environ.get("NNI_PLATFORM")
+        self.active: bool = bool(self.trial_id) and platform not in (None, "", "unittest")
+        self.parameters: dict[str, Any] = {}
+        self.history: list[tuple[str, dict[str, Any]]] = []
+        self._sequence = 0
+        self._parameter_id: int | None = None
+        self._channel: Any = None
+        if not self.active:
+            return
+        channel = get_default_trial_command_channel()
+        if isinstance(channel, SequentialTrialCommandChannel):
+            raise RuntimeError("create TrialReporter before running a NasExperiment in-process")
+        self._channel = channel
+        record = channel.receive_parameter()
+        if record is not None:
+            self._parameter_id = record.get("parameter_id")
+            self.parameters = dict(record.get("parameters") or {})
+
+    @property
+    def last_value(self) -> float | None:
+        """The ``default`` of the latest report (intermediate or final), if any."""
+        return self.history[-1][1]["default"] if self.history else None
+
+    def _send(self, kind: str, value: float, extra: Mapping[str, Any]) -> dict[str, Any]:
+        metric = {"default": float(value), **{str(k): _jsonable(v) for k, v in extra.items()}}
+        self.history.append((kind, metric))
+        if self._channel is not None:
+            self._channel.send_metric(
+                type=kind,
+                parameter_id=self._parameter_id,
+                trial_job_id=self.trial_id,
+                sequence=self._sequence if kind == "PERIODICAL" else 0,
+                value=metric,
+            )
+        if kind == "PERIODICAL":
+            self._sequence += 1
+        return metric
+
+    def report_intermediate(self, value: float, **extra: Any) -> dict[str, Any]:
+        """Send a per-epoch metric: ``{"default": value, **extra}`` (the UI plots ``default``)."""
+        return self._send("PERIODICAL", value, extra)
+
+    def report_final(self, value: float, **extra: Any) -> dict[str, Any]:
+        """Send the trial's final metric: ``{"default": value, **extra}``."""
+        return self._send("FINAL", value, extra)
+
+    def epoch_callback(
+        self,
+        monitor: str | Sequence[str] = ("val_acc", "train_acc"),
+        skip_prefixes: Sequence[str] = ("prob/",),
+    ) -> Any:
+        """A Lightning callback reporting each training epoch's logged metrics as intermediate.
+
+        ``default`` is the first of ``monitor`` that the module logged (DARTS-like strategies
+        run no validation loop, so ``train_acc`` is the fallback); the other scalar metrics
+        and ``epoch`` go along as extras, except those starting with ``skip_prefixes``
+        (one-shot strategies log every α as ``prob/...``). Pass it in the evaluator's
+        ``callbacks``.
+        """
+        import pytorch_lightning as pl
+
+        names = (monitor,) if isinstance(monitor, str) else tuple(monitor)
+        reporter = self
+
+        class EpochReporter(pl.Callback):
+            """Report ``trainer.callback_metrics`` at the end of every training epoch."""
+
+            def on_train_epoch_end(
+                self, trainer: pl.Trainer, pl_module: pl.LightningModule
+            ) -> None:
+                if trainer.sanity_checking:
+                    return
+                scalars = {
+                    name: float(value)
+                    for name, value in trainer.callback_metrics.items()
+                    if getattr(value, "numel", lambda: 1)() == 1
+                    and not name.startswith(tuple(skip_prefixes))
+                }
+                chosen = next((name for name in names if name in scalars), None)
+                if chosen is not None:
+                    extra = {k: v for k, v in scalars.items() if k != chosen}
+                    reporter.report_intermediate(
+                        scalars[chosen], epoch=trainer.current_epoch, **extra
+                    )
+
+        return EpochReporter()
+
+
+def _jsonable(value: Any) -> Any:
+    """Tensors and numpy scalars as floats; everything else as JSON would take it."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        return value.item()
+    return value
+
+
+__all__ = ["TrialReporter"]
