@@ -180,11 +180,12 @@ def test_pipeline_trial_on_the_remote_service_reports_epochs_and_final_ua(sshd, 
     from test_pipeline import tiny_config
 
     from emodarts_nni.config import load_config
-    from emodarts_nni.pipeline.run import start_run
+    from emodarts_nni.runfolder import RunFolder
 
     cfg = load_config(tiny_config(tmp_path, tmp_path / "cache", retrain={"epochs": 2}))
-    run_dir = (tmp_path / "run").resolve()
-    start_run(cfg, run_dir)
+    run = RunFolder((tmp_path / "run").resolve())
+    run.start(cfg)
+    run_dir = run.path
     command = [sys.executable, "-m", "emodarts_nni.pipeline.trial", str(run_dir)]
     command += ["--stages", "retrain,evaluate", "--baseline", "cnn"]
     port = free_port()
@@ -205,7 +206,7 @@ def test_pipeline_trial_on_the_remote_service_reports_epochs_and_final_ua(sshd, 
     intermediate = [m for m in metrics if m["type"] == "PERIODICAL"]
     finals = [m for m in metrics if m["type"] == "FINAL"]
     assert len(intermediate) == 2, intermediate  # one per retrain epoch
-    run_metrics = json.loads((run_dir / "metrics.json").read_text())
+    run_metrics = run.read_metrics()
     assert len(finals) == 1 and finals[0]["default"] == pytest.approx(run_metrics["ua"])
     _assert_nothing_left(sshd, handle.id, port)
 
