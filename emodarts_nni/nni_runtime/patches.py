@@ -1,7 +1,7 @@
 """The few patches NNI 3.0 needs on our stack, installed only while a manager is in use.
 
 NNI 3.0 is the last release, so instead of forking it we carry small patches, each
-documented with the problem it works around (a number in ``shared/docs/nni-notes.md``, or
+documented with the problem it works around (a number in ``docs/nni-notes.md``, or
 "new" for problems found while building this layer). None is installed at import:
 :func:`manager_patches` installs them while an NNI manager is started, used, viewed or
 stopped, and puts NNI's originals back when the outermost such block ends (blocks nest; the
