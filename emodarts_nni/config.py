@@ -50,7 +50,7 @@ CORPUS_KINDS = (
     "manifest",
 )
 #: How folds are formed (``splits.protocol``).
-SPLIT_PROTOCOLS = ("auto", "session", "speaker", "speaker_kfold", "official")
+SPLIT_PROTOCOLS = ("auto", "session", "speaker", "speaker_kfold", "official", "emodarts_pairs")
 #: Feature normalisation (``features.normalisation``).
 NORMALISATIONS = ("none", "utterance", "train")
 #: ``trainer.accelerator`` values.

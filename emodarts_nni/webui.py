@@ -227,6 +227,9 @@ def launch_trial_experiment(
     max_trial_duration: str | int | None = None,
     grid: Mapping[str, Sequence[Any]] | None = None,
     host: str = LOCALHOST,
+    trial_concurrency: int = 1,
+    training_service: Any = None,
+    trial_gpu_number: int | None = None,
 ) -> ExperimentHandle:
     """Start an NNI ``Experiment('local')`` whose trial runs ``trial_command``; print its URL.
 
@@ -234,8 +237,10 @@ def launch_trial_experiment(
     ``experiment_dir``, which is also the trials' working directory. The trial reads its
     parameters and reports metrics with :class:`TrialReporter`. By default there is one
     trial with parameters ``{"run": name}``; a ``grid`` (``{"fold": [0, 1], "scope": [...]}``)
-    runs one trial per combination, one at a time, in NNI's grid order.
+    runs one trial per combination in NNI's grid order.
     ``max_trial_duration`` (``"2h"`` or seconds) makes NNI cancel a trial that hangs.
+    ``trial_concurrency`` trials run at once on ``training_service`` (an NNI
+    ``TrainingServiceConfig``; default ``local``), each with ``trial_gpu_number`` GPUs.
     """
     experiment_dir = Path(experiment_dir).resolve()
     experiment_dir.mkdir(parents=True, exist_ok=True)
@@ -244,6 +249,8 @@ def launch_trial_experiment(
 
     experiment = Experiment("local")
     config = experiment.config
+    if training_service is not None:
+        config.training_service = training_service
     config.experiment_name = name
     config.trial_command = shlex.join(str(part) for part in trial_command)
     config.trial_code_directory = experiment_dir
@@ -251,7 +258,8 @@ def launch_trial_experiment(
     config.search_space = search_space
     config.tuner.name = "GridSearch"
     config.max_trial_number = trials
-    config.trial_concurrency = 1
+    config.trial_concurrency = trial_concurrency
+    config.trial_gpu_number = trial_gpu_number
     config.max_trial_duration = max_trial_duration
     with compat.nni_manager_scope(experiment_dir, host):
         experiment.start(port)
