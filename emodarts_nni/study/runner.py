@@ -121,10 +121,10 @@ def _layout(study: StudyConfig, cells: list[Cell], study_dir: Path, port: int) -
 
 def _corpus_key(cell: Cell) -> str:
     """Cells with equal keys read the same corpus and features (folds do not matter)."""
+    from emodarts_nni.config import config_to_dict
+
     cfg = cell.config
-    return json.dumps(
-        [dataclasses.asdict(cfg.corpus), dataclasses.asdict(cfg.features)], default=str
-    )
+    return json.dumps([config_to_dict(cfg.corpus), config_to_dict(cfg.features)], default=str)
 
 
 def prepare_features(cells: Sequence[Cell]) -> dict[str, Any]:
