@@ -43,6 +43,8 @@ def write_study(tmp_path: Path, cache: Path, **study) -> Path:
         "base": base.name,
         "grid": {"splits.fold": [0, 1], "search.strategy": ["darts", "random-oneshot"]},
         "controls": {"random_architectures": 1, "baselines": ["cnn"], "classical": True},
+        # the CNN-only scope: the SeqNN candidates dominate a CPU search step
+        "overrides": {"space.scope": "cnn_only", "space.seq_cells": 0},
         **study,
     }
     path = tmp_path / "study.yaml"
@@ -107,9 +109,9 @@ def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
     with (out / "report.csv").open() as fh:
         report = {(r["scope"], r["arm"]): r for r in csv.DictReader(fh)}
     assert set(report) == {
-        ("emodarts", "darts"),
-        ("emodarts", "random-oneshot"),
-        ("emodarts", "random-arch"),
+        ("cnn_only", "darts"),
+        ("cnn_only", "random-oneshot"),
+        ("cnn_only", "random-arch"),
         ("-", "baseline:cnn"),
         ("-", "classical"),
     }
@@ -123,7 +125,7 @@ def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
         assert float(r["params_mean"]) == pytest.approx(np.mean([m["parameters"] for m in mine]))
 
     text = (out / "report.md").read_text()
-    darts = report[("emodarts", "darts")]
+    darts = report[("cnn_only", "darts")]
     assert f"{100 * float(darts['ua_mean']):.2f} ± {100 * float(darts['ua_std']):.2f}" in text
     for title in ("Table 3", "Table 4", "Table 7", "Paired comparison"):
         assert title in text
@@ -131,9 +133,9 @@ def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
     c = {m["fold"]: m["ua"] for cid, m in metrics.items() if arms[cid] == "classical"}
     wins = sum(d[f] > c[f] for f in (0, 1))
     diffs = ", ".join(f"{f}: {100 * (d[f] - c[f]):+.2f}" for f in (0, 1))
-    assert f"| synth | darts | emodarts | classical | 2 | {wins} of 2 |" in text
+    assert f"| synth | darts | cnn_only | classical | 2 | {wins} of 2 |" in text
     assert diffs in text
-    for picture in ("accuracy_scatter.png", "ua_boxes.png", "chosen_ops.png", "alpha_darts-emodarts.png"):  # fmt: skip
+    for picture in ("accuracy_scatter.png", "ua_boxes.png", "chosen_ops.png", "alpha_darts-cnn_only.png"):  # fmt: skip
         assert (out / picture).stat().st_size > 1000, picture
 
     # `emodarts report STUDY_DIR` rewrites the same report
