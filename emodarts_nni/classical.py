@@ -35,7 +35,7 @@ CLASSICAL = "classical"
 
 
 def utterance_statistics(x: np.ndarray) -> np.ndarray:
-    """``(n, n_mfcc, frames)`` → ``(n, 2 * n_mfcc)``: per-coefficient mean, then std, over frames."""
+    """``(n, n_mfcc, frames)`` → ``(n, 2 n_mfcc)``: per-coefficient mean, then std, over frames."""
     x = np.asarray(x, dtype=np.float64)
     return np.concatenate([x.mean(axis=2), x.std(axis=2)], axis=1)
 

@@ -144,8 +144,18 @@ def test_training_service_becomes_nnis_config(tmp_path):
 
 # ------------------------------------------------------------------------- report
 def row(arm: str, fold: int, ua: float, scope: str = "emodarts", params: int = 100) -> dict:
-    return {"corpus": "synth", "scope": scope, "arm": arm, "fold": fold, "seed": 0, "ua": ua,
-            "wa": ua, "macro_f1": ua, "params": params, "run_dir": f"{arm}-{fold}"}  # fmt: skip
+    return {
+        "corpus": "synth",
+        "scope": scope,
+        "arm": arm,
+        "fold": fold,
+        "seed": 0,
+        "ua": ua,
+        "wa": ua,
+        "macro_f1": ua,
+        "params": params,
+        "run_dir": f"{arm}-{fold}",
+    }
 
 
 def test_paired_comparison_on_constructed_numbers():
@@ -153,7 +163,10 @@ def test_paired_comparison_on_constructed_numbers():
     rows = [row("darts", f, ua) for f, ua in enumerate(darts)]
     # two random architectures per fold: their mean is darts - 0.01 * (fold + 1)
     for f, ua in enumerate(darts):
-        rows += [row("random-arch", f, ua - 0.01 * (f + 1) - 0.005), row("random-arch", f, ua - 0.01 * (f + 1) + 0.005)]  # fmt: skip
+        rows += [
+            row("random-arch", f, ua - 0.01 * (f + 1) - 0.005),
+            row("random-arch", f, ua - 0.01 * (f + 1) + 0.005),
+        ]
     rows += [row("baseline:cnn", f, 0.50, "-") for f in range(5)]
     rows += [row("baseline:cnn_lstm", f, 0.70 if f == 0 else 0.55, "-") for f in range(5)]
     rows += [row("classical", f, darts[f] + (0.02 if f < 2 else -0.02), "-") for f in range(5)]

@@ -62,8 +62,20 @@ def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
 ):
     study = write_study(tmp_path, cache)
     out = tmp_path / "study"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "emodarts_nni.cli.main", "study", str(study), "--out", str(out), "--no-webui"]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "emodarts_nni.cli.main",
+        "study",
+        str(study),
+        "--out",
+        str(out),
+        "--no-webui",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 400
     try:
@@ -87,14 +99,25 @@ def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
 
     metrics = {c["id"]: json.loads((out / c["id"] / "metrics.json").read_text()) for c in cells}
     arms = {c["id"]: c["arm"] for c in cells}
-    assert set(arms.values()) == {"darts", "random-oneshot", "random-arch", "baseline:cnn", "classical"}  # fmt: skip
+    assert set(arms.values()) == {
+        "darts",
+        "random-oneshot",
+        "random-arch",
+        "baseline:cnn",
+        "classical",
+    }
     for cell_id, m in metrics.items():
         for key in ("ua", "wa", "macro_f1", "per_class_recall", "confusion_matrix", "parameters"):
             assert key in m, (cell_id, key)
-        assert (out / cell_id / "config.yaml").is_file() and (out / cell_id / "predictions.csv").is_file()
-    assert json.loads((out / "random-arch-0_fold-0" / "architecture.json").read_text())[
-        "architecture"
-    ] == json.loads((out / "random-arch-0_fold-1" / "architecture.json").read_text())["architecture"]
+        assert (out / cell_id / "config.yaml").is_file() and (
+            out / cell_id / "predictions.csv"
+        ).is_file()
+    assert (
+        json.loads((out / "random-arch-0_fold-0" / "architecture.json").read_text())["architecture"]
+        == json.loads((out / "random-arch-0_fold-1" / "architecture.json").read_text())[
+            "architecture"
+        ]
+    )
 
     with (out / "folds.csv").open() as fh:
         folds = list(csv.DictReader(fh))
@@ -135,7 +158,12 @@ def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
     diffs = ", ".join(f"{f}: {100 * (d[f] - c[f]):+.2f}" for f in (0, 1))
     assert f"| synth | darts | cnn_only | classical | 2 | {wins} of 2 |" in text
     assert diffs in text
-    for picture in ("accuracy_scatter.png", "ua_boxes.png", "chosen_ops.png", "alpha_darts-cnn_only.png"):  # fmt: skip
+    for picture in (
+        "accuracy_scatter.png",
+        "ua_boxes.png",
+        "chosen_ops.png",
+        "alpha_darts-cnn_only.png",
+    ):
         assert (out / picture).stat().st_size > 1000, picture
 
     # `emodarts report STUDY_DIR` rewrites the same report
@@ -158,7 +186,13 @@ def nni_home(tmp_path, monkeypatch):
 
 
 def test_web_ui_of_a_study_lists_every_cell_with_its_parameters(tmp_path, cache, nni_home):
-    from emodarts_nni.webui import fetch_metrics, fetch_trial_jobs, rest, stop_experiment, view_experiment  # fmt: skip
+    from emodarts_nni.webui import (
+        fetch_metrics,
+        fetch_trial_jobs,
+        rest,
+        stop_experiment,
+        view_experiment,
+    )
 
     study = write_study(
         tmp_path,

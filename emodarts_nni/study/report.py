@@ -34,11 +34,29 @@ from emodarts_nni.study.cells import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM
 from emodarts_nni.study.trial import DONE_FILE, read_cells
 
 FOLD_COLUMNS = (
-    "corpus", "scope", "arm", "fold", "seed", "ua", "wa", "macro_f1", "params", "run_dir", "cell",
-)  # fmt: skip
+    "corpus",
+    "scope",
+    "arm",
+    "fold",
+    "seed",
+    "ua",
+    "wa",
+    "macro_f1",
+    "params",
+    "run_dir",
+    "cell",
+)
 REPORT_COLUMNS = (
-    "corpus", "scope", "arm", "n_folds", "ua_mean", "ua_std", "wa_mean", "wa_std", "params_mean",
-)  # fmt: skip
+    "corpus",
+    "scope",
+    "arm",
+    "n_folds",
+    "ua_mean",
+    "ua_std",
+    "wa_mean",
+    "wa_std",
+    "params_mean",
+)
 #: Fewest pairs for which a Wilcoxon signed-rank p-value is reported.
 WILCOXON_MIN_PAIRS = 5
 
@@ -173,9 +191,10 @@ def comparisons(rows: Sequence[Mapping[str, Any]]) -> list[Comparison]:
 
     def select(corpus: str, arm: str, scope: str | None = None) -> dict[int, float]:
         members = [
-            r for r in rows
+            r
+            for r in rows
             if r["corpus"] == corpus and r["arm"] == arm and (scope is None or r["scope"] == scope)
-        ]  # fmt: skip
+        ]
         return _per_fold(members, "ua")
 
     out = []
@@ -262,7 +281,7 @@ def markdown(
                 ]
                 for r in ordered
             ],
-        ),  # fmt: skip
+        ),
     ]
     searched = [r for r in ordered if is_searched(r["arm"])]
     corpora = list(dict.fromkeys(r["corpus"] for r in summary))
@@ -287,7 +306,7 @@ def markdown(
                 ]
                 for arm, scope in arms
             ],
-        ),  # fmt: skip
+        ),
         "",
         "## Table 7 — search scopes",
         "",
@@ -304,7 +323,7 @@ def markdown(
                 ]
                 for r in sorted(searched, key=lambda r: (r["corpus"], r["scope"], r["arm"]))
             ],
-        ),  # fmt: skip
+        ),
         "",
         "## Paired comparison (UA, percentage points)",
         "",
@@ -339,10 +358,32 @@ def markdown(
                 ]
                 for c in compared
             ],
-        ),  # fmt: skip
+        ),
         "",
     ]
     return "\n".join(parts)
+
+
+def chosen_cells(
+    study_dir: Path, rows: Sequence[Mapping[str, Any]], top: int = 3
+) -> list[list[Any]]:
+    """The most frequently chosen cells: ``[arm, scope, cell genotype, times chosen, of n]``."""
+    from collections import Counter
+
+    from emodarts_nni.architecture import describe
+
+    found: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        path = Path(study_dir) / row["run_dir"] / "architecture.json"
+        if is_searched(row["arm"]) and path.is_file():
+            genotype = describe(json.loads(path.read_text())["architecture"])
+            found.setdefault((row["arm"], row["scope"]), []).extend(genotype.splitlines())
+    out = []
+    for (arm, scope), cells in found.items():
+        n = sum(1 for row in rows if (row["arm"], row["scope"]) == (arm, scope))
+        for cell, times in Counter(cells).most_common(top):
+            out.append([arm, scope, f"`{cell}`", times, n])
+    return out
 
 
 def _signed(value: float | None) -> str:
@@ -361,12 +402,23 @@ def make_study_report(study_dir: str | Path) -> dict[str, Path]:
         raise EmodartsError(f"{study_dir}: no finished cell yet (no {DONE_FILE} in any cell)")
     summary = summary_rows(rows)
     compared = comparisons(rows)
+    text = markdown(name, summary, compared, len(cells))
+    chosen = chosen_cells(study_dir, rows)
+    if chosen:
+        from emodarts_nni.report import markdown_table
+
+        text += "\n".join(
+            [
+                "## Most frequently chosen cells",
+                "",
+                markdown_table(["arm", "scope", "cell", "chosen", "of runs"], chosen),
+                "",
+            ]
+        )
     files = {
         "folds": _csv(study_dir / "folds.csv", FOLD_COLUMNS, rows),
         "report_csv": _csv(study_dir / "report.csv", REPORT_COLUMNS, summary),
-        "report": atomic_write_text(
-            study_dir / "report.md", markdown(name, summary, compared, len(cells))
-        ),
+        "report": atomic_write_text(study_dir / "report.md", text),
     }
     pictures = {
         "scatter": plots.plot_study_scatter(summary, study_dir / "accuracy_scatter.png"),
