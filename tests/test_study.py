@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -244,3 +245,32 @@ def test_emodarts_pairs_refuse_other_corpora_and_are_a_config_protocol():
         make_folds(iemocap_like(), protocol="emodarts_pairs", n_folds=3)
     cfg = config_from_dict({"splits": {"protocol": "emodarts_pairs"}})
     assert cfg.splits.protocol == "emodarts_pairs"
+
+
+# ------------------------------------------------------------------------- classical
+def test_utterance_statistics_are_per_coefficient_mean_then_std_over_frames():
+    from emodarts_nni.classical import utterance_statistics
+
+    x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    stats = utterance_statistics(x)
+    assert stats.shape == (2, 6)
+    assert stats[1, :3] == pytest.approx(x[1].mean(axis=1))
+    assert stats[1, 3:] == pytest.approx(x[1].std(axis=1))
+
+
+def test_classical_regularisation_is_chosen_on_validation_only():
+    from emodarts_nni.classical import C_GRID, fit_classical
+    from emodarts_nni.metrics import unweighted_accuracy
+
+    rng = np.random.default_rng(0)
+    y_fit = np.repeat([0, 1, 2], 20)
+    x_fit = rng.normal(size=(60, 8)) + y_fit[:, None] * 0.8
+    y_val = np.repeat([0, 1, 2], 8)
+    x_val = rng.normal(size=(24, 8)) + y_val[:, None] * 0.8
+    model, c, scores = fit_classical(x_fit, y_fit, x_val, y_val, seed=0)
+    assert set(scores) == set(C_GRID)
+    assert scores[c] == max(scores.values())
+    assert c == min(k for k, v in scores.items() if v == scores[c])  # ties: stronger penalty
+    assert scores[c] == pytest.approx(unweighted_accuracy(y_val, model.predict(x_val)))
+    _, c_none, none = fit_classical(x_fit, y_fit, x_val[:0], y_val[:0])
+    assert (c_none, none) == (1.0, {})
