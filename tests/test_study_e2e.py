@@ -231,4 +231,8 @@ def test_web_ui_of_a_study_lists_every_cell_with_its_parameters(tmp_path, cache,
         assert len(final) == 1 and final[0]["default"] == pytest.approx(ua)
         epochs = [m for m in metrics if m["trial_id"] == trial and m["type"] == "PERIODICAL"]
         assert epochs, cell["id"]  # per-epoch validation UA (classical: per C candidate)
+        # the trial listed with a cell ran that cell (NNI 3.0 may hand concurrent trials
+        # each other's parameters; only the searched cell has a search stage)
+        stages = {m["value"].get("stage") for m in epochs}
+        assert ("search" in stages) == (cell["kind"] == "search"), (cell["id"], stages)
     assert shown["darts"][1]["fold"] == 0 and shown["baseline-cnn"][1]["arm"] == "baseline:cnn"

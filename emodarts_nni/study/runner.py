@@ -217,6 +217,7 @@ def _run_in_nni(
     from emodarts_nni.webui import launch_trial_experiment
 
     command = [sys.executable, "-m", "emodarts_nni.study.trial", str(study_dir)]
+    command += ["--port", str(port), "--host", host]
     handle = launch_trial_experiment(
         command,
         experiment_dir=study_dir / "nni",

@@ -79,16 +79,41 @@ def run_cell(study_dir: Path, cell_id: str, reporter: Any = None) -> dict[str, A
     raise EmodartsError(f"{study_dir}: cell {cell_id!r} has unknown kind {kind!r}")
 
 
+def job_parameters(trial_id: str | None, port: int | None, host: str) -> dict[str, Any] | None:
+    """The parameters NNI's manager (and so the web UI) records for trial job ``trial_id``.
+
+    With ``trial_concurrency`` > 1, NNI 3.0's local training service hands the queued
+    parameters to whichever trial asks first, while the manager has already paired each
+    job with its own parameters: two trials started together can run each other's
+    parameters, and the web UI would list a cell beside another cell's curves. The trial
+    therefore runs the cell its job is recorded with. ``None`` when the manager cannot be
+    asked (no port, a remote machine that cannot reach it).
+    """
+    if not trial_id or port is None:
+        return None
+    from emodarts_nni.webui import rest
+
+    try:
+        job = rest(port, f"/trial-jobs/{trial_id}", host=host)
+        (record,) = [json.loads(text) for text in job.get("hyperParameters") or []]
+    except (OSError, ValueError):
+        return None
+    return dict(record.get("parameters") or {})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the cell named by this NNI trial's parameters."""
     parser = argparse.ArgumentParser(prog="python -m emodarts_nni.study.trial")
     parser.add_argument("study_dir", type=Path)
+    parser.add_argument("--port", type=int, default=None, help="the study's NNI manager")
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
 
     from emodarts_nni.webui import TrialReporter
 
     reporter = TrialReporter()  # before any NasExperiment replaces the channel
-    parameters = reporter.parameters.get("cell")
+    recorded = job_parameters(reporter.trial_id, args.port, args.host)
+    parameters = (recorded or reporter.parameters).get("cell")
     if not isinstance(parameters, dict) or "cell" not in parameters:
         print(
             f"emodarts: error: trial parameters name no cell: {reporter.parameters}",
