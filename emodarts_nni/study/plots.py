@@ -44,6 +44,7 @@ def plot_study_scatter(summary: Sequence[Mapping[str, Any]], path: Path) -> Path
     ax.set_title("Accuracy, its spread over folds, and model size (marker area)")
     ax.grid(alpha=0.3)
     ax.margins(x=0.25, y=0.15)
+    ax.set_xlim(left=-0.05 * max(ax.get_xlim()[1], 1.0))  # std >= 0: no empty negative axis
     return save_figure(fig, path)
 
 

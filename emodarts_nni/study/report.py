@@ -244,7 +244,9 @@ def _pm(mean: float | None, std: float | None) -> str:
 def _params(value: float | None) -> str:
     if value is None:
         return "–"
-    return f"{value / 1e6:.2f} M" if value >= 1e6 else f"{value / 1e3:.1f} K"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    return f"{value / 1e3:.1f} K" if value >= 1e3 else f"{value:.0f}"
 
 
 def _arm_order(arm: str) -> tuple[int, str]:
@@ -409,6 +411,7 @@ def make_study_report(study_dir: str | Path) -> dict[str, Path]:
 
         text += "\n".join(
             [
+                "",
                 "## Most frequently chosen cells",
                 "",
                 markdown_table(["arm", "scope", "cell", "chosen", "of runs"], chosen),
