@@ -195,6 +195,8 @@ def run_study(
         if webui:
             _run_in_nni(study, study_dir, pending, port, host, service)
         else:
+            if study.training_service.trial_concurrency > 1:
+                print("--no-webui: cells run one after another (trial_concurrency is NNI's)")
             for n, cell in enumerate(pending, 1):
                 print(f"[{n}/{len(pending)}] {cell.id}", flush=True)
                 run_cell(study_dir, cell.id)
