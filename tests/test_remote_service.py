@@ -247,15 +247,18 @@ def test_machines_section_becomes_nni_remote_config(key_file):
     ("machines", "message"),
     [
         ([{"host": "h", "user": "u", "pasword": "x"}], "unknown key 'pasword'"),
-        ([{"user": "u"}], r"machines\[0\]\.host is required"),
-        ([{"host": "h"}], r"machines\[0\]\.user is required"),
-        ([{"host": "h", "user": "u", "port": 70000}], r"machines\[0\]\.port must be a TCP port"),
-        ([{"host": "h", "user": "u", "port": "22"}], r"machines\[0\]\.port must be a TCP port"),
+        ([{"user": "u"}], r"machine_list\[0\]\.host is required"),
+        ([{"host": "h"}], r"machine_list\[0\]\.user is required"),
+        (
+            [{"host": "h", "user": "u", "port": 70000}],
+            r"machine_list\[0\]\.port must be a TCP port",
+        ),
+        ([{"host": "h", "user": "u", "port": "22"}], r"machine_list\[0\]\.port must be a TCP port"),
         ([{"host": "h", "user": "u", "ssh_key_file": "missing"}], "ssh_key_file: no such file"),
         ([{"host": "h", "user": "u", "python_path": ""}], r"python_path must be a folder"),
-        ([], "machines is empty"),
+        ([], "machine_list is empty"),
         ({"host": "h", "user": "u"}, "must be a list of machines"),
-        (["h"], r"machines\[0\] must be a mapping"),
+        (["h"], r"machine_list\[0\] must be a mapping"),
     ],
 )
 def test_bad_machines_section_fails_with_one_line_naming_it(machines, message, key_file):
@@ -271,7 +274,7 @@ def test_unknown_platform_and_remote_without_machines_fail_before_any_work(tmp_p
     with pytest.raises(ConfigError, match="platform 'slurm' is not supported"):
         check_platform("slurm")
     port = free_port()
-    with pytest.raises(ConfigError, match="machines is empty"):
+    with pytest.raises(ConfigError, match="machine_list is empty"):
         launch_trial_experiment(
             ["true"], experiment_dir=tmp_path / "nni", port=port, name="x", platform="remote"
         )

@@ -27,7 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the report and print its summary table and where the files went."""
+    from pathlib import Path
+
     from emodarts_nni.report import make_report, summary_table
+
+    if (Path(args.directory) / "study.json").is_file():  # a study folder: the study report
+        from emodarts_nni.study.report import make_study_report
+
+        files = make_study_report(args.directory)
+        print(f"study report: {files['report']}")
+        print(f"tables: {files['folds']}, {files['report_csv']}")
+        return 0
 
     report = make_report(args.directory, args.out)
     print(summary_table(report.summary))

@@ -9,6 +9,8 @@ Protocols (``make_folds(protocol=...)``):
   fewer speakers) folds of balanced size, largest speakers first; the seed breaks ties.
 - ``official``: MSP-Podcast's ``split`` column: ``Train`` → search/train, ``Development``
   (or ``Validation``) → validation, ``Test1`` → test; one fold.
+- ``emodarts_pairs``: the emoDARTS authors' IEMOCAP folds (see :func:`emodarts_pair_groups`):
+  fold k holds out the male speaker of session k and the female of session k+1.
 - ``auto``: ``session`` when there are at least 3 sessions, some session holds more than
   one speaker, and no speaker spans sessions; otherwise ``speaker_kfold``. (RAVDESS's
   one-actor "sessions" therefore get speaker k-fold, not 24 leave-one-actor-out folds.)
@@ -40,7 +42,7 @@ from emodarts_nni.data.manifest import Utterance, class_names
 from emodarts_nni.errors import DataError, suggest
 from emodarts_nni.files import atomic_path
 
-PROTOCOLS = ("auto", "session", "speaker", "speaker_kfold", "official")
+PROTOCOLS = ("auto", "session", "speaker", "speaker_kfold", "official", "emodarts_pairs")
 PARTS = ("search", "train", "validation", "test")
 DEFAULT_KFOLD = 5
 #: Candidate speaker draws tried for the validation group (best class coverage and size).
@@ -212,6 +214,8 @@ def _test_groups(
             )
         groups = sorted({u.session for u in utts}, key=_natural_key)
         return _chunks(groups, n_folds, "session", "sessions")
+    if protocol == EMODARTS_PAIRS:
+        return emodarts_pair_groups(utts, n_folds)
     speakers = sorted({u.speaker for u in utts}, key=_natural_key)
     if protocol == "speaker":
         return _chunks(speakers, n_folds, "speaker", "speakers")
@@ -421,11 +425,58 @@ def _fold(
     )
 
 
+# ----------------------------------------------------------- the paper's IEMOCAP folds
+#: ``splits.protocol`` of the emoDARTS authors' IEMOCAP folds.
+EMODARTS_PAIRS = "emodarts_pairs"
+_IEMOCAP_SPEAKER = re.compile(r"^Ses0?(\d+)([MF])$")
+
+
+def emodarts_pair_groups(
+    utterances: Sequence[Utterance], n_folds: int | None = None
+) -> list[tuple[str, ...]]:
+    """The held-out speakers of the authors' IEMOCAP folds: ``01_M+02_F``, ..., ``05_M+01_F``.
+
+    Fold k holds out the male speaker of session k and the female speaker of session k+1
+    (the last fold wraps round to session 1). This is speaker-independent but **not**
+    session-independent: each held-out speaker's conversation partner (same session, other
+    gender) stays in training. It exists so results can be set beside the paper's; the
+    default protocol stays leave-one-session-out. Speakers must be named like IEMOCAP's
+    (``Ses01M``, ``Ses01F``, ...); ``n_folds`` must be ``None`` or the number of sessions.
+    """
+    sessions: dict[int, dict[str, str]] = defaultdict(dict)
+    for speaker in {u.speaker for u in utterances}:
+        match = _IEMOCAP_SPEAKER.match(speaker)
+        if match is None:
+            raise DataError(
+                f"protocol {EMODARTS_PAIRS!r} needs IEMOCAP speakers (Ses01M, Ses01F, ...); "
+                f"got speaker {speaker!r}"
+            )
+        sessions[int(match.group(1))][match.group(2)] = speaker
+    numbers = sorted(sessions)
+    incomplete = [n for n in numbers if set(sessions[n]) != {"M", "F"}]
+    if len(numbers) < 2 or incomplete:
+        raise DataError(
+            f"protocol {EMODARTS_PAIRS!r} needs at least 2 sessions with one male and one "
+            f"female speaker each; sessions {numbers}, incomplete {incomplete}"
+        )
+    if n_folds is not None and n_folds != len(numbers):
+        raise DataError(
+            f"protocol {EMODARTS_PAIRS!r} has one fold per session ({len(numbers)}); "
+            f"got n_folds={n_folds}"
+        )
+    return [
+        (sessions[n]["M"], sessions[numbers[(i + 1) % len(numbers)]]["F"])
+        for i, n in enumerate(numbers)
+    ]
+
+
 __all__ = [
     "PARTS",
     "PROTOCOLS",
     "FoldSplit",
+    "EMODARTS_PAIRS",
     "choose_protocol",
+    "emodarts_pair_groups",
     "make_folds",
     "split_summary",
     "write_splits",

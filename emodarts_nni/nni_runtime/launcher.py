@@ -121,6 +121,9 @@ def launch_trial_experiment(
     host: str = LOCALHOST,
     platform: str = "local",
     machines: Sequence[Mapping[str, Any]] = (),
+    trial_concurrency: int = 1,
+    trial_gpu_number: int | None = None,
+    local_service: Any = None,
 ) -> ExperimentHandle:
     """Start an NNI ``Experiment('local')`` whose trial runs ``trial_command``; print its URL.
 
@@ -128,7 +131,9 @@ def launch_trial_experiment(
     ``experiment_dir``, which is also the trials' working directory. The trial reads its
     parameters and reports metrics with :class:`TrialReporter`. By default there is one
     trial with parameters ``{"run": name}``; a ``grid`` (``{"fold": [0, 1], "scope": [...]}``)
-    runs one trial per combination, one at a time, in NNI's grid order.
+    runs one trial per combination in NNI's grid order, ``trial_concurrency`` at a time,
+    each with ``trial_gpu_number`` GPUs (``local_service``: NNI's ``LocalConfig`` for GPU
+    placement; default NNI's).
     ``max_trial_duration`` (``"2h"`` or seconds) makes NNI cancel a trial that hangs.
     ``platform="remote"`` runs the trials on the SSH ``machines`` instead (NNI's remote
     training service, see :mod:`emodarts_nni.nni_runtime.remote`).
@@ -153,7 +158,10 @@ def launch_trial_experiment(
     config.search_space = search_space
     config.tuner.name = "GridSearch"
     config.max_trial_number = trials
-    config.trial_concurrency = 1
+    if local_service is not None and platform == "local":
+        config.training_service = local_service
+    config.trial_concurrency = trial_concurrency
+    config.trial_gpu_number = trial_gpu_number
     config.max_trial_duration = max_trial_duration
     on_machines = platform == "remote"
     if on_machines:  # SSH machines (docs/remote.md)

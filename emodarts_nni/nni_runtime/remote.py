@@ -42,7 +42,7 @@ from emodarts_nni.nni_runtime.patches import FAKE_HOME, is_manager_command
 if TYPE_CHECKING:
     from nni.experiment.config import RemoteConfig
 
-#: Keys of one machine in a study's ``training_service.machines`` (NNI's own names).
+#: Keys of one machine in a study's ``training_service.machine_list`` (NNI's own names).
 MACHINE_KEYS = ("host", "port", "user", "ssh_key_file", "python_path")
 #: Keys a machine must have.
 REQUIRED_MACHINE_KEYS = ("host", "user")
@@ -65,7 +65,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _machine_config(index: int, machine: Any, base_dir: Path) -> dict[str, Any]:
-    where = f"training_service.machines[{index}]"
+    where = f"training_service.machine_list[{index}]"
     if not isinstance(machine, Mapping):
         raise ConfigError(f"{where} must be a mapping of {', '.join(MACHINE_KEYS)}")
     for key in machine:
@@ -99,7 +99,7 @@ def remote_training_service(
     base_dir: Path | str = ".",
     trial_gpu_number: int | None = None,
 ) -> RemoteConfig:
-    """NNI's ``RemoteConfig`` for ``machines`` (a study's ``training_service.machines``).
+    """NNI's ``RemoteConfig`` for ``machines`` (a study's ``training_service.machine_list``).
 
     Each machine is ``{host, user, port (22), ssh_key_file (~/.ssh/id_rsa, relative to
     base_dir), python_path (the remote folder holding python3, e.g. a venv's bin)}``; an
@@ -111,9 +111,9 @@ def remote_training_service(
     from nni.experiment.config import RemoteConfig, RemoteMachineConfig
 
     if isinstance(machines, (str, bytes, Mapping)) or not isinstance(machines, Sequence):
-        raise ConfigError("training_service.machines must be a list of machines")
+        raise ConfigError("training_service.machine_list must be a list of machines")
     if not machines:
-        raise ConfigError("training_service.machines is empty: name at least one SSH machine")
+        raise ConfigError("training_service.machine_list is empty: name at least one SSH machine")
     base = Path(base_dir).expanduser().resolve()
     machine_list = [
         RemoteMachineConfig(**_machine_config(index, machine, base))

@@ -235,7 +235,7 @@ def evaluate_stage(
             checkpoint.extra.get("retrain_seconds"),
         )
     report, probs = evaluate(retrained.model, data, "test")
-    _predictions_csv(folder.predictions, data, probs)
+    write_predictions(folder.predictions, data, probs)
     provenance = source.provenance()
     metrics = {
         **report,
@@ -264,7 +264,7 @@ def evaluate_stage(
     return metrics
 
 
-def _predictions_csv(path: Path, data: FoldData, probs: np.ndarray) -> Path:
+def write_predictions(path: Path, data: FoldData, probs: np.ndarray) -> Path:
     """``predictions.csv``: each test utterance, its label, prediction and probabilities."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -1,0 +1,51 @@
+"""``emodarts study STUDY.yaml [--out DIR] [--resume] [--port P] [--no-webui]``.
+
+A thin layer over :func:`emodarts_nni.study.runner.run_study`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``study`` command."""
+    parser = subparsers.add_parser(
+        "study",
+        help="a grid of folds x scopes x strategies x seeds, with controls, as one NNI experiment",
+        description="Run every cell of STUDY.yaml (its base experiment config crossed with its "
+        "grid, plus random-architecture, baseline and classical controls per fold) as the "
+        "trials of one NNI experiment, each in its own run folder under the study folder, "
+        "then write folds.csv, report.csv, report.md and pictures. --resume re-runs only the "
+        "cells without metrics.json.",
+    )
+    parser.add_argument("study", metavar="STUDY.yaml", type=Path)
+    parser.add_argument("--out", type=Path, default=None, help="study folder")
+    parser.add_argument("--resume", action="store_true", help="continue the study in --out")
+    parser.add_argument("--port", type=int, default=8080, help="NNI web UI port (127.0.0.1)")
+    parser.add_argument(
+        "--no-webui", action="store_true", help="run the cells in-process, one after another"
+    )
+    parser.set_defaults(func=run_study_command)
+
+
+def run_study_command(args: argparse.Namespace) -> int:
+    """Run the study, print where the report went; status 1 when a cell did not finish."""
+    from emodarts_nni.study.runner import run_study
+
+    result = run_study(
+        args.study, out=args.out, resume=args.resume, port=args.port, webui=not args.no_webui
+    )
+    print(f"report: {result.report['report']}")
+    print(f"tables: {result.report['folds']}, {result.report['report_csv']}")
+    if result.unfinished:
+        print(
+            f"{len(result.unfinished)} cell(s) did not finish ({', '.join(result.unfinished[:5])}"
+            f"{', ...' if len(result.unfinished) > 5 else ''}); continue with: emodarts study "
+            f"{args.study} --out {result.study_dir} --resume",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

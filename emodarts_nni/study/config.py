@@ -1,0 +1,244 @@
+"""The study file: a base experiment config, a grid over its keys, controls, a training service.
+
+A study file (``experiments/study_*.yaml``) reads top to bottom::
+
+    name: study_quickstart
+    base: quickstart.yaml          # every cell starts from this experiment config
+    overrides:                     # optional: dotted keys set in every cell
+      retrain.epochs: 5
+    grid:                          # the cross product; any experiment key may be an axis
+      splits.fold: [0, 1, 2, 3, 4]
+      search.strategy: [darts, random-oneshot]
+    controls:                      # per fold, same splits, same retrain budget
+      random_architectures: 3
+      baselines: [cnn, cnn_lstm, cnn_lstm_att]
+      classical: true
+    training_service:              # NNI's own terms
+      platform: local
+      trial_concurrency: 1
+
+:func:`load_study` validates all of it, including every cell's resolved experiment config
+(:func:`emodarts_nni.study.cells.expand_cells`), before any work starts; every mistake is a
+:class:`~emodarts_nni.errors.ConfigError` of one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emodarts_nni.errors import ConfigError, suggest
+
+#: Top-level keys of a study file.
+STUDY_KEYS = ("name", "description", "base", "overrides", "grid", "controls", "training_service")
+#: Keys of ``controls``.
+CONTROL_KEYS = ("random_architectures", "baselines", "classical")
+#: NNI training-service platforms a study may name (``training_service.platform``).
+PLATFORMS = ("local", "remote")
+#: Keys of ``training_service`` understood for every platform (NNI's names, snake_case).
+SERVICE_KEYS = (
+    "platform",
+    "trial_concurrency",
+    "trial_gpu_number",
+    "use_active_gpu",
+    "gpu_indices",
+    "max_trial_number_per_gpu",
+    "max_trial_duration",
+    "machine_list",
+    "reuse_mode",
+)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The study's controls, run per fold with the same splits and retrain budget."""
+
+    random_architectures: int = 0
+    baselines: tuple[str, ...] = ()
+    classical: bool = False
+
+
+@dataclass(frozen=True)
+class TrainingService:
+    """Where trials run, in NNI's own config terms (``training_service``).
+
+    ``options`` holds the platform's remaining keys (``gpu_indices``, ``machine_list``, ...)
+    exactly as written; :func:`emodarts_nni.study.service.nni_training_service` turns the
+    whole section into NNI's training-service config.
+    """
+
+    platform: str = "local"
+    trial_concurrency: int = 1
+    trial_gpu_number: int | None = None
+    max_trial_duration: str | int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study file."""
+
+    name: str
+    base: Path
+    grid: Mapping[str, tuple[Any, ...]]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    controls: Controls = field(default_factory=Controls)
+    training_service: TrainingService = field(default_factory=TrainingService)
+    description: str = ""
+    source: str = "<study>"
+
+
+def _mapping(value: Any, where: str, source: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: {where}: expected a mapping, got {value!r}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _unknown(keys: Mapping[str, Any], valid: tuple[str, ...], prefix: str, source: str) -> None:
+    for key in keys:
+        if key not in valid:
+            raise ConfigError(f"{source}: unknown key {prefix + key!r}{suggest(key, valid)}")
+
+
+def _positive_int(value: Any, where: str, source: str, *, zero: bool = False) -> int:
+    low = 0 if zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        expected = "a non-negative integer" if zero else "a positive integer"
+        raise ConfigError(f"{source}: {where} = {value!r}: expected {expected}")
+    return value
+
+
+def _controls(raw: Any, source: str) -> Controls:
+    data = _mapping(raw, "controls", source)
+    _unknown(data, CONTROL_KEYS, "controls.", source)
+    n_random = _positive_int(
+        data.get("random_architectures", 0), "controls.random_architectures", source, zero=True
+    )
+    baselines = data.get("baselines") or []
+    if isinstance(baselines, str) or not isinstance(baselines, list):
+        raise ConfigError(f"{source}: controls.baselines = {baselines!r}: expected a list")
+    from emodarts_nni.baselines import BASELINES
+
+    for name in baselines:
+        if name not in BASELINES:
+            raise ConfigError(
+                f"{source}: controls.baselines: unknown baseline {name!r}"
+                f"{suggest(str(name), list(BASELINES))}"
+            )
+    if len(set(baselines)) != len(baselines):
+        raise ConfigError(f"{source}: controls.baselines: {baselines!r} names one twice")
+    classical = data.get("classical", False)
+    if not isinstance(classical, bool):
+        raise ConfigError(f"{source}: controls.classical = {classical!r}: expected true or false")
+    return Controls(n_random, tuple(baselines), classical)
+
+
+def _service(raw: Any, source: str) -> TrainingService:
+    data = _mapping(raw, "training_service", source)
+    _unknown(data, SERVICE_KEYS, "training_service.", source)
+    platform = data.pop("platform", "local")
+    if platform not in PLATFORMS:
+        raise ConfigError(
+            f"{source}: training_service.platform = {platform!r}{suggest(str(platform), PLATFORMS)}"
+        )
+    concurrency = _positive_int(
+        data.pop("trial_concurrency", 1), "training_service.trial_concurrency", source
+    )
+    gpus = data.pop("trial_gpu_number", None)
+    if gpus is not None:
+        _positive_int(gpus, "training_service.trial_gpu_number", source, zero=True)
+    duration = data.pop("max_trial_duration", None)
+    if platform == "remote" and not data.get("machine_list"):
+        raise ConfigError(
+            f"{source}: training_service.machine_list: the remote platform needs SSH machines"
+        )
+    if platform == "local" and "machine_list" in data:
+        raise ConfigError(
+            f"{source}: training_service.machine_list: only the remote platform has machines"
+        )
+    return TrainingService(platform, concurrency, gpus, duration, data)
+
+
+def _grid(raw: Any, source: str) -> dict[str, tuple[Any, ...]]:
+    data = _mapping(raw, "grid", source)
+    if not data:
+        raise ConfigError(f"{source}: grid: empty; name at least one axis, e.g. splits.fold: [0]")
+    grid = {}
+    for key, values in data.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, list) or not values:
+            raise ConfigError(
+                f"{source}: grid {key!r} = {values!r}: expected a non-empty list of values"
+            )
+        if len({repr(v) for v in values}) != len(values):
+            raise ConfigError(f"{source}: grid {key!r}: a value is listed twice")
+        grid[key] = tuple(values)
+    return grid
+
+
+def study_from_dict(
+    data: Any, *, source: str = "<study>", base_dir: Path | None = None
+) -> StudyConfig:
+    """Validate a parsed study mapping (the cells' experiment configs are checked later)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {data!r}")
+    raw = {str(k): v for k, v in data.items()}
+    _unknown(raw, STUDY_KEYS, "", source)
+    if "base" not in raw:
+        raise ConfigError(f"{source}: base: missing; name the experiment config every cell uses")
+    name = str(raw.get("name") or Path(source).stem)
+    if not _NAME.match(name):
+        raise ConfigError(f"{source}: name = {name!r}: expected letters, digits, '.', '_', '-'")
+    base = Path(os.path.expanduser(str(raw["base"])))
+    if not base.is_absolute():
+        base = (base_dir or Path.cwd()) / base
+    if not base.is_file():
+        raise ConfigError(f"{source}: base = {raw['base']!r}: no such experiment config {base}")
+    overrides = _mapping(raw.get("overrides"), "overrides", source)
+    grid = _grid(raw.get("grid"), source)
+    clash = sorted(set(grid) & set(overrides))
+    if clash:
+        raise ConfigError(f"{source}: {clash[0]!r} is both a grid axis and an override")
+    return StudyConfig(
+        name=name,
+        base=base.resolve(),
+        grid=grid,
+        overrides=overrides,
+        controls=_controls(raw.get("controls"), source),
+        training_service=_service(raw.get("training_service"), source),
+        description=str(raw.get("description") or ""),
+        source=source,
+    )
+
+
+def load_study(path: str | os.PathLike) -> StudyConfig:
+    """Read and validate the study file at ``path`` (its ``base`` is relative to its folder)."""
+    from emodarts_nni.yaml_loader import parse_yaml
+
+    path = Path(path).expanduser()
+    source = os.fspath(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: study file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read study file ({exc})") from None
+    return study_from_dict(parse_yaml(text, source), source=source, base_dir=path.absolute().parent)
+
+
+__all__ = [
+    "CONTROL_KEYS",
+    "PLATFORMS",
+    "STUDY_KEYS",
+    "Controls",
+    "StudyConfig",
+    "TrainingService",
+    "load_study",
+    "study_from_dict",
+]

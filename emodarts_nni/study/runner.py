@@ -1,0 +1,249 @@
+"""Run a study: validate every cell, extract features once, one NNI experiment, the report.
+
+:func:`run_study` is what ``emodarts study STUDY.yaml`` does:
+
+1. validate the study file and every cell's experiment config (nothing runs on bad input);
+2. lay out the study folder: ``study.yaml`` (the file as given), ``study.json`` (the cells,
+   their kinds and NNI parameters), one run folder per cell with its resolved
+   ``config.yaml``, and for each random-architecture cell its sampled ``architecture.json``;
+3. extract (and cache) the features once per corpus, before any trial starts;
+4. run the unfinished cells — a cell is finished when its run folder has ``metrics.json``
+   (our own record; NNI's experiment resume is broken, nni-notes #4): as the trials of one
+   NNI experiment in ``<study>/nni`` (GridSearch over one ``cell`` choice whose values are
+   the cells' parameters, so the web UI lists fold, scope, arm, strategy and seed per
+   trial), or in-process one after another with ``webui=False``;
+5. write the report (:func:`emodarts_nni.study.report.make_study_report`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emodarts_nni.errors import EmodartsError
+from emodarts_nni.files import atomic_write_json
+from emodarts_nni.runfolder import RunFolder
+from emodarts_nni.study.cells import Cell, expand_cells
+from emodarts_nni.study.config import StudyConfig, load_study
+from emodarts_nni.study.service import launch_arguments
+from emodarts_nni.study.trial import CELLS_FILE, DONE_FILE, run_cell
+
+log = logging.getLogger("emodarts")
+
+
+@dataclass
+class StudyResult:
+    """What :func:`run_study` did."""
+
+    study_dir: Path
+    cells: list[Cell]
+    ran: list[str]
+    unfinished: list[str]
+    report: dict[str, Path]
+
+
+def resolve_study_dir(
+    study: StudyConfig, cells: Sequence[Cell], out: str | os.PathLike | None, resume: bool
+) -> Path:
+    """``out`` or ``<output.dir of the base config>/<study name>``; never overwrites a study.
+
+    With ``resume`` the folder must hold a study; otherwise a non-empty folder gets a
+    numbered sibling (``...-2``), like a run folder.
+    """
+    base = Path(out) if out is not None else Path(cells[0].config.output.dir) / study.name
+    base = base.resolve()
+    if resume:
+        if not (base / CELLS_FILE).is_file():
+            raise EmodartsError(f"--resume: no study to resume in {base} ({CELLS_FILE} missing)")
+        return base
+    candidate, n = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def is_finished(study_dir: Path, cell: Cell) -> bool:
+    """Whether ``cell`` has finished (its run folder has ``metrics.json``)."""
+    return (study_dir / cell.id / DONE_FILE).is_file()
+
+
+def _with_port(cell: Cell, port: int) -> Cell:
+    """A multi-trial search runs its own NNI manager: give it a port of its own."""
+    cfg = cell.config
+    webui = dataclasses.replace(cfg.webui, port=port)
+    return dataclasses.replace(cell, config=dataclasses.replace(cfg, webui=webui))
+
+
+def _layout(study: StudyConfig, cells: list[Cell], study_dir: Path, port: int) -> list[Cell]:
+    """Write ``study.yaml``, ``study.json`` and every cell's ``config.yaml``."""
+    from emodarts_nni.strategies import is_oneshot
+
+    study_dir.mkdir(parents=True, exist_ok=True)
+    if Path(study.source).is_file() and not (study_dir / "study.yaml").is_file():
+        shutil.copyfile(study.source, study_dir / "study.yaml")
+    placed, extra_port = [], port
+    for cell in cells:
+        if cell.kind == "search" and not is_oneshot(cell.config.search.strategy):
+            extra_port += 1
+            cell = _with_port(cell, extra_port)
+        RunFolder(study_dir / cell.id).start(cell.config)  # writes config.yaml once
+        placed.append(cell)
+    atomic_write_json(
+        study_dir / CELLS_FILE,
+        {
+            "name": study.name,
+            "source": study.source,
+            "base": str(study.base),
+            "cells": [
+                {
+                    "id": cell.id,
+                    "kind": cell.kind,
+                    "arm": cell.arm,
+                    "baseline": cell.baseline,
+                    "index": cell.index,
+                    "parameters": cell.parameters(),
+                }
+                for cell in placed
+            ],
+        },
+    )
+    return placed
+
+
+def _corpus_key(cell: Cell) -> str:
+    """Cells with equal keys read the same corpus and features (folds do not matter)."""
+    from emodarts_nni.config import config_to_dict
+
+    cfg = cell.config
+    return json.dumps([config_to_dict(cfg.corpus), config_to_dict(cfg.features)], default=str)
+
+
+def prepare_features(cells: Sequence[Cell]) -> dict[str, Any]:
+    """Extract and cache the features of every corpus the cells use, once each.
+
+    Returns one fold's data per corpus key (what random architectures are sized from).
+    """
+    from emodarts_nni.pipeline.data import prepare_fold
+
+    data: dict[str, Any] = {}
+    for cell in cells:
+        key = _corpus_key(cell)
+        if key not in data:
+            print(f"features: {cell.config.corpus.kind} (cached for every cell)", flush=True)
+            data[key] = prepare_fold(cell.config, None, progress=cell.config.trainer.progress)
+    return data
+
+
+def _sample_architectures(study_dir: Path, cells: Sequence[Cell], data: dict[str, Any]) -> None:
+    """Write each random-architecture cell's ``architecture.json`` (once)."""
+    from emodarts_nni.architecture import sample_architecture, save_architecture
+    from emodarts_nni.pipeline.search import space_arguments
+
+    for cell in cells:
+        path = study_dir / cell.id / "architecture.json"
+        if cell.kind != "random-arch" or path.is_file():
+            continue
+        space = space_arguments(cell.config, data[_corpus_key(cell)])
+        architecture = sample_architecture(space, cell.sample_seed)
+        save_architecture(
+            path,
+            space,
+            architecture,
+            {
+                "strategy": cell.arm,
+                "scope": space["scope"],
+                "seed": cell.config.seed,
+                "sample_seed": cell.sample_seed,
+                "corpus": cell.config.corpus.kind,
+                "fold": cell.config.splits.fold,
+                "search_seconds": 0.0,
+            },
+        )
+
+
+def run_study(
+    study_path: str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    port: int = 8080,
+    host: str = "127.0.0.1",
+    webui: bool = True,
+) -> StudyResult:
+    """Run (or, with ``resume``, continue) the study in ``study_path``; see the module docstring."""
+    study = load_study(study_path)
+    cells = expand_cells(study)  # every cell validated before any work
+    service = launch_arguments(study.training_service, source=study.source) if webui else {}
+    study_dir = resolve_study_dir(study, cells, out, resume)
+    print(f"study folder: {study_dir} ({len(cells)} cells)", flush=True)
+    cells = _layout(study, cells, study_dir, port)
+    pending = [cell for cell in cells if not is_finished(study_dir, cell)]
+    if len(pending) < len(cells):
+        print(f"{len(cells) - len(pending)} cell(s) finished already; running {len(pending)}")
+    if pending:
+        data = prepare_features(pending)
+        _sample_architectures(study_dir, pending, data)
+        if webui:
+            _run_in_nni(study, study_dir, pending, port, host, service)
+        else:
+            if study.training_service.trial_concurrency > 1:
+                print("--no-webui: cells run one after another (trial_concurrency is NNI's)")
+            for n, cell in enumerate(pending, 1):
+                print(f"[{n}/{len(pending)}] {cell.id}", flush=True)
+                run_cell(study_dir, cell.id)
+    from emodarts_nni.study.report import make_study_report
+
+    report = make_study_report(study_dir)
+    unfinished = [cell.id for cell in cells if not is_finished(study_dir, cell)]
+    return StudyResult(study_dir, cells, [c.id for c in pending], unfinished, report)
+
+
+def _run_in_nni(
+    study: StudyConfig,
+    study_dir: Path,
+    pending: Sequence[Cell],
+    port: int,
+    host: str,
+    service: dict[str, Any],
+) -> None:
+    """One NNI experiment whose trials are the pending cells; returns when all have ended."""
+    from emodarts_nni.nni_runtime import launch_trial_experiment
+
+    command = [sys.executable, "-m", "emodarts_nni.study.trial", str(study_dir)]
+    command += ["--port", str(port), "--host", host]
+    handle = launch_trial_experiment(
+        command,
+        experiment_dir=study_dir / "nni",
+        port=port,
+        name=study.name,
+        grid={"cell": [cell.parameters() for cell in pending]},
+        host=host,
+        **service,
+    )
+    with handle:
+        done = 0
+        while True:
+            try:
+                status = handle.wait(timeout=5.0, poll_interval=1.0)
+            except TimeoutError:
+                status = None
+            finished = sum(is_finished(study_dir, cell) for cell in pending)
+            if finished != done:
+                done = finished
+                print(f"  {done}/{len(pending)} cells finished", flush=True)
+            if status is not None:
+                break
+    if status != "SUCCEEDED":
+        print(f"warning: the study's NNI experiment ended {status}", file=sys.stderr)
+
+
+__all__ = ["StudyResult", "is_finished", "prepare_features", "resolve_study_dir", "run_study"]

@@ -1,0 +1,238 @@
+"""``emodarts study`` end to end at tiny sizes: killed and resumed; in NNI's web UI.
+
+A study of 2 folds x 2 strategies + 1 random architecture + 1 baseline + the classical
+control (10 cells) is killed (SIGKILL, a real subprocess) after some cells finished and
+resumed; the finished cells are never run again and the report's numbers are the run
+folders' ``metrics.json``. A smaller study runs through NNI and its REST API (the web UI's
+own data source) lists every cell with its parameters.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from test_pipeline import tiny_config
+from test_webui import free_port
+
+from emodarts_nni.cli.main import main
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def write_study(tmp_path: Path, cache: Path, **study) -> Path:
+    base = tiny_config(tmp_path, cache)
+    data = {
+        "name": "tiny_study",
+        "base": base.name,
+        "grid": {"splits.fold": [0, 1], "search.strategy": ["darts", "random-oneshot"]},
+        "controls": {"random_architectures": 1, "baselines": ["cnn"], "classical": True},
+        # the CNN-only scope: the SeqNN candidates dominate a CPU search step
+        "overrides": {"space.scope": "cnn_only", "space.seq_cells": 0},
+        **study,
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def finished(out: Path) -> dict[str, float]:
+    """``{cell: mtime of its metrics.json}``."""
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+
+
+def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
+    tmp_path, cache, capsys
+):
+    study = write_study(tmp_path, cache)
+    out = tmp_path / "study"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "emodarts_nni.cli.main",
+        "study",
+        str(study),
+        "--out",
+        str(out),
+        "--no-webui",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 400
+    try:
+        while len(finished(out)) < 3 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate()
+    assert process.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
+    before = finished(out)
+    cells = json.loads((out / "study.json").read_text())["cells"]
+    assert len(cells) == 10 and 3 <= len(before) < 10
+
+    assert main(["study", str(study), "--out", str(out), "--resume", "--no-webui"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{len(before)} cell(s) finished already; running {10 - len(before)}" in printed
+    after = finished(out)
+    assert set(after) == {cell["id"] for cell in cells}
+    for cell_id, mtime in before.items():  # never run again
+        assert after[cell_id] == mtime, cell_id
+
+    metrics = {c["id"]: json.loads((out / c["id"] / "metrics.json").read_text()) for c in cells}
+    arms = {c["id"]: c["arm"] for c in cells}
+    assert set(arms.values()) == {
+        "darts",
+        "random-oneshot",
+        "random-arch",
+        "baseline:cnn",
+        "classical",
+    }
+    for cell_id, m in metrics.items():
+        for key in ("ua", "wa", "macro_f1", "per_class_recall", "confusion_matrix", "parameters"):
+            assert key in m, (cell_id, key)
+        assert (out / cell_id / "config.yaml").is_file() and (
+            out / cell_id / "predictions.csv"
+        ).is_file()
+    assert (
+        json.loads((out / "random-arch-0_fold-0" / "architecture.json").read_text())["architecture"]
+        == json.loads((out / "random-arch-0_fold-1" / "architecture.json").read_text())[
+            "architecture"
+        ]
+    )
+
+    with (out / "folds.csv").open() as fh:
+        folds = list(csv.DictReader(fh))
+    assert len(folds) == 10
+    for row in folds:
+        m = metrics[row["run_dir"]]
+        assert row["arm"] == arms[row["run_dir"]]
+        assert int(row["fold"]) == m["fold"] and int(row["seed"]) == m["seed"]
+        assert float(row["ua"]) == m["ua"] and float(row["wa"]) == m["wa"]
+        assert float(row["macro_f1"]) == m["macro_f1"] and int(row["params"]) == m["parameters"]
+
+    with (out / "report.csv").open() as fh:
+        report = {(r["scope"], r["arm"]): r for r in csv.DictReader(fh)}
+    assert set(report) == {
+        ("cnn_only", "darts"),
+        ("cnn_only", "random-oneshot"),
+        ("cnn_only", "random-arch"),
+        ("-", "baseline:cnn"),
+        ("-", "classical"),
+    }
+    for (_, arm), r in report.items():
+        mine = [metrics[c] for c in metrics if arms[c] == arm]
+        ua = [m["ua"] for m in sorted(mine, key=lambda m: m["fold"])]
+        assert int(r["n_folds"]) == 2
+        assert float(r["ua_mean"]) == pytest.approx(np.mean(ua), abs=1e-12)
+        assert float(r["ua_std"]) == pytest.approx(np.std(ua, ddof=1), abs=1e-12)
+        assert float(r["wa_mean"]) == pytest.approx(np.mean([m["wa"] for m in mine]), abs=1e-12)
+        assert float(r["params_mean"]) == pytest.approx(np.mean([m["parameters"] for m in mine]))
+
+    text = (out / "report.md").read_text()
+    darts = report[("cnn_only", "darts")]
+    assert f"{100 * float(darts['ua_mean']):.2f} ± {100 * float(darts['ua_std']):.2f}" in text
+    for title in ("Table 3", "Table 4", "Table 7", "Paired comparison"):
+        assert title in text
+    d = {m["fold"]: m["ua"] for c, m in metrics.items() if arms[c] == "darts"}
+    c = {m["fold"]: m["ua"] for cid, m in metrics.items() if arms[cid] == "classical"}
+    wins = sum(d[f] > c[f] for f in (0, 1))
+    diffs = ", ".join(f"{f}: {100 * (d[f] - c[f]):+.2f}" for f in (0, 1))
+    assert f"| synth | darts | cnn_only | classical | 2 | {wins} of 2 |" in text
+    assert diffs in text
+    for picture in (
+        "accuracy_scatter.png",
+        "ua_boxes.png",
+        "chosen_ops.png",
+        "alpha_darts-cnn_only.png",
+    ):
+        assert (out / picture).stat().st_size > 1000, picture
+
+    # `emodarts report STUDY_DIR` rewrites the same report
+    (out / "report.md").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").read_text() == text
+
+    # a finished study resumed again runs nothing
+    assert main(["study", str(study), "--out", str(out), "--resume", "--no-webui"]) == 0
+    assert finished(out) == after
+
+
+@pytest.fixture
+def nni_home(tmp_path, monkeypatch):
+    """Keep NNI's experiment registry out of the real home folder."""
+    from nni.tools.nnictl import constants
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(constants, "NNI_HOME_DIR", str(tmp_path / "home" / "nni-experiments"))
+
+
+def test_web_ui_of_a_study_lists_every_cell_with_its_parameters(tmp_path, cache, nni_home):
+    from emodarts_nni.nni_runtime import (
+        fetch_metrics,
+        fetch_trial_jobs,
+        stop_experiment,
+        view_experiment,
+    )
+    from emodarts_nni.nni_runtime.rest import rest
+
+    study = write_study(
+        tmp_path,
+        cache,
+        grid={"splits.fold": [0], "search.strategy": ["darts"]},
+        controls={"baselines": ["cnn"], "classical": True},
+        training_service={"platform": "local", "trial_concurrency": 2},
+    )
+    out = tmp_path / "study"
+    assert main(["study", str(study), "--out", str(out), "--port", str(free_port())]) == 0
+    cells = json.loads((out / "study.json").read_text())["cells"]
+    assert [c["id"] for c in cells] == ["darts", "baseline-cnn", "classical"]
+
+    port = free_port()
+    view_experiment(out, port)
+    try:
+        jobs = fetch_trial_jobs(port)
+        metrics = fetch_metrics(port)
+        profile = rest(port, "/experiment")
+    finally:
+        stop_experiment(port)
+    assert profile["params"]["trialConcurrency"] == 2
+    assert len(jobs) == 3 and {job["status"] for job in jobs} == {"SUCCEEDED"}
+    shown = {}
+    for job in jobs:
+        (record,) = [json.loads(p) for p in job["hyperParameters"]]
+        parameters = record["parameters"]["cell"]
+        shown[parameters["cell"]] = (job["trialJobId"], parameters)
+    assert set(shown) == {c["id"] for c in cells}
+    for cell in cells:
+        trial, parameters = shown[cell["id"]]
+        assert parameters == cell["parameters"]
+        assert {"arm", "fold", "scope", "strategy", "seed", "corpus"} <= set(parameters)
+        final = [m for m in metrics if m["trial_id"] == trial and m["type"] == "FINAL"]
+        ua = json.loads((out / cell["id"] / "metrics.json").read_text())["ua"]
+        assert len(final) == 1 and final[0]["default"] == pytest.approx(ua)
+        epochs = [m for m in metrics if m["trial_id"] == trial and m["type"] == "PERIODICAL"]
+        assert epochs, cell["id"]  # per-epoch validation UA (classical: per C candidate)
+        # the trial listed with a cell ran that cell (NNI 3.0 may hand concurrent trials
+        # each other's parameters; only the searched cell has a search stage)
+        stages = {m["value"].get("stage") for m in epochs}
+        assert ("search" in stages) == (cell["kind"] == "search"), (cell["id"], stages)
+    assert shown["darts"][1]["fold"] == 0 and shown["baseline-cnn"][1]["arm"] == "baseline:cnn"
