@@ -57,6 +57,7 @@ from emodarts_nni.rules import (
 )
 from emodarts_nni.scopes import DEFAULT_SCOPE, load_scope
 from emodarts_nni.shipped import EXPERIMENTS, shipped_folder, shipped_names
+from emodarts_nni.sizing import check_space_fits
 from emodarts_nni.space_args import (
     SPACE_DEFAULTS,
     SPACE_RULES,
@@ -623,7 +624,28 @@ def config_from_dict(
     cfg = _build_section(ExperimentConfig, raw, "", ctx)
     _check(cfg, raw, ctx)
     # last: loading the scope imports the op tables (torch); every cheaper check came first
-    return dataclasses.replace(cfg, space=_resolve_space(cfg.space, raw, ctx))
+    cfg = dataclasses.replace(cfg, space=_resolve_space(cfg.space, raw, ctx))
+    _check_space_size(cfg, ctx)
+    return cfg
+
+
+def _check_space_size(cfg: ExperimentConfig, ctx: _Context) -> None:
+    """Refuse a space this machine cannot hold, from the arguments alone, before any data
+    work (the input is the feature map; the class count is the paper's 4 until the data is
+    read, a negligible part of the size)."""
+    scope = load_scope(cfg.space.scope)
+    args = {
+        **{f.name: getattr(cfg.space, f.name) for f in dataclasses.fields(cfg.space)},
+        "cnn_ops": scope.cnn_ops,
+        "seq_ops": scope.seq_ops,
+        "n_mfcc": cfg.features.n_mfcc,
+        "frames": cfg.features.pooled_frames,
+        "n_classes": SPACE_DEFAULTS["n_classes"],
+    }
+    try:
+        check_space_fits(args, "space")
+    except ConfigError as exc:
+        raise ConfigError(f"{ctx.source}: {exc}") from None
 
 
 def shipped_configs() -> list[str]:

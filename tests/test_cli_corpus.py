@@ -131,3 +131,17 @@ def test_synth_rejects_a_bad_layout(tmp_path, capsys):
     argv = ["corpus", "synth", str(tmp_path / "s"), "--speakers", "4", "--sessions", "3"]
     assert main(argv) == 2
     assert "multiple of n_sessions" in capsys.readouterr().err
+
+
+def test_absurd_max_seconds_is_refused_before_any_extraction(tmp_path, iemocap_root, capsys):
+    """Reliability defect 3: `--max-seconds 1e12` asked for ~57 PiB per utterance."""
+    manifest = tmp_path / "iemocap.csv"
+    main(["corpus", "manifest", "iemocap", str(iemocap_root), "-o", str(manifest)])
+    capsys.readouterr()
+    cache = tmp_path / "cache"
+    argv = ["features", str(manifest), "--max-seconds", "1e12", "--cache-dir", str(cache)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err
+    assert "needs about" in err and "PiB to extract" in err
+    assert not cache.exists()

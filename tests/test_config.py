@@ -635,3 +635,14 @@ def test_bad_scope_settings_name_the_scope(tmp_path: Path) -> None:
     scope.write_text("cnn_ops: [skip_connect]\nsettings: {hiden: 8}\n")
     message = error_of({"space": {"scope": "scope.yaml"}}, base_dir=tmp_path)
     assert "space.scope" in message and "'hiden'" in message and "did you mean 'hidden'" in message
+
+
+def test_a_space_too_large_for_this_machine_fails_in_load_config(tmp_path):
+    """Reliability defect 3: `space.init_channels: 1000000` tried to allocate 12 TB; it is
+    refused from the arguments alone, with the estimate, before any data work."""
+    path = tmp_path / "huge.yaml"
+    path.write_text("space:\n  init_channels: 1000000\n")
+    with pytest.raises(ConfigError, match=r"space is too large for this machine: .*reduce") as err:
+        load_config(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    assert not (tmp_path / "runs").exists()

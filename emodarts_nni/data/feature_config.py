@@ -14,6 +14,7 @@ from typing import Any
 
 from emodarts_nni.errors import ConfigError
 from emodarts_nni.rules import Choice, Invalid, Number, option
+from emodarts_nni.sizing import format_bytes, physical_memory_bytes
 
 #: Values of :attr:`FeatureConfig.normalisation`: none, per utterance, or statistics of the
 #: training speakers (fitted by the pipeline).
@@ -97,6 +98,25 @@ class FeatureConfig:
                 f"<= {self.available_frames} (the frames of features.max_seconds at this "
                 "sample_rate and hop_length)",
             )
+
+        need = self.working_bytes
+        memory = physical_memory_bytes()
+        if memory is not None and need > memory // 2:
+            raise FeatureConfigError(
+                f"features: one utterance of {self.max_seconds:g} s at {self.sample_rate} Hz "
+                f"(n_fft {self.n_fft}) needs about {format_bytes(need)} to extract; this "
+                f"machine has {format_bytes(memory)}",
+                "max_seconds",
+                self.max_seconds,
+                f"a length whose extraction fits in memory (about {format_bytes(need)} now)",
+            )
+
+    @property
+    def working_bytes(self) -> int:
+        """Estimated peak bytes to extract one utterance: the float32 waveform plus its
+        complex64 STFT and a power spectrogram of the same size (librosa's MFCC path)."""
+        bins = self.n_fft // 2 + 1
+        return 4 * self.n_samples + 16 * bins * self.available_frames
 
     @property
     def n_samples(self) -> int:
