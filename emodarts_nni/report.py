@@ -19,7 +19,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,12 +332,19 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Path:
+def write_csv(
+    path: Path,
+    columns: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+    cell: Callable[[Any], Any] = _csv_value,
+) -> Path:
+    """Write ``rows`` (only ``columns``, in order) as CSV atomically; ``cell`` formats a value
+    (default: blanks for None/NaN, floats to 6 decimals, lists space-separated)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in columns})
+        writer.writerow({k: cell(row.get(k)) for k in columns})
     return atomic_write_text(path, buffer.getvalue())
 
 
@@ -439,8 +446,8 @@ def make_report(directory: str | os.PathLike, out_dir: str | os.PathLike | None 
     summary = summarise(records)
     runs = [_run_row(r) for r in records]
     recall_columns = sorted({k for row in runs for k in row if k.startswith("recall_")})
-    files["summary"] = _write_csv(out / SUMMARY_CSV, SUMMARY_COLUMNS, summary)
-    files["runs"] = _write_csv(out / RUNS_CSV, (*RUN_COLUMNS, *recall_columns), runs)
+    files["summary"] = write_csv(out / SUMMARY_CSV, SUMMARY_COLUMNS, summary)
+    files["runs"] = write_csv(out / RUNS_CSV, (*RUN_COLUMNS, *recall_columns), runs)
     accuracy = plots.plot_accuracy_scatter(summary, out / ACCURACY_PNG)
     if accuracy is not None:
         files["accuracy"] = accuracy

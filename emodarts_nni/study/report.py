@@ -17,8 +17,6 @@ Every number comes from the cells' run folders (``metrics.json``); nothing is re
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +28,7 @@ import numpy as np
 
 from emodarts_nni.errors import EmodartsError
 from emodarts_nni.files import atomic_write_text
+from emodarts_nni.report import markdown_table, write_csv
 from emodarts_nni.study.cells import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM
 from emodarts_nni.study.trial import DONE_FILE, read_cells
 
@@ -224,13 +223,9 @@ def comparisons(rows: Sequence[Mapping[str, Any]]) -> list[Comparison]:
 
 
 # --------------------------------------------------------------------------- files
-def _csv(path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> Path:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
-    return atomic_write_text(path, buffer.getvalue())
+def _exact(value: Any) -> Any:
+    """A CSV cell with the value exactly as ``metrics.json`` has it (None blank)."""
+    return "" if value is None else value
 
 
 def _pct(value: float | None) -> str:
@@ -258,7 +253,6 @@ def markdown(
     name: str, summary: Sequence[Mapping[str, Any]], compared: Sequence[Comparison], n_cells: int
 ) -> str:
     """The text of ``report.md``."""
-    from emodarts_nni.report import markdown_table
 
     ordered = sorted(summary, key=lambda r: (r["corpus"], _arm_order(r["arm"]), r["scope"]))
     parts = [
@@ -419,8 +413,8 @@ def make_study_report(study_dir: str | Path) -> dict[str, Path]:
             ]
         )
     files = {
-        "folds": _csv(study_dir / "folds.csv", FOLD_COLUMNS, rows),
-        "report_csv": _csv(study_dir / "report.csv", REPORT_COLUMNS, summary),
+        "folds": write_csv(study_dir / "folds.csv", FOLD_COLUMNS, rows, _exact),
+        "report_csv": write_csv(study_dir / "report.csv", REPORT_COLUMNS, summary, _exact),
         "report": atomic_write_text(study_dir / "report.md", text),
     }
     pictures = {
