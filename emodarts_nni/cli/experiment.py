@@ -271,12 +271,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from emodarts_nni.config import load_config
 
     config_path = args.config or RunFolder(args.checkpoint.parent).config
-    if not Path(config_path).is_file():
-        raise EmodartsError(f"no config for {args.checkpoint}: pass --config CONFIG.yaml")
     overrides: dict[str, Any] = {"trainer.progress": False}
     if args.fold is not None:
         overrides["splits.fold"] = args.fold
-    cfg = load_config(config_path, overrides)  # checked before torch is imported
+    # A config that exists is checked before torch is imported; a missing one is reported
+    # after the checkpoint, so a broken checkpoint is named first.
+    cfg = load_config(config_path, overrides) if Path(config_path).is_file() else None
 
     from emodarts_nni.architecture import count_parameters
     from emodarts_nni.checkpoint import load_checkpoint
@@ -284,6 +284,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from emodarts_nni.pipeline.retrain import evaluate
 
     checkpoint = load_checkpoint(args.checkpoint)
+    if cfg is None:
+        raise EmodartsError(f"no config for {args.checkpoint}: pass --config CONFIG.yaml")
     data = prepare_fold(cfg, progress=False)
     expected = checkpoint.features
     actual = data.feature_config
