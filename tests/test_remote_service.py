@@ -9,6 +9,7 @@ carries it. Each experiment is checked through NNI's REST API (the web UI's data
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -209,6 +210,46 @@ def test_pipeline_trial_on_the_remote_service_reports_epochs_and_final_ua(sshd, 
     run_metrics = run.read_metrics()
     assert len(finals) == 1 and finals[0]["default"] == pytest.approx(run_metrics["ua"])
     _assert_nothing_left(sshd, handle.id, port)
+
+
+def test_tiny_study_runs_its_cells_on_the_remote_training_service(sshd, tmp_path):
+    """The study issue's remote check: ``emodarts study`` with ``platform: remote`` and the
+    local sshd as its one machine; every cell's trial runs there and reports back."""
+    from test_study_e2e import write_study
+
+    from emodarts_nni.cli.main import main
+    from emodarts_nni.nni_runtime import stop_experiment, view_experiment
+    from emodarts_nni.nni_runtime.rest import rest
+
+    study = write_study(
+        tmp_path,
+        tmp_path / "cache",
+        grid={"splits.fold": [0], "search.strategy": ["darts"]},
+        controls={"baselines": ["cnn"], "classical": True},
+        training_service={"platform": "remote", "machine_list": [_machine(sshd)]},
+    )
+    out = tmp_path / "study"
+    port = free_port()
+    assert main(["study", str(study), "--out", str(out), "--port", str(port)]) == 0
+    assert not reachable("127.0.0.1", port)
+    cells = [c["id"] for c in json.loads((out / "study.json").read_text())["cells"]]
+    assert cells == ["darts", "baseline-cnn", "classical"]
+    with (out / "folds.csv").open(newline="") as fh:
+        rows = {row["run_dir"]: row for row in csv.DictReader(fh)}
+    for cell in cells:
+        metrics = json.loads((out / cell / "metrics.json").read_text())
+        assert float(rows[cell]["ua"]) == pytest.approx(metrics["ua"])
+    view = free_port()
+    view_experiment(out, view)
+    try:
+        profile = rest(view, "/experiment")
+        jobs = rest(view, "/trial-jobs")
+    finally:
+        stop_experiment(view)
+    service = profile["params"]["trainingService"]
+    service = service[0] if isinstance(service, list) else service
+    assert service["platform"] == "remote"
+    assert len(jobs) == 3 and {job["status"] for job in jobs} == {"SUCCEEDED"}
 
 
 # ------------------------------------------------------------------ configuration
