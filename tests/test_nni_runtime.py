@@ -82,6 +82,7 @@ def snapshot():
     }
     return {
         "launcher.Popen": launcher.Popen,
+        "launcher._check_rest_server": launcher._check_rest_server,
         "Experiments.__init__": config_utils.Experiments.__init__,
         "NNI_HOME_DIR": constants.NNI_HOME_DIR,
         "logger filters": {n: list(l.filters) for n, l in loggers.items() if l.filters},
@@ -151,6 +152,7 @@ def _patched() -> tuple[object, object, list[object]]:
         launcher.Popen,
         config_utils.Experiments.__init__,
         list(logging.getLogger("nni.experiment").filters),
+        launcher._check_rest_server,
     )
 
 
@@ -161,6 +163,7 @@ def test_patches_nest_and_are_restored_after(tmp_path: Path) -> None:
     with manager_patches(tmp_path / "outer") as outer:
         patched = _patched()
         assert patched[0] is not original[0] and patched[1] is not original[1]
+        assert patched[3] is not original[3]
         assert len(patched[2]) == len(original[2]) + 1
         with manager_patches(tmp_path / "inner") as inner:
             assert _patched() == patched  # installed once, not wrapped twice
@@ -436,3 +439,47 @@ def test_a_bad_config_fails_before_torch_nni_or_gym_are_imported(
     assert cli.returncode == 2
     assert cli.stderr.startswith("emodarts: error: ") and cli.stderr.count("\n") == 1
     assert "gym" not in cli.stderr.lower()
+
+
+def test_a_slow_manager_start_is_waited_for(tmp_path: Path) -> None:
+    """NNI waits about 3 s for a new manager to answer; the patch waits up to a minute (a
+    cold Node.js start on a busy 2-core machine took longer and failed a study)."""
+    import http.server
+    import threading
+
+    from nni.experiment import launcher
+
+    class CheckStatus(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = b'{"status": "RUNNING"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = http.server.HTTPServer(("127.0.0.1", port), CheckStatus, bind_and_activate=False)
+    answering = threading.Event()
+
+    def late_start() -> None:
+        time.sleep(4.5)  # later than NNI's own ~3 s
+        server.server_bind()
+        server.server_activate()
+        answering.set()
+        server.serve_forever(poll_interval=0.1)
+
+    thread = threading.Thread(target=late_start, daemon=True)
+    thread.start()
+    try:
+        with manager_patches(tmp_path):
+            launcher._check_rest_server(port)  # returns once the server answers
+        assert answering.is_set(), "returned before the manager answered"
+    finally:
+        if answering.wait(timeout=10):
+            server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()

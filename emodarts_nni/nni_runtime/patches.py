@@ -204,10 +204,36 @@ def _drop_web_portal_urls(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Web portal URLs")
 
 
+#: Seconds NNI's manager may take to answer after it is started (NNI 3.0 allows about 3).
+MANAGER_START_SECONDS = 60.0
+
+
+def _patient_rest_check(original: Any) -> Any:
+    """New: NNI gives its freshly started manager about 3 s to answer ``/check-status``
+    (``launcher._check_rest_server``: 3 tries a second apart) and otherwise stops the
+    experiment. A cold start of Node.js on a busy 2-core machine took longer (seen here:
+    ``emodarts study`` failed with "Create experiment failed ... Connection refused" and
+    succeeded on the next try). Poll for up to :data:`MANAGER_START_SECONDS` instead."""
+    import time
+
+    def check(port: int, retry: int = 3, url_prefix: str | None = None) -> None:
+        deadline = time.monotonic() + MANAGER_START_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                return original(port, 1, url_prefix)  # one try, raising if it fails
+            except Exception:  # noqa: BLE001 - NNI raises requests' errors; retried
+                time.sleep(0.5)
+        return original(port, retry, url_prefix)
+
+    return check
+
+
 def _install() -> None:
     from nni.experiment import launcher
     from nni.tools.nnictl import config_utils
 
+    _originals["_check_rest_server"] = launcher._check_rest_server
+    launcher._check_rest_server = _patient_rest_check(launcher._check_rest_server)
     _originals["Popen"] = launcher.Popen
     _originals["Experiments.__init__"] = config_utils.Experiments.__init__
     launcher.Popen = _local_manager_popen(launcher.Popen)  # type: ignore[assignment,misc]
@@ -222,6 +248,7 @@ def _restore() -> None:
     from nni.tools.nnictl import config_utils
 
     launcher.Popen = _originals.pop("Popen")  # type: ignore[misc]
+    launcher._check_rest_server = _originals.pop("_check_rest_server")
     config_utils.Experiments.__init__ = _originals.pop(  # type: ignore[method-assign]
         "Experiments.__init__"
     )
