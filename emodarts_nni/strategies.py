@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import importlib
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,8 @@ class StrategySpec:
     oneshot: bool
     params: tuple[str, ...]
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: The parameters this strategy takes from an experiment config's other keys.
+    from_config: Callable[[Any], dict[str, Any]] = field(default=lambda cfg: {})
 
     def unknown_params(self, names: Iterable[str]) -> list[str]:
         """The names (sorted) that are not parameters of this strategy."""
@@ -95,11 +97,35 @@ class StrategySpec:
             raise ConfigError(f"strategy {self.name!r}: {exc}") from exc
 
 
+def _differentiable(cfg: Any) -> dict[str, Any]:
+    """DARTS-like strategies: the α learning rate and the weights' gradient clipping."""
+    return {"arc_learning_rate": cfg.search.arch_lr, "gradient_clip_val": cfg.search.grad_clip}
+
+
+def _enas(cfg: Any) -> dict[str, Any]:
+    """ENAS is rewarded by the per-batch validation UA that SerModule logs."""
+    return {"reward_metric_name": "val_batch_ua"}
+
+
+def _seeded(cfg: Any) -> dict[str, Any]:
+    return {"seed": cfg.seed}
+
+
+def _evolution(cfg: Any) -> dict[str, Any]:
+    return {
+        "population_size": cfg.search.population_size,
+        "sample_size": cfg.search.sample_size,
+        **_seeded(cfg),
+    }
+
+
 #: Every strategy a config may name, in the order of the table above.
 STRATEGIES: dict[str, StrategySpec] = {
     spec.name: spec
     for spec in (
-        StrategySpec("darts", "emodarts_nni.oneshot.DARTS", True, _DARTS_PARAMS),
+        StrategySpec(
+            "darts", "emodarts_nni.oneshot.DARTS", True, _DARTS_PARAMS, from_config=_differentiable
+        ),
         StrategySpec(
             "enas",
             "nni.nas.strategy.ENAS",
@@ -116,20 +142,34 @@ STRATEGIES: dict[str, StrategySpec] = {
                 "mutation_hooks",
             ),
             {"reward_metric_name": "val_acc"},
+            from_config=_enas,
         ),
         StrategySpec(
-            "gumbel", "nni.nas.strategy.GumbelDARTS", True, (*_DARTS_PARAMS, "temperature")
+            "gumbel",
+            "nni.nas.strategy.GumbelDARTS",
+            True,
+            (*_DARTS_PARAMS, "temperature"),
+            from_config=_differentiable,
         ),
-        StrategySpec("proxyless", "nni.nas.strategy.Proxyless", True, _DARTS_PARAMS),
+        StrategySpec(
+            "proxyless",
+            "nni.nas.strategy.Proxyless",
+            True,
+            _DARTS_PARAMS,
+            from_config=_differentiable,
+        ),
         StrategySpec(
             "random-oneshot", "nni.nas.strategy.RandomOneShot", True, ("filter", "mutation_hooks")
         ),
-        StrategySpec("random", "nni.nas.strategy.Random", False, ("dedup", "seed")),
+        StrategySpec(
+            "random", "nni.nas.strategy.Random", False, ("dedup", "seed"), from_config=_seeded
+        ),
         StrategySpec(
             "evolution",
             "nni.nas.strategy.RegularizedEvolution",
             False,
             ("population_size", "sample_size", "mutation_prob", "crossover", "dedup", "seed"),
+            from_config=_evolution,
         ),
     )
 }
@@ -173,26 +213,9 @@ def make_strategy(name: str, **params: Any) -> Strategy:
 
 
 def strategy_params(cfg: Any) -> dict[str, Any]:
-    """Keyword arguments of ``cfg.search.strategy`` taken from an experiment config
-    (``search.params`` wins over the values derived from the other ``search`` keys)."""
-    name = cfg.search.strategy
-    params: dict[str, Any] = {}
-    if name in ("darts", "gumbel", "proxyless"):
-        params = {
-            "arc_learning_rate": cfg.search.arch_lr,
-            "gradient_clip_val": cfg.search.grad_clip,
-        }
-    elif name == "enas":
-        params = {"reward_metric_name": "val_batch_ua"}
-    elif name == "evolution":
-        params = {
-            "population_size": cfg.search.population_size,
-            "sample_size": cfg.search.sample_size,
-            "seed": cfg.seed,
-        }
-    elif name == "random":
-        params = {"seed": cfg.seed}
-    return {**params, **dict(cfg.search.params)}
+    """Keyword arguments of ``cfg.search.strategy`` taken from an experiment config: what
+    the strategy's own ``from_config`` derives, then ``search.params`` (which wins)."""
+    return {**strategy_spec(cfg.search.strategy).from_config(cfg), **dict(cfg.search.params)}
 
 
 def strategy_from_config(cfg: Any) -> Strategy:

@@ -248,3 +248,25 @@ def _trial_logs(jobs: list[dict[str, Any]]) -> str:
         if stderr.is_file():
             tails.append(f"--- {job['trialJobId']}:\n" + stderr.read_text()[-2000:])
     return "\n".join(tails)
+
+
+def test_each_strategy_maps_the_config_to_parameters_it_accepts():
+    """Each registry entry derives its own parameters from a config (no if-chain on names
+    elsewhere), and only parameters its NNI class takes; ``search.params`` wins."""
+    from emodarts_nni.config import config_from_dict
+    from emodarts_nni.strategies import strategy_params
+
+    for name, spec in STRATEGIES.items():
+        cfg = config_from_dict({"search": {"strategy": name, "arch_lr": 0.01}})
+        derived = spec.from_config(cfg)
+        assert spec.unknown_params(derived) == [], name
+        assert strategy_params(cfg) == derived
+    cfg = config_from_dict({"search": {"strategy": "darts", "params": {"warmup_epochs": 2}}})
+    assert strategy_params(cfg) == {
+        "arc_learning_rate": cfg.search.arch_lr,
+        "gradient_clip_val": cfg.search.grad_clip,
+        "warmup_epochs": 2,
+    }
+    assert strategy_params(config_from_dict({"seed": 7, "search": {"strategy": "random"}})) == {
+        "seed": 7
+    }
