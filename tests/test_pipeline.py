@@ -336,3 +336,17 @@ def test_kill_during_retraining_then_resume_keeps_one_history_row_per_epoch(tmp_
     epochs_seen = [(r["stage"], r["epoch"]) for r in out.read_history()]
     assert epochs_seen == [("retrain", epoch) for epoch in range(epochs)]
     assert out.predictions.read_bytes() == (reference / "predictions.csv").read_bytes()
+
+
+def test_a_random_oneshot_search_is_reproducible_in_one_process(tmp_path, cache):
+    """NNI's RandomOneShot samples (and exports) with Python's global ``random``; the search
+    seeds it from ``seed``, so two identical searches export the same architecture."""
+    config = tiny_config(tmp_path, cache)
+    chosen = []
+    for out in ("first", "second"):
+        argv = ["search", str(config), "--strategy", "random-oneshot", "--no-webui"]
+        assert main([*argv, "--out", str(tmp_path / out)]) == 0
+        chosen.append(
+            json.loads((tmp_path / out / "architecture.json").read_text())["architecture"]
+        )
+    assert chosen[0] == chosen[1]

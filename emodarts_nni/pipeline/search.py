@@ -11,6 +11,7 @@ Both end in the same exported architecture dict.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,9 @@ def run_oneshot_search(
 
     from emodarts_nni.nni_runtime import run_search as nas_search
 
+    # NNI's path-sampling strategies (random-oneshot, its export) draw from Python's global
+    # `random`; without a seed the exported architecture differed between identical runs.
+    random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     space_args = space_arguments(cfg, data)
     x, y = data.x["search"], data.y["search"]
