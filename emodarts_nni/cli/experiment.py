@@ -81,11 +81,9 @@ def _load(args: argparse.Namespace):
 def _follow(handle: Any, folder: RunFolder) -> str:
     """Wait for the trial, printing each new epoch of ``history.csv`` as it appears."""
     shown = 0
-    while True:
-        try:
-            status = handle.wait(timeout=2.0, poll_interval=0.5)
-        except TimeoutError:
-            status = None
+
+    def show_new_epochs() -> None:
+        nonlocal shown
         rows = folder.read_history()
         for row in rows[shown:]:
             parts = [f"{row.get('stage', '')} epoch {int(row.get('epoch', 0))}"]
@@ -94,8 +92,8 @@ def _follow(handle: Any, folder: RunFolder) -> str:
                     parts.append(f"{key} {row[key]:.4f}")
             print("  " + "  ".join(parts), flush=True)
         shown = len(rows)
-        if status is not None:
-            return status
+
+    return handle.watch(show_new_epochs, every=2.0)
 
 
 def _trial_log_hint(folder: RunFolder) -> str:

@@ -12,7 +12,7 @@ import contextlib
 import math
 import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +85,18 @@ class ExperimentHandle:
             return status
         unsuccessful = [job["status"] for job in self.trial_jobs() if job["status"] != "SUCCEEDED"]
         return unsuccessful[0] if unsuccessful else "SUCCEEDED"
+
+    def watch(self, on_poll: Callable[[], None], every: float = 2.0) -> str:
+        """Like :meth:`wait`, calling ``on_poll()`` every ``every`` seconds and once at the
+        end (to show progress); returns the final status."""
+        while True:
+            try:
+                status: str | None = self.wait(timeout=every, poll_interval=min(every, 0.5))
+            except TimeoutError:
+                status = None
+            on_poll()
+            if status is not None:
+                return status
 
     def stop(self) -> None:
         """Stop the manager (the web UI goes with it; :func:`view_experiment` reopens it)."""

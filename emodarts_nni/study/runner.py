@@ -229,19 +229,17 @@ def _run_in_nni(
         host=host,
         **service,
     )
+    done = 0
+
+    def show_progress() -> None:
+        nonlocal done
+        finished = sum(is_finished(study_dir, cell) for cell in pending)
+        if finished != done:
+            done = finished
+            print(f"  {done}/{len(pending)} cells finished", flush=True)
+
     with handle:
-        done = 0
-        while True:
-            try:
-                status = handle.wait(timeout=5.0, poll_interval=1.0)
-            except TimeoutError:
-                status = None
-            finished = sum(is_finished(study_dir, cell) for cell in pending)
-            if finished != done:
-                done = finished
-                print(f"  {done}/{len(pending)} cells finished", flush=True)
-            if status is not None:
-                break
+        status = handle.watch(show_progress, every=5.0)
     if status != "SUCCEEDED":
         print(f"warning: the study's NNI experiment ended {status}", file=sys.stderr)
 
