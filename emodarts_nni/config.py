@@ -55,7 +55,7 @@ from emodarts_nni.rules import (
     option,
     show,
 )
-from emodarts_nni.scopes import DEFAULT_SCOPE, load_scope
+from emodarts_nni.scopes import DEFAULT_SCOPE, Scope, load_scope
 from emodarts_nni.shipped import EXPERIMENTS, shipped_folder, shipped_names
 from emodarts_nni.sizing import check_space_fits
 from emodarts_nni.space_args import (
@@ -420,8 +420,10 @@ def _check_strategy_params(search: SearchConfig, ctx: _Context) -> None:
         )
 
 
-def _resolve_space(space: SpaceConfig, raw: Mapping[str, Any], ctx: _Context) -> SpaceConfig:
-    """The ``space`` section with every argument resolved, and the scope checked.
+def _resolve_space(
+    space: SpaceConfig, raw: Mapping[str, Any], ctx: _Context
+) -> tuple[SpaceConfig, Scope]:
+    """The ``space`` section with every argument resolved, and the loaded scope.
 
     Precedence, lowest first: the space defaults < the scope's ``settings`` < the keys the
     user wrote (``raw``, which already holds the command-line overrides, applied on top of
@@ -444,9 +446,8 @@ def _resolve_space(space: SpaceConfig, raw: Mapping[str, Any], ctx: _Context) ->
         raise ConfigError(f"{ctx.source}: space.scope = {show(space.scope)}: {exc}") from None
     except ConfigError as exc:
         raise ConfigError(f"{ctx.source}: space.scope = {show(space.scope)}: {exc}") from None
-    return dataclasses.replace(
-        space, **{f.name: resolved[f.name] for f in dataclasses.fields(space) if f.name != "scope"}
-    )
+    fields = {f.name: resolved[f.name] for f in dataclasses.fields(space) if f.name != "scope"}
+    return dataclasses.replace(space, **fields), scope
 
 
 def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None:
@@ -624,16 +625,16 @@ def config_from_dict(
     cfg = _build_section(ExperimentConfig, raw, "", ctx)
     _check(cfg, raw, ctx)
     # last: loading the scope imports the op tables (torch); every cheaper check came first
-    cfg = dataclasses.replace(cfg, space=_resolve_space(cfg.space, raw, ctx))
-    _check_space_size(cfg, ctx)
+    space, scope = _resolve_space(cfg.space, raw, ctx)
+    cfg = dataclasses.replace(cfg, space=space)
+    _check_space_size(cfg, scope, ctx)
     return cfg
 
 
-def _check_space_size(cfg: ExperimentConfig, ctx: _Context) -> None:
+def _check_space_size(cfg: ExperimentConfig, scope: Scope, ctx: _Context) -> None:
     """Refuse a space this machine cannot hold, from the arguments alone, before any data
     work (the input is the feature map; the class count is the paper's 4 until the data is
     read, a negligible part of the size)."""
-    scope = load_scope(cfg.space.scope)
     args = {
         **{f.name: getattr(cfg.space, f.name) for f in dataclasses.fields(cfg.space)},
         "cnn_ops": scope.cnn_ops,

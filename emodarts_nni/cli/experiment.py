@@ -106,13 +106,15 @@ def execute(
     stages: tuple[str, ...],
     architecture: Path | None = None,
     baseline: str | None = None,
+    cfg: ExperimentConfig | None = None,
 ) -> int:
     """Run ``stages`` for the parsed CLI arguments (shared by run, search and retrain).
 
-    The config is checked before torch and NNI are imported, so a bad one fails at once.
-    With the web UI on, SIGTERM stops NNI's manager like Ctrl-C does.
+    The config is checked before torch and NNI are imported, so a bad one fails at once
+    (``cfg``: the config already loaded from ``args``). With the web UI on, SIGTERM stops
+    NNI's manager like Ctrl-C does.
     """
-    cfg = _load(args)
+    cfg = cfg if cfg is not None else _load(args)
     if not cfg.webui.enabled:
         return _execute(args, cfg, stages, architecture, baseline)
     from emodarts_nni.nni_runtime import terminate_as_interrupt
@@ -247,11 +249,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     """``emodarts retrain ARCH.json CONFIG``: retrain and evaluate a given architecture."""
-    _load(args)  # the config first: it is checked without importing torch
+    cfg = _load(args)  # the config first: it is checked without importing torch
     from emodarts_nni.architecture import read_architecture
 
     read_architecture(args.architecture)  # fail fast, naming the culprit
-    return execute(args, ("retrain", "evaluate"), architecture=args.architecture)
+    return execute(args, ("retrain", "evaluate"), architecture=args.architecture, cfg=cfg)
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
