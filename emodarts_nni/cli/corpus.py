@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     manifest.add_argument("kind", metavar="KIND", help=", ".join(CORPUS_READERS))
     manifest.add_argument("root", metavar="ROOT", help="release folder (csv: the CSV file)")
-    manifest.add_argument("-o", "--output", required=True, metavar="MANIFEST.csv")
+    manifest.add_argument(
+        "-o", "--output", required=True, metavar="MANIFEST.csv", help="manifest CSV to write"
+    )
     manifest.add_argument(
         "--all-classes",
         action="store_true",
@@ -54,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the embedded synthetic default corpus and its manifest",
     )
     synth.add_argument("out", metavar="OUT", help="output folder")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--seed", type=int, default=0, help="corpus seed: another seed, another corpus"
+    )
     synth.add_argument("--speakers", type=int, default=10, help="number of speakers")
     synth.add_argument(
         "--sessions",
@@ -75,13 +79,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write fold,part,path,speaker,session,label rows for every fold "
         "(parts: search, train, validation, test) and print per-fold counts.",
     )
-    splits.add_argument("manifest", metavar="MANIFEST")
-    splits.add_argument("-o", "--output", required=True, metavar="SPLITS.csv")
+    splits.add_argument("manifest", metavar="MANIFEST", help="manifest CSV")
+    splits.add_argument(
+        "-o", "--output", required=True, metavar="SPLITS.csv", help="splits CSV to write"
+    )
     splits.add_argument("--protocol", default="auto", help=", ".join(PROTOCOLS))
-    splits.add_argument("--folds", type=int, default=None, metavar="N")
-    splits.add_argument("--seed", type=int, default=0)
-    splits.add_argument("--search-fraction", type=float, default=0.7)
-    splits.add_argument("--validation-fraction", type=float, default=0.15)
+    splits.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of folds (default: what the protocol and corpus give)",
+    )
+    splits.add_argument("--seed", type=int, default=0, help="seed of the random draws")
+    splits.add_argument(
+        "--search-fraction",
+        type=float,
+        default=0.7,
+        help="share of the training part used for search (the rest retrains)",
+    )
+    splits.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.15,
+        help="share of the training speakers kept for validation (0: none)",
+    )
     splits.set_defaults(func=run_splits)
 
 

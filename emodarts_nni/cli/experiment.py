@@ -348,15 +348,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_baseline)
 
     p = subparsers.add_parser("evaluate", help="re-score a saved checkpoint on its test fold")
-    p.add_argument("checkpoint", type=Path)
+    p.add_argument("checkpoint", type=Path, help="checkpoint.pt of a run folder")
     p.add_argument(
         "--config", type=Path, help="config (default: config.yaml beside the checkpoint)"
     )
-    p.add_argument("--fold", type=int)
+    p.add_argument("--fold", type=int, help="fold to score (default: the config's)")
     p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     p.set_defaults(func=cmd_evaluate)
 
     p = subparsers.add_parser("view", help="reopen NNI's web UI for a finished run")
-    p.add_argument("directory", type=Path)
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("directory", type=Path, help="a run folder, study folder or NNI folder")
+    p.add_argument("--port", type=int, default=8080, help="web UI port (bound to 127.0.0.1)")
     p.set_defaults(func=cmd_view)

@@ -40,15 +40,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--workers", type=int, default=None, metavar="N", help="processes (default: all cores)"
     )
-    parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate, metavar="HZ")
-    parser.add_argument("--n-mfcc", type=int, default=defaults.n_mfcc, metavar="N")
-    parser.add_argument("--n-mels", type=int, default=defaults.n_mels, metavar="N")
-    parser.add_argument("--n-fft", type=int, default=defaults.n_fft, metavar="N")
-    parser.add_argument("--hop-length", type=int, default=defaults.hop_length, metavar="N")
-    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds, metavar="S")
-    parser.add_argument("--frames", type=int, default=defaults.frames, metavar="N")
-    parser.add_argument("--pooled-frames", type=int, default=defaults.pooled_frames, metavar="N")
-    parser.add_argument("--normalisation", choices=NORMALISATIONS, default=defaults.normalisation)
+    parser.add_argument(
+        "--sample-rate",
+        type=int,
+        default=defaults.sample_rate,
+        metavar="HZ",
+        help="audio is resampled to this rate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-mfcc",
+        type=int,
+        default=defaults.n_mfcc,
+        metavar="N",
+        help="MFCC coefficients (feature rows) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-mels",
+        type=int,
+        default=defaults.n_mels,
+        metavar="N",
+        help="mel bands (at least --n-mfcc) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--n-fft",
+        type=int,
+        default=defaults.n_fft,
+        metavar="N",
+        help="FFT window in samples (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--hop-length",
+        type=int,
+        default=defaults.hop_length,
+        metavar="N",
+        help="hop between frames in samples (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=defaults.max_seconds,
+        metavar="S",
+        help="audio is padded or cut to this length (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=defaults.frames,
+        metavar="N",
+        help="frames kept after padding (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--pooled-frames",
+        type=int,
+        default=defaults.pooled_frames,
+        metavar="N",
+        help="frames after max-pooling over time (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--normalisation",
+        choices=NORMALISATIONS,
+        default=defaults.normalisation,
+        help="none, utterance (each utterance z-scored) or train (statistics of the training speakers, applied later; stored raw) (default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run_features)
 

@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "then write folds.csv, report.csv, report.md and pictures. --resume re-runs only the "
         "cells without metrics.json.",
     )
-    parser.add_argument("study", metavar="STUDY.yaml", type=Path)
+    parser.add_argument(
+        "study", metavar="STUDY.yaml", type=Path, help="study file (see experiments/)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="study folder")
     parser.add_argument("--resume", action="store_true", help="continue the study in --out")
     parser.add_argument("--port", type=int, default=8080, help="NNI web UI port (127.0.0.1)")
