@@ -213,7 +213,9 @@ def test_getting_started_is_followed_literally_at_a_small_size(tmp_path):
             elif command[0] == ".venv/bin/emodarts":
                 output += _emodarts(command[1:], tmp_path, env)
             else:
-                pytest.fail(f"getting-started.md shows a command this test cannot follow: {command}")
+                pytest.fail(
+                    f"getting-started.md shows a command this test cannot follow: {command}"
+                )
 
     flat = " ".join(output.split())
     for block in marked_blocks(GETTING_STARTED, "console: getting-started"):
@@ -231,7 +233,9 @@ def test_getting_started_is_followed_literally_at_a_small_size(tmp_path):
     assert len(names) >= 10, names
     for name in names:
         assert (run_dir / name).exists(), f"the doc lists {name}, the run folder lacks it"
-    for picture in re.findall(r"\(img/(getting-started-[\w.-]+\.png)\)", GETTING_STARTED.read_text()):
+    for picture in re.findall(
+        r"\(img/(getting-started-[\w.-]+\.png)\)", GETTING_STARTED.read_text()
+    ):
         assert (DOCS / "img" / picture).is_file(), picture
 
 
@@ -273,7 +277,9 @@ def test_every_key_of_a_shipped_file_is_documented(path):
         keys = [k for k in dotted_keys(data) if not k.startswith("settings.")]
         missing = _undocumented(keys, SCOPE_KEY_DOCS)
         # A scope's settings are space keys.
-        missing += _undocumented([f"space.{k}" for k in data.get("settings") or {}], EXPERIMENT_KEY_DOCS)
+        missing += _undocumented(
+            [f"space.{k}" for k in data.get("settings") or {}], EXPERIMENT_KEY_DOCS
+        )
     elif "base" in data or "grid" in data:  # a study file
         keys = [k for k in dotted_keys(data) if not k.startswith(("overrides.", "grid."))]
         missing = _undocumented(keys, STUDY_KEY_DOCS)
@@ -286,7 +292,9 @@ def test_every_key_of_a_shipped_file_is_documented(path):
 
 
 def test_the_key_check_catches_an_undocumented_key():
-    assert _undocumented(["search.epochs", "search.epochz"], EXPERIMENT_KEY_DOCS) == ["search.epochz"]
+    assert _undocumented(["search.epochs", "search.epochz"], EXPERIMENT_KEY_DOCS) == [
+        "search.epochz"
+    ]
     assert _undocumented(["corpus.options.no_such_option"], EXPERIMENT_KEY_DOCS)
 
 
