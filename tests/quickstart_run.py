@@ -44,7 +44,14 @@ def quickstart_checkpoint(base: Path) -> Path:
         sets = [f"--set={key}={value}" for key, value in OVERRIDES.items()]
         sets += [f"--set=features.cache_dir={base / 'cache'}", f"--set=output.dir={base}"]
         status = main(
-            ["run", str(shipped_folder(EXPERIMENTS) / "quickstart.yaml"), "--out", str(run), "--no-webui", *sets]
+            [
+                "run",
+                str(shipped_folder(EXPERIMENTS) / "quickstart.yaml"),
+                "--out",
+                str(run),
+                "--no-webui",
+                *sets,
+            ]
         )
         assert status == 0 and checkpoint.is_file()
     return checkpoint
