@@ -52,7 +52,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(pip install 'emodarts-nni[export]': onnx, and onnxruntime for the check)."
         ),
     )
-    p.add_argument("checkpoint", type=Path, help="checkpoint.pt of a run folder")
+    p.add_argument(
+        "checkpoint", type=Path, metavar="CHECKPOINT", help="checkpoint.pt of a run folder"
+    )
     p.add_argument("--format", choices=FORMATS, required=True, help="onnx or torchscript")
-    p.add_argument("-o", "--output", type=Path, required=True, help="file to write")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="file to write; the sidecar goes to FILE.json",
+    )
     p.set_defaults(func=cmd_export)

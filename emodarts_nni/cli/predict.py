@@ -124,7 +124,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "stderr, the others are predicted and written); 2 bad checkpoint or arguments."
         ),
     )
-    p.add_argument("checkpoint", type=Path, help="checkpoint.pt of a run folder")
+    p.add_argument(
+        "checkpoint", type=Path, metavar="CHECKPOINT", help="checkpoint.pt of a run folder"
+    )
     p.add_argument(
         "paths",
         nargs="+",
@@ -138,7 +140,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="table (aligned, 3 decimals), csv (path,label,<class>...) or jsonl "
         '({"path", "label", "probabilities": {class: p}} per line); default: table',
     )
-    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write here (atomically) instead of stdout",
+    )
     p.add_argument(
         "--windows",
         action="store_true",
