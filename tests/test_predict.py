@@ -176,3 +176,21 @@ def test_predictor_is_a_lazy_public_name():
 
     assert "Predictor" in emodarts_nni.__all__
     assert emodarts_nni.Predictor is predict.Predictor
+
+
+def test_per_speaker_normalisation_falls_back_to_the_saved_training_statistics(
+    checkpoint, predictor, audio, tmp_path, capsys
+):
+    """A new recording's speaker is unknown: a model trained with per-speaker statistics
+    is fed the training statistics saved with it, and a note says so."""
+    payload = torch.load(checkpoint, weights_only=True)
+    payload["features"]["normalisation"] = "speaker"
+    per_speaker = tmp_path / "per_speaker.pt"
+    torch.save(payload, per_speaker)
+    fallback = Predictor.from_checkpoint(per_speaker)
+    assert predictor.note is None
+    assert "speaker" in fallback.note and "training statistics" in fallback.note
+    assert fallback.normalisation_mode == "speaker"
+    assert np.array_equal(fallback.features(audio["short"]), predictor.features(audio["short"]))
+    status, _, err = _cli(capsys, per_speaker, audio["short"])
+    assert status == 0 and "note:" in err and "training statistics" in err
