@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "emodarts_nni.cli.experiment",
     "emodarts_nni.cli.report",
     "emodarts_nni.cli.study",
+    "emodarts_nni.cli.predict",
+    "emodarts_nni.cli.export",
 )
 
 

@@ -1,0 +1,163 @@
+"""``emodarts predict CHECKPOINT PATH...``: the emotion of new recordings.
+
+A thin layer over :class:`emodarts_nni.predict.Predictor` (identical results). Exit
+status: 0 when every file was predicted; 1 when some files could not be read (they are
+listed on stderr, the others are still predicted and written); 2 for bad input found
+before any work (an unusable checkpoint, a folder without audio, an output that cannot
+be written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from emodarts_nni.errors import EmodartsError
+
+FORMATS = ("table", "csv", "jsonl")
+
+#: At least this many files bring up the progress bar (unless --no-progress).
+PROGRESS_FROM = 8
+
+
+def format_predictions(results: list[dict[str, Any]], class_names: list[str], fmt: str) -> str:
+    """``results`` of :meth:`Predictor.predict_files` as ``table``, ``csv`` or ``jsonl`` text."""
+    if fmt == "jsonl":
+        return "".join(
+            json.dumps(
+                {"path": r["path"], "label": r["label"], "probabilities": r["probabilities"]}
+            )
+            + "\n"
+            for r in results
+        )
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["path", "label", *class_names])
+        for r in results:
+            writer.writerow(
+                [r["path"], r["label"], *(repr(r["probabilities"][c]) for c in class_names)]
+            )
+        return out.getvalue()
+    rows = [["path", "label", *class_names]] + [
+        [r["path"], r["label"], *(f"{r['probabilities'][c]:.3f}" for c in class_names)]
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join(
+        "  ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        + "\n"
+        for row in rows
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``emodarts predict``: predict, write the chosen format, list the skipped files."""
+    from emodarts_nni.files import atomic_write_text, writable_folder_problem
+
+    if args.batch_size < 1:
+        raise EmodartsError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    if args.output is not None:
+        if args.output.is_dir():
+            raise EmodartsError(f"-o {args.output}: is a folder, give a file name")
+        problem = writable_folder_problem(args.output.parent.resolve())
+        if problem is not None:
+            raise EmodartsError(f"-o {args.output}: {problem}")
+
+    from emodarts_nni.predict import Predictor, find_audio_files
+
+    paths = find_audio_files(args.paths)
+    predictor = Predictor.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
+    if predictor.note:
+        print(f"emodarts: note: {predictor.note}", file=sys.stderr)
+    skipped: list[tuple[str, str]] = []
+
+    def skip(path: str, reason: str) -> None:
+        skipped.append((path, reason))
+
+    results = predictor.predict_files(
+        paths,
+        windows=args.windows,
+        on_skip=skip,
+        progress=not args.no_progress and len(paths) >= PROGRESS_FROM,
+    )
+    text = format_predictions(results, predictor.class_names, args.format)
+    if args.output is not None:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    for path, reason in skipped:
+        print(f"emodarts: skipped {path}: {reason}", file=sys.stderr)
+    if skipped:
+        print(
+            f"emodarts: predicted {len(results)} of {len(paths)} files; "
+            f"{len(skipped)} skipped (listed above)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``emodarts predict``."""
+    p = subparsers.add_parser(
+        "predict",
+        help="emotion + class probabilities of audio files with a trained checkpoint",
+        description=(
+            "Predict the emotion of audio files (or every audio file under a folder) with a "
+            "trained checkpoint, through the training feature pipeline (sample rate, MFCC "
+            "settings and normalisation statistics saved in the checkpoint). A model trained "
+            "with per-speaker normalisation uses the saved training statistics instead (a "
+            "new recording's speaker is unknown); a note on stderr says so."
+        ),
+        epilog=(
+            "Exit status: 0 all files predicted; 1 some files could not be read (listed on "
+            "stderr, the others are predicted and written); 2 bad checkpoint or arguments."
+        ),
+    )
+    p.add_argument(
+        "checkpoint", type=Path, metavar="CHECKPOINT", help="checkpoint.pt of a run folder"
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="audio files, or folders searched recursively for audio files",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (aligned, 3 decimals), csv (path,label,<class>...) or jsonl "
+        '({"path", "label", "probabilities": {class: p}} per line); default: table',
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write here (atomically) instead of stdout",
+    )
+    p.add_argument(
+        "--windows",
+        action="store_true",
+        help="score a recording longer than the features' max_seconds by averaging the "
+        "probabilities of consecutive max_seconds windows (weighted by their length); "
+        "default: score its first max_seconds, as in the paper",
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="files scored together (default: 32)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help=f"no progress bar (shown on stderr from {PROGRESS_FROM} files on)",
+    )
+    p.set_defaults(func=cmd_predict)

@@ -1,0 +1,196 @@
+"""``emodarts predict`` and ``emodarts_nni.Predictor``: a quickstart checkpoint on new audio."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from quickstart_run import quickstart_checkpoint
+from unseen_audio import LONG_TEXT, SHORT_TEXT, write_unseen
+
+import emodarts_nni
+from emodarts_nni.cli.main import main
+from emodarts_nni.errors import DataError
+from emodarts_nni.predict import Predictor
+
+pytestmark = pytest.mark.e2e  # the shared checkpoint comes from a (tiny) quickstart run
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    return quickstart_checkpoint(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def predictor(checkpoint) -> Predictor:
+    return emodarts_nni.Predictor.from_checkpoint(checkpoint)
+
+
+@pytest.fixture(scope="session")
+def audio(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("unseen")
+    (folder / "nested" / "deeper").mkdir(parents=True)
+    return {
+        "short": write_unseen(folder / "short.wav", SHORT_TEXT, 3.0, seed=1),
+        "long": write_unseen(folder / "nested" / "deeper" / "long.wav", LONG_TEXT, 26.0, seed=2),
+    }
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    status = main(["predict", *map(str, args)])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_cli_and_python_give_identical_predictions(checkpoint, predictor, audio, tmp_path, capsys):
+    paths = [audio["short"], audio["long"]]
+    out = tmp_path / "predictions.jsonl"
+    status, _, err = _cli(capsys, checkpoint, *paths, "--format", "jsonl", "-o", out)
+    assert status == 0, err
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines == predictor.predict_files(paths)  # the very same numbers
+    for line, path in zip(lines, paths, strict=True):
+        assert set(line) == {"path", "label", "probabilities"}
+        assert line["path"] == str(path)
+        assert list(line["probabilities"]) == predictor.class_names
+        assert sum(line["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+        assert line["label"] == max(line["probabilities"], key=line["probabilities"].get)
+        single = predictor.predict_file(path)  # one file per batch: equal up to float noise
+        assert single["label"] == line["label"]
+        for name, p in single["probabilities"].items():
+            assert p == pytest.approx(line["probabilities"][name], abs=1e-6)
+
+
+def test_the_training_feature_pipeline_reproduces_the_runs_own_test_predictions(
+    checkpoint, predictor
+):
+    """Scored from the audio files, the run's held-out utterances get the probabilities
+    ``predictions.csv`` recorded from the training pipeline's cached, normalised features."""
+    with (checkpoint.parent / "predictions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))[:12]
+    results = predictor.predict_files([row["path"] for row in rows])
+    for row, result in zip(rows, results, strict=True):
+        assert result["label"] == row["predicted"]
+        for name in predictor.class_names:
+            assert result["probabilities"][name] == pytest.approx(float(row[f"p_{name}"]), abs=2e-6)
+
+
+def test_features_and_model_have_the_documented_shapes(predictor, audio):
+    n_mfcc, frames = predictor.feature_config.shape
+    x = predictor.features(audio["short"])
+    assert x.shape == (n_mfcc, frames) and x.dtype == np.float32
+    assert not predictor.model.training
+    logits = predictor.model(torch.as_tensor(np.stack([x, x, x])))
+    assert logits.shape == (3, len(predictor.class_names))
+    probabilities = torch.softmax(logits[0], 0).detach().numpy()
+    expected = predictor.predict_file(audio["short"])["probabilities"]
+    assert probabilities == pytest.approx(list(expected.values()), abs=1e-6)
+
+
+def test_windows_average_consecutive_windows_of_a_long_recording(
+    checkpoint, predictor, audio, capsys
+):
+    seconds = sf.info(audio["long"]).duration
+    assert seconds > 2 * predictor.feature_config.max_seconds
+    x, weights = predictor.window_features(audio["long"])
+    assert len(x) == int(np.ceil(seconds / predictor.feature_config.max_seconds))
+    assert weights.sum() == pytest.approx(seconds, abs=1e-3)
+    # the first window is exactly what the default (paper) scoring sees
+    assert np.array_equal(x[0], predictor.features(audio["long"]))
+    with torch.no_grad():
+        p = torch.softmax(predictor.model(torch.as_tensor(x)), 1).numpy()
+    expected = (p * weights[:, None]).sum(0) / weights.sum()
+    windowed = predictor.predict_file(audio["long"], windows=True)
+    assert list(windowed["probabilities"].values()) == pytest.approx(expected, abs=1e-6)
+    assert windowed["probabilities"] != predictor.predict_file(audio["long"])["probabilities"]
+    # a recording shorter than max_seconds is one window: --windows changes nothing
+    short = predictor.predict_file(audio["short"])
+    assert predictor.predict_file(audio["short"], windows=True) == short
+    status, out, _ = _cli(capsys, checkpoint, audio["long"], "--windows", "--format", "jsonl")
+    assert status == 0
+    assert json.loads(out)["probabilities"] == pytest.approx(windowed["probabilities"], abs=1e-6)
+
+
+def test_unreadable_files_are_listed_and_skipped_and_the_rest_predicted(
+    checkpoint, predictor, audio, tmp_path, capsys
+):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.wav").write_bytes(audio["short"].read_bytes())
+    (folder / "broken.wav").write_bytes(b"RIFF not really a wav")
+    (folder / "empty.flac").write_bytes(b"")
+    sf.write(folder / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    (folder / "notes.txt").write_text("not audio, not looked at")
+    missing = tmp_path / "missing.wav"
+    status, out, err = _cli(capsys, checkpoint, folder, missing, "--format", "csv")
+    assert status == 1
+    rows = list(csv.DictReader(out.splitlines()))
+    assert [row["path"] for row in rows] == [str(folder / "good.wav")]
+    assert rows[0]["label"] == predictor.predict_file(folder / "good.wav")["label"]
+    skipped = [line for line in err.splitlines() if line.startswith("emodarts: skipped ")]
+    named = {
+        name: [line for line in skipped if name in line]
+        for name in ("broken.wav", "empty.flac", "silent.wav", "missing.wav")
+    }
+    assert all(len(lines) == 1 for lines in named.values()), err
+    assert "notes.txt" not in err
+    assert "predicted 1 of 5 files; 4 skipped" in err
+    with pytest.raises(DataError, match="broken.wav"):
+        predictor.predict_files([folder / "good.wav", folder / "broken.wav"])
+
+
+def test_folders_are_searched_recursively(checkpoint, audio, capsys):
+    status, out, _ = _cli(capsys, checkpoint, audio["short"].parent)
+    assert status == 0
+    table = out.splitlines()
+    assert table[0].split()[:2] == ["path", "label"]
+    assert [line.split()[0] for line in table[1:]] == sorted(str(p) for p in audio.values())
+
+
+@pytest.mark.parametrize(
+    ("make", "culprit"),
+    [
+        (lambda tmp: tmp.joinpath("junk.pt").write_bytes(b"junk") and tmp / "junk.pt", "junk.pt"),
+        (lambda tmp: tmp / "absent.pt", "absent.pt"),
+    ],
+)
+def test_a_bad_checkpoint_is_one_line_and_exit_2(make, culprit, audio, tmp_path, capsys):
+    status, out, err = _cli(capsys, make(tmp_path), audio["short"])
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and culprit in err and "Traceback" not in err
+
+
+def test_a_folder_without_audio_is_one_line_and_exit_2(checkpoint, tmp_path, capsys):
+    (tmp_path / "readme.txt").write_text("no audio here")
+    status, _, err = _cli(capsys, checkpoint, tmp_path)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and str(tmp_path) in err
+
+
+def test_predictor_is_a_lazy_public_name():
+    from emodarts_nni import predict
+
+    assert "Predictor" in emodarts_nni.__all__
+    assert emodarts_nni.Predictor is predict.Predictor
+
+
+def test_per_speaker_normalisation_falls_back_to_the_saved_training_statistics(
+    checkpoint, predictor, audio, tmp_path, capsys
+):
+    """A new recording's speaker is unknown: a model trained with per-speaker statistics
+    is fed the training statistics saved with it, and a note says so."""
+    payload = torch.load(checkpoint, weights_only=True)
+    payload["features"]["normalisation"] = "speaker"
+    per_speaker = tmp_path / "per_speaker.pt"
+    torch.save(payload, per_speaker)
+    fallback = Predictor.from_checkpoint(per_speaker)
+    assert predictor.note is None
+    assert "speaker" in fallback.note and "training statistics" in fallback.note
+    assert fallback.normalisation_mode == "speaker"
+    assert np.array_equal(fallback.features(audio["short"]), predictor.features(audio["short"]))
+    status, _, err = _cli(capsys, per_speaker, audio["short"])
+    assert status == 0 and "note:" in err and "training statistics" in err
