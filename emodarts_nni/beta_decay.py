@@ -57,8 +57,8 @@ class BetaDartsModule(FrugalDartsModule):
             self.beta_decay_max, self.trainer.current_epoch, self.trainer.max_epochs or 1
         )
         loss = beta_decay_loss(self.arch_parameters())
-        self.log("beta_decay_weight", weight, on_step=False, on_epoch=True)
-        self.log("beta_decay_loss", loss.detach(), on_step=False, on_epoch=True)
+        self.log("beta_decay_weight", weight, on_step=False, on_epoch=True, batch_size=1)
+        self.log("beta_decay_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=1)
         return weight * loss
 
 
