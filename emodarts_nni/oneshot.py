@@ -8,6 +8,10 @@ autograd save every candidate's output of every mixed edge for a gradient nobody
 
 :class:`DARTS` computes exactly the same updates (a test compares parameters after several
 steps) with the weights frozen during the α step and α frozen during the weight step.
+
+Variants change the α step only: :meth:`FrugalDartsModule.arch_step` (second-order DARTS,
+:mod:`emodarts_nni.second_order`) or :meth:`FrugalDartsModule.arch_penalty`, a term added
+to the α loss (β-DARTS, :mod:`emodarts_nni.beta_decay`).
 """
 
 from __future__ import annotations

@@ -155,7 +155,10 @@ def unrolled_arch_gradient(
         epsilon = epsilon_scale / norm
         sides = []
         for sign in (1.0, -1.0):  # ∇α L_train(w ± ε v, α)
-            _set(weights, [w + sign * epsilon * d for w, d in zip(saved_weights, direction)])
+            _set(
+                weights,
+                [w + sign * epsilon * d for w, d in zip(saved_weights, direction, strict=True)],
+            )
             with frozen(weights):
                 side = torch.autograd.grad(loss(train_batch), alphas, allow_unused=True)
             sides.append(_zeros_for_none(side, alphas))

@@ -69,7 +69,10 @@ class MixedMLP(nn.Module):
 def _batches(seed: int = 0) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     g = torch.Generator().manual_seed(seed)
     return tuple(
-        (torch.randn(8, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g))
+        (
+            torch.randn(8, 4, generator=g, dtype=torch.float64),
+            torch.randint(0, 3, (8,), generator=g),
+        )
         for _ in range(2)
     )
 
@@ -78,8 +81,12 @@ def _exact(net: MixedMLP, train, val, xi: float, momentum_term=None, weight_deca
     """Autograd's unrolled α gradient and its Hessian-vector product, no finite difference."""
     loss_fn = nn.CrossEntropyLoss()
     names = [n for n, _ in net.named_parameters() if not n.startswith("alpha")]
-    w = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters() if n in names}
-    a = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters() if n not in w}
+    w = {
+        n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters() if n in names
+    }
+    a = {
+        n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters() if n not in w
+    }
 
     def loss(params, batch):
         return loss_fn(functional_call(net, params, (batch[0],)), batch[1])
@@ -95,7 +102,9 @@ def _exact(net: MixedMLP, train, val, xi: float, momentum_term=None, weight_deca
     v = [t.detach() for t in torch.autograd.grad(val_loss, list(w_virtual.values()))]
     # H·v = ∇α (∇w L_train(w, α) · v), exactly
     g2 = torch.autograd.grad(loss({**w, **a}, train), list(w.values()), create_graph=True)
-    hvp = torch.autograd.grad(sum((gi * vi).sum() for gi, vi in zip(g2, v)), list(a.values()))
+    hvp = torch.autograd.grad(
+        sum((gi * vi).sum() for gi, vi in zip(g2, v, strict=True)), list(a.values())
+    )
     return torch.cat([t.flatten() for t in total]), torch.cat([t.flatten() for t in hvp])
 
 
@@ -122,7 +131,10 @@ def test_unrolled_gradient_matches_autograd_and_the_pt_darts_scaling_does_not() 
     # the second-order term matters here: first order alone is far off ...
     assert _rel(_flat(result.val_grad), exact_total) > 100 * RTOL
     # ... and so is pt.darts' `(p - n) / 2. * eps` (= the right value times ε²)
-    buggy = [g - xi * h * result.epsilon**2 for g, h in zip(result.val_grad, result.hessian_product)]
+    buggy = [
+        g - xi * h * result.epsilon**2
+        for g, h in zip(result.val_grad, result.hessian_product, strict=True)
+    ]
     assert _rel(_flat(buggy), exact_total) > 100 * RTOL
 
 
@@ -155,12 +167,12 @@ def test_darts_2nd_step_unrolls_sgd_with_momentum_and_weight_decay() -> None:
 
     assert _rel(alpha_before - _flat(net.alphas()).detach(), exact_total) < RTOL
     with torch.no_grad():
-        for mine, theirs in zip(net.alphas(), reference.alphas()):
+        for mine, theirs in zip(net.alphas(), reference.alphas(), strict=True):
             theirs.copy_(mine)
     reference_opt.zero_grad()
     loss_fn(reference(train[0]), train[1]).backward()
     reference_opt.step()
-    for (name, mine), theirs in zip(net.named_parameters(), reference.parameters()):
+    for (name, mine), theirs in zip(net.named_parameters(), reference.parameters(), strict=True):
         assert torch.equal(mine, theirs), name
 
 
@@ -244,7 +256,9 @@ def test_strategies_build_their_modules_and_refuse_bad_parameters() -> None:
 @pytest.mark.e2e
 @pytest.mark.parametrize("name", ["darts-2nd", "beta-darts"])
 def test_strategy_searches_one_epoch_and_exports_a_loadable_architecture(
-    name: str, tmp_path: Path, cache: Path  # noqa: F811 (the fixture imported above)
+    name: str,
+    tmp_path: Path,
+    cache: Path,  # noqa: F811 (the fixture imported above)
 ) -> None:
     config = tiny_config(tmp_path, cache)
     out = tmp_path / "run"
