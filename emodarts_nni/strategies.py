@@ -13,6 +13,7 @@ name               kind         NNI class, what it needs, parameters (defaults)
                                 DARTS, finite-difference Hessian-vector product scaled correctly.
                                 As ``darts`` (no ``penalty``) plus ``epsilon_scale`` (0.01). The
                                 virtual step is the evaluator's SGD step (momentum, weight decay).
+                                About 2.6× the CPU time of a ``darts`` step (docs/strategies.md).
 ``beta-darts``     one-shot     ``BetaDARTS`` (:mod:`emodarts_nni.beta_decay`): first-order DARTS plus
                                 the β-decay regulariser on α. As ``darts`` plus
                                 ``beta_decay_weight`` (50.0: λ = 50 · epoch / epochs, linear from 0).
