@@ -40,8 +40,9 @@ def beta_decay_loss(alphas: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def beta_decay_weight(max_weight: float, epoch: int, max_epochs: int) -> float:
-    """λ at 0-based ``epoch`` of ``max_epochs``: linear from 0 (first epoch) towards ``max_weight``."""
-    return max_weight * epoch / max(max_epochs, 1)
+    """λ at 0-based ``epoch`` of ``max_epochs``: linear from 0 (first epoch) towards ``max_weight``
+    (never above it, also for a trainer without an epoch limit)."""
+    return min(max_weight, max_weight * epoch / max(max_epochs, 1))
 
 
 class BetaDartsModule(FrugalDartsModule):

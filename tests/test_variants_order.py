@@ -231,6 +231,7 @@ def test_beta_decay_weight_grows_linearly_to_the_papers_fifty() -> None:
     assert BETA_DECAY_WEIGHT == 50.0
     assert [beta_decay_weight(50.0, e, 100) for e in (0, 50, 99)] == [0.0, 25.0, 49.5]
     assert beta_decay_weight(50.0, 3, 6) == 25.0
+    assert beta_decay_weight(50.0, 7, -1) == 50.0  # Lightning's "no epoch limit"
 
 
 def test_strategies_build_their_modules_and_refuse_bad_parameters() -> None:
