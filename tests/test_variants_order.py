@@ -38,7 +38,8 @@ from emodarts_nni.second_order import (
 )
 from emodarts_nni.strategies import make_strategy
 
-#: Finite differences in float64 at radius 0.01: relative errors measured ~1e-6 here.
+#: Finite differences in float64 at radius 0.01. Measured here: 3.3e-5 (Hessian-vector product)
+#: and 6.9e-6 (dα); first order alone and pt.darts' scaling are both off by 0.21.
 RTOL = 1e-4
 
 
