@@ -8,6 +8,10 @@ autograd save every candidate's output of every mixed edge for a gradient nobody
 
 :class:`DARTS` computes exactly the same updates (a test compares parameters after several
 steps) with the weights frozen during the α step and α frozen during the weight step.
+
+Variants change the α step only: :meth:`FrugalDartsModule.arch_step` (second-order DARTS,
+:mod:`emodarts_nni.second_order`) or :meth:`FrugalDartsModule.arch_penalty`, a term added
+to the α loss (β-DARTS, :mod:`emodarts_nni.beta_decay`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,26 @@ class FrugalDartsModule(DartsLightningModule):
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
 
+    def arch_penalty(self) -> torch.Tensor | None:
+        """A differentiable term added to the α loss (none here; β-DARTS adds β-decay)."""
+        return None
+
+    def arch_step(self, trn_batch, val_batch, batch_idx: int, arc_optim: optim.Optimizer) -> None:
+        """Phase 1: one α update from the validation batch (first order: d L_val / d α)."""
+        arc_optim.zero_grad()
+        with frozen(self._weights()):  # α step: d loss / d α only
+            arc_step_loss = self.training_module.training_step(val_batch, 2 * batch_idx)
+            if isinstance(arc_step_loss, dict):
+                arc_step_loss = arc_step_loss["loss"]
+            if self.penalty is not None:
+                arc_step_loss, details = self.penalty(arc_step_loss, self.export_probs())
+                self.log_dict({f"penalty/{k}": v for k, v in details.items()})
+            extra = self.arch_penalty()
+            if extra is not None:
+                arc_step_loss = arc_step_loss + extra
+            self.manual_backward(arc_step_loss)
+        arc_optim.step()
+
     def training_step(self, batch, batch_idx):  # noqa: D102 (NNI's docstring applies)
         arc_optim = self.architecture_optimizers()
         if not isinstance(arc_optim, optim.Optimizer):
@@ -53,16 +77,7 @@ class FrugalDartsModule(DartsLightningModule):
 
         if self.warmup_epochs == 0 or self.trainer.current_epoch >= self.warmup_epochs:
             self.resample()
-            arc_optim.zero_grad()
-            with frozen(self._weights()):  # α step: d loss / d α only
-                arc_step_loss = self.training_module.training_step(val_batch, 2 * batch_idx)
-                if isinstance(arc_step_loss, dict):
-                    arc_step_loss = arc_step_loss["loss"]
-                if self.penalty is not None:
-                    arc_step_loss, details = self.penalty(arc_step_loss, self.export_probs())
-                    self.log_dict({f"penalty/{k}": v for k, v in details.items()})
-                self.manual_backward(arc_step_loss)
-            arc_optim.step()
+            self.arch_step(trn_batch, val_batch, batch_idx, arc_optim)
 
         self.resample()
         with frozen(self.arch_parameters()):  # weight step: d loss / d w only
@@ -110,6 +125,19 @@ def darts_step(
     with frozen(weights):
         loss_fn(net(arch_batch[0]), arch_batch[1]).backward()
     arch_optimizer.step()
+    weight_step(net, loss_fn, weight_batch, alphas, weight_optimizer, grad_clip)
+
+
+def weight_step(
+    net: nn.Module,
+    loss_fn: nn.Module,
+    weight_batch: tuple[torch.Tensor, torch.Tensor],
+    alphas: Iterable[nn.Parameter],
+    weight_optimizer: optim.Optimizer,
+    grad_clip: float | None = 5.0,
+) -> None:
+    """Phase 2 of a DARTS step outside Lightning: one weight update with α frozen."""
+    weights = [p for g in weight_optimizer.param_groups for p in g["params"]]
     weight_optimizer.zero_grad()
     with frozen(alphas):
         loss_fn(net(weight_batch[0]), weight_batch[1]).backward()

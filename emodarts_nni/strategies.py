@@ -9,6 +9,14 @@ name               kind         NNI class, what it needs, parameters (defaults)
                                 ``arc_learning_rate`` (3e-4), ``gradient_clip_val`` (None),
                                 ``warmup_epochs`` (0), ``log_prob_every_n_step`` (10),
                                 ``penalty`` (None).
+``darts-2nd``      one-shot     ``SecondOrderDARTS`` (:mod:`emodarts_nni.second_order`): unrolled
+                                DARTS, finite-difference Hessian-vector product scaled correctly.
+                                As ``darts`` (no ``penalty``) plus ``epsilon_scale`` (0.01). The
+                                virtual step is the evaluator's SGD step (momentum, weight decay).
+                                About 2.6× the CPU time of a ``darts`` step (docs/strategies.md).
+``beta-darts``     one-shot     ``BetaDARTS`` (:mod:`emodarts_nni.beta_decay`): first-order DARTS plus
+                                the β-decay regulariser on α. As ``darts`` plus
+                                ``beta_decay_weight`` (50.0: λ = 50 · epoch / epochs, linear from 0).
 ``enas``           one-shot     ``ENAS``: RL controller, rewarded by a validation metric the
                                 evaluator logs: ``reward_metric_name`` ("val_acc", which NNI's
                                 ``Classification`` logs), ``batches_per_update`` (20),
@@ -125,6 +133,20 @@ STRATEGIES: dict[str, StrategySpec] = {
     for spec in (
         StrategySpec(
             "darts", "emodarts_nni.oneshot.DARTS", True, _DARTS_PARAMS, from_config=_differentiable
+        ),
+        StrategySpec(
+            "darts-2nd",
+            "emodarts_nni.second_order.SecondOrderDARTS",
+            True,
+            (*(p for p in _DARTS_PARAMS if p != "penalty"), "epsilon_scale"),
+            from_config=_differentiable,
+        ),
+        StrategySpec(
+            "beta-darts",
+            "emodarts_nni.beta_decay.BetaDARTS",
+            True,
+            (*_DARTS_PARAMS, "beta_decay_weight"),
+            from_config=_differentiable,
         ),
         StrategySpec(
             "enas",
