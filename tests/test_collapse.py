@@ -223,3 +223,20 @@ def test_search_run_reports_stage_collapse_architecture_and_stops_early(tmp_path
         report, _ = evaluate(Constant(len(data.class_names), 1), data, "test")
     assert report["single_class"] == data.class_names[1]
     assert any("single-class" in r.getMessage() for r in caplog.records)
+
+
+def test_reports_list_what_the_ua_hides():
+    from emodarts_nni.report import run_warnings
+
+    metrics = {
+        "ua": 0.25,
+        "single_class": "neutral",
+        "val_single_class": None,
+        "collapsed": {"normal": False, "reduce": False, "seq": True},
+        "search_stopped_early": None,
+    }
+    warnings = run_warnings(metrics)
+    assert len(warnings) == 2
+    assert "'neutral'" in warnings[0] and "test" in warnings[0]
+    assert "seq" in warnings[1] and "normal" not in warnings[1]
+    assert run_warnings({"ua": 0.7, "wa": 0.7}) == []  # a healthy or older metrics.json
