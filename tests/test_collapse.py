@@ -240,3 +240,22 @@ def test_reports_list_what_the_ua_hides():
     assert "'neutral'" in warnings[0] and "test" in warnings[0]
     assert "seq" in warnings[1] and "normal" not in warnings[1]
     assert run_warnings({"ua": 0.7, "wa": 0.7}) == []  # a healthy or older metrics.json
+
+
+def test_the_run_summary_says_the_model_is_single_class(capsys):
+    from emodarts_nni.cli.experiment import print_summary
+
+    base = {
+        "ua": 0.25,
+        "wa": 0.25,
+        "macro_f1": 0.1,
+        "parameters": 10,
+        "best_epoch": 1,
+        "val_ua": 0.25,
+    }
+    print_summary({**base, "single_class": "sad", "collapsed": {"seq": True}})
+    out = capsys.readouterr().out
+    assert "WARNING: single-class model: predicts 'sad' for nearly every test utterance" in out
+    assert "WARNING: the search collapsed (seq cell" in out
+    print_summary({**base, "single_class": None})
+    assert "WARNING" not in capsys.readouterr().out
