@@ -290,6 +290,9 @@ class SearchConfig(OptimiserConfig):
     population_size: int = option(8, INT_POS)
     sample_size: int = option(4, INT_POS)
     params: Mapping[str, Any] = _table()
+    # DARTS+ early stop (Liang et al. 2019): off by default, the paper's search runs its epochs.
+    early_stop: bool = option(False, Bool())
+    early_stop_epochs: int = option(10, INT_POS)
 
 
 @dataclass(frozen=True)

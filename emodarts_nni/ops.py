@@ -215,3 +215,7 @@ SEQ_OPS: dict[str, SeqOpFactory] = _seq_table()
 #: The op every DARTS edge already has implicitly in NNI (the extra α slot); it is
 #: never exported and never built into a frozen model.
 NONE_OP = "none"
+
+#: Ops without learnable weights (FactorizedReduce aside): a cell made mostly of them is
+#: DARTS's collapse (Sec. VI-B of the paper; Liang et al. 2019). Read by ``collapse``.
+PARAMETER_FREE_OPS = frozenset({"skip_connect", "max_pool_3x3", "avg_pool_3x3", NONE_OP})

@@ -348,6 +348,26 @@ def write_csv(
     return atomic_write_text(path, buffer.getvalue())
 
 
+def run_warnings(metrics: Mapping[str, Any]) -> list[str]:
+    """What went wrong in a run that its UA alone hides, from its ``metrics.json``: a
+    single-class (degenerate) model on validation or test, a collapsed search cell, a
+    search stopped early by DARTS+'s rule. Empty for a healthy run or an older file."""
+    out = []
+    for part, key in (("test", "single_class"), ("validation", "val_single_class")):
+        label = metrics.get(key)
+        if label:
+            out.append(f"single-class model: predicts {label!r} for nearly every {part} utterance")
+    collapsed = metrics.get("collapsed")
+    if isinstance(collapsed, Mapping):
+        cells = [str(cell) for cell, flag in collapsed.items() if flag]
+        if cells:
+            out.append(f"search collapsed: {', '.join(cells)} cell mostly parameter-free ops")
+    stop = metrics.get("search_stopped_early")
+    if stop:
+        out.append(f"search stopped early: {stop}")
+    return out
+
+
 def _run_row(record: RunRecord) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run": record.name,
@@ -507,6 +527,11 @@ def _markdown(
             int(best) if best is not None else "–",
         ))  # fmt: skip
     parts += ["## Runs", "", markdown_table(header, table), ""]
+    flagged = [(r.name, w) for r in records for w in run_warnings(r.metrics)]
+    if flagged:
+        parts += ["## Warnings", ""]
+        parts += [f"- **{name}**: {warning}" for name, warning in flagged]
+        parts.append("")
     for record in records:
         parts += [f"### {record.name}", ""]
         if record.architecture:

@@ -62,6 +62,10 @@ def test_darts_run_reports_epochs_and_final_ua_to_the_web_ui(tmp_path, cache, nn
     assert {m["value"]["stage"] for m in intermediate} == {"search", "retrain"}
     run_metrics = json.loads((out / "metrics.json").read_text())
     assert len(final) == 1 and final[0]["default"] == pytest.approx(run_metrics["ua"])
+    # What was found, in the web UI: the cells as text and the parameter count.
+    assert final[0]["value"]["parameters"] == run_metrics["parameters"]
+    assert final[0]["value"]["architecture"].startswith("normal: ")
+    assert "collapse" in intermediate[0]["value"]  # search epochs carry the collapse metrics
     assert not list((tmp_path / "home").glob("nni-experiments/*/db"))  # NNI files stay in the run
 
 

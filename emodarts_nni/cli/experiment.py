@@ -235,6 +235,18 @@ def print_summary(metrics: dict[str, Any], run_dir: Path | None = None) -> None:
             "  per-class recall: "
             + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in recall.items())
         )
+    for part, key in (("test", "single_class"), ("validation", "val_single_class")):
+        if metrics.get(key):
+            print(
+                f"  WARNING: single-class model: predicts {metrics[key]!r} for nearly every {part} utterance"
+            )
+    collapsed = [cell for cell, flag in (metrics.get("collapsed") or {}).items() if flag]
+    if collapsed:
+        print(
+            f"  WARNING: the search collapsed ({', '.join(collapsed)} cell: mostly parameter-free ops)"
+        )
+    if metrics.get("search_stopped_early"):
+        print(f"  search stopped early: {metrics['search_stopped_early']}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -122,6 +122,25 @@ class TrialReporter:
         return EpochReporter()
 
 
+def architecture_fields(
+    architecture: str | os.PathLike | Mapping[str, Any], parameters: int | None = None
+) -> dict[str, Any]:
+    """Extras for a trial's final result in the web UI: what the search found.
+
+    ``architecture``: the cells as one line of text (``normal: 2←sep_conv_3x3(1)+… |
+    reduce: … | seq: …``, :func:`~emodarts_nni.architecture.describe`); ``parameters``: the
+    frozen model's trainable parameters (counted by building it when not given).
+    ``architecture`` is an architecture JSON's path or its document.
+    """
+    from emodarts_nni.architecture import describe, load_architecture, read_architecture
+
+    arch_file = read_architecture(architecture)
+    if parameters is None:
+        parameters = int(load_architecture(architecture).num_parameters)
+    text = " | ".join(describe(arch_file.architecture).splitlines())
+    return {"architecture": text, "parameters": int(parameters)}
+
+
 def _jsonable(value: Any) -> Any:
     """Tensors and numpy scalars as floats; everything else as JSON would take it."""
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
@@ -129,4 +148,4 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["TrialReporter"]
+__all__ = ["TrialReporter", "architecture_fields"]

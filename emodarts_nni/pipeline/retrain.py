@@ -18,7 +18,7 @@ from torch import nn
 
 from emodarts_nni.architecture import count_parameters
 from emodarts_nni.config import ExperimentConfig
-from emodarts_nni.metrics import classification_report
+from emodarts_nni.metrics import SINGLE_CLASS_SHARE, classification_report, single_class
 from emodarts_nni.pipeline.data import FoldData
 from emodarts_nni.training import EpochRecorder, make_training, predict_proba
 
@@ -56,6 +56,8 @@ class RetrainResult:
     seconds: float
     parameters: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: The class the kept model predicts for nearly every validation utterance, or None.
+    val_single_class: str | None = None
 
 
 def retrain(
@@ -102,6 +104,7 @@ def retrain(
     if best.state is not None:
         model.load_state_dict(best.state)
     model.eval()
+    val_pred = predict_proba(model, data.x["validation"]).argmax(axis=1)
     return RetrainResult(
         model=model,
         best_epoch=best.best_epoch,
@@ -109,13 +112,29 @@ def retrain(
         seconds=seconds,
         parameters=count_parameters(model),
         history=history,
+        val_single_class=warn_single_class(single_class(val_pred, data.class_names), "validation"),
     )
+
+
+def warn_single_class(label: str | None, part: str) -> str | None:
+    """Log a WARNING when a model predicts ``label`` for nearly every ``part`` utterance."""
+    if label is not None:
+        log.warning(
+            "the model predicts %r for >= %.0f%% of the %s utterances: a single-class "
+            "(degenerate) model; its UA is chance level",
+            label,
+            100 * SINGLE_CLASS_SHARE,
+            part,
+        )
+    return label
 
 
 def evaluate(
     model: nn.Module, data: FoldData, part: str = "test"
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of ``model`` on ``part`` and the predicted probabilities."""
+    """Metrics of ``model`` on ``part`` and the predicted probabilities (a WARNING when
+    it predicts one class for nearly every utterance: ``report["single_class"]``)."""
     probs = predict_proba(model, data.x[part])
     report = classification_report(data.y[part], probs.argmax(axis=1), data.class_names)
+    warn_single_class(report["single_class"], part)
     return report, probs

@@ -22,6 +22,7 @@ from torch import nn
 
 from emodarts_nni.architecture import count_parameters, read_architecture, save_architecture
 from emodarts_nni.checkpoint import load_checkpoint, save_checkpoint
+from emodarts_nni.collapse import collapse_summary, web_fields
 from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.errors import EmodartsError
 from emodarts_nni.files import atomic_write_text
@@ -74,6 +75,7 @@ class RunContext:
                 stage=row.get("stage"),
                 epoch=int(row.get("epoch", 0)),
                 val_loss=row.get("val_loss"),
+                **web_fields(row),  # collapse metrics of a search epoch (none without α)
             )
 
 
@@ -85,6 +87,7 @@ class Retrained:
     best_epoch: int
     val_ua: float
     seconds: float | None  # None for a checkpoint written before it recorded the time
+    val_single_class: str | None = None
 
 
 def run_pipeline(
@@ -206,9 +209,12 @@ def retrain_stage(run: RunContext, data: FoldData, source: ModelSource) -> Retra
             "val_ua": result.best_val_ua,
             "fold": data.fold.fold,
             "retrain_seconds": seconds,  # so an interrupted run's metrics need no retraining
+            "val_single_class": result.val_single_class,
         },
     )
-    return Retrained(result.model, result.best_epoch, result.best_val_ua, seconds)
+    return Retrained(
+        result.model, result.best_epoch, result.best_val_ua, seconds, result.val_single_class
+    )
 
 
 def evaluate_stage(
@@ -222,7 +228,7 @@ def evaluate_stage(
     if run.skip("evaluate"):
         metrics = folder.read_metrics()
         if reporter is not None:
-            reporter.report_final(float(metrics["ua"]), wa=metrics["wa"])
+            reporter.report_final(float(metrics["ua"]), **final_fields(metrics, source))
         return metrics
     if retrained is None:
         if not folder.checkpoint.is_file():
@@ -233,6 +239,7 @@ def evaluate_stage(
             checkpoint.extra.get("best_epoch"),
             checkpoint.extra.get("val_ua"),
             checkpoint.extra.get("retrain_seconds"),
+            checkpoint.extra.get("val_single_class"),
         )
     report, probs = evaluate(retrained.model, data, "test")
     write_predictions(folder.predictions, data, probs)
@@ -244,6 +251,8 @@ def evaluate_stage(
         "retrain_seconds": retrained.seconds,
         "best_epoch": retrained.best_epoch,
         "val_ua": retrained.val_ua,
+        "val_single_class": retrained.val_single_class,
+        **collapse_summary(run.history),
         "fold": data.fold.fold,
         "test_groups": list(data.fold.test_groups),
         "strategy": provenance["strategy"],
@@ -253,7 +262,7 @@ def evaluate_stage(
     }
     folder.write_metrics(metrics)
     if reporter is not None:
-        reporter.report_final(float(metrics["ua"]), wa=metrics["wa"], macro_f1=metrics["macro_f1"])
+        reporter.report_final(float(metrics["ua"]), **final_fields(metrics, source))
     log.info(
         "test UA %.4f  WA %.4f  macro-F1 %.4f  params %d",
         metrics["ua"],
@@ -262,6 +271,28 @@ def evaluate_stage(
         metrics["parameters"],
     )
     return metrics
+
+
+def final_fields(metrics: dict[str, Any], source: ModelSource) -> dict[str, Any]:
+    """The extras of the web UI's final result: WA, macro-F1, parameters, the searched
+    architecture as text, and ``single_class`` / ``collapse`` when something degenerated."""
+    from emodarts_nni.nni_runtime.reporter import architecture_fields
+
+    fields: dict[str, Any] = {
+        "wa": metrics["wa"],
+        "macro_f1": metrics.get("macro_f1"),
+        "parameters": metrics.get("parameters"),
+        "stage": "evaluate",
+    }
+    if isinstance(source, SearchedModel):
+        fields.update(architecture_fields(source.architecture.to_dict(), metrics.get("parameters")))
+    degenerate = metrics.get("single_class") or metrics.get("val_single_class")
+    if degenerate:
+        fields["single_class"] = degenerate
+    collapsed = [cell for cell, flag in (metrics.get("collapsed") or {}).items() if flag]
+    if collapsed:
+        fields["collapse"] = ", ".join(collapsed)
+    return fields
 
 
 def write_predictions(path: Path, data: FoldData, probs: np.ndarray) -> Path:

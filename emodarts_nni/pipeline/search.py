@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from emodarts_nni.collapse import CollapseMonitor
 from emodarts_nni.config import ExperimentConfig
 from emodarts_nni.pipeline.data import FoldData, stratified_halves
 from emodarts_nni.pipeline.multitrial import run_multitrial_search
@@ -56,8 +57,11 @@ def run_oneshot_search(
     x, y = data.x["search"], data.y["search"]
     weights_rows, arch_rows = stratified_halves(y, cfg.seed)
     history: list[dict[str, Any]] = []
+    # Collapse metrics from the epoch's α (none for strategies without α); DARTS+ stop opt-in.
+    monitor = CollapseMonitor(cfg.search.early_stop, cfg.search.early_stop_epochs)
 
     def record(row: dict[str, Any]) -> None:
+        monitor.annotate(row)
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
@@ -68,7 +72,11 @@ def run_oneshot_search(
         (x[weights_rows], y[weights_rows]),
         (x[arch_rows], y[arch_rows]),
         seed=cfg.seed,
-        callbacks=[EpochRecorder(record, "search", val_data=(x[arch_rows], y[arch_rows]))],
+        # The monitor after the recorder: it stops the trainer on the row the recorder made.
+        callbacks=[
+            EpochRecorder(record, "search", val_data=(x[arch_rows], y[arch_rows])),
+            monitor,
+        ],
         root_dir=str(run_dir),
         clip_gradients=False,  # the strategy steps (and clips) its own optimisers
         shuffle_validation=True,  # the architecture half drives the α step: shuffled too

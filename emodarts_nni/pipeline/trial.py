@@ -48,7 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"emodarts: error: {exc}", file=sys.stderr)
         return 2
     if "ua" not in result:  # search only: the final metric is the search's validation UA
-        reporter.report_final(reporter.last_value if reporter.last_value is not None else 0.0)
+        from emodarts_nni.nni_runtime.reporter import architecture_fields
+
+        arch = Path(result["architecture"]) if "architecture" in result else None
+        extra = architecture_fields(arch) if arch is not None and arch.is_file() else {}
+        value = reporter.last_value if reporter.last_value is not None else 0.0
+        reporter.report_final(value, stage="search", **extra)
     return 0
 
 

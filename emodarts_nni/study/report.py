@@ -28,7 +28,7 @@ import numpy as np
 
 from emodarts_nni.errors import EmodartsError
 from emodarts_nni.files import atomic_write_text
-from emodarts_nni.report import markdown_table, write_csv
+from emodarts_nni.report import markdown_table, run_warnings, write_csv
 from emodarts_nni.study.cells import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM
 from emodarts_nni.study.trial import DONE_FILE, read_cells
 
@@ -88,6 +88,7 @@ def fold_rows(study_dir: Path) -> list[dict[str, Any]]:
                 "params": int(metrics["parameters"]),
                 "run_dir": cell_id,
                 "cell": cell_id,
+                "warnings": run_warnings(metrics),  # single-class model, collapsed search
             }
         )
     return rows
@@ -399,6 +400,9 @@ def make_study_report(study_dir: str | Path) -> dict[str, Path]:
     summary = summary_rows(rows)
     compared = comparisons(rows)
     text = markdown(name, summary, compared, len(cells))
+    flagged = [f"- **{row['cell']}**: {w}" for row in rows for w in row["warnings"]]
+    if flagged:
+        text += "\n".join(["", "## Warnings", "", *flagged, ""])
     chosen = chosen_cells(study_dir, rows)
     if chosen:
         from emodarts_nni.report import markdown_table
