@@ -284,6 +284,8 @@ class SearchConfig(OptimiserConfig):
     strategy: str = option("darts", Choice(STRATEGY_NAMES))
     arch_lr: float = option(3.0e-4, POS)
     arch_weight_decay: float = option(1.0e-3, NONNEG)
+    #: Epochs that train only the weights before α start to move (one-shot strategies).
+    warmup_epochs: int = option(0, INT_NONNEG)
     max_trials: int = option(20, INT_POS)
     trial_epochs: int = option(5, INT_POS)
     trial_concurrency: int = option(1, INT_POS)

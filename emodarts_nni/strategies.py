@@ -106,13 +106,17 @@ class StrategySpec:
 
 
 def _differentiable(cfg: Any) -> dict[str, Any]:
-    """DARTS-like strategies: the α learning rate and the weights' gradient clipping."""
-    return {"arc_learning_rate": cfg.search.arch_lr, "gradient_clip_val": cfg.search.grad_clip}
+    """DARTS-like strategies: the α learning rate, weight-only warm-up, weight gradient clipping."""
+    return {
+        "arc_learning_rate": cfg.search.arch_lr,
+        "gradient_clip_val": cfg.search.grad_clip,
+        "warmup_epochs": cfg.search.warmup_epochs,
+    }
 
 
 def _enas(cfg: Any) -> dict[str, Any]:
-    """ENAS is rewarded by the per-batch validation UA that SerModule logs."""
-    return {"reward_metric_name": "val_batch_ua"}
+    """ENAS is rewarded by the per-batch validation UA that SerModule logs; warm-up as DARTS."""
+    return {"reward_metric_name": "val_batch_ua", "warmup_epochs": cfg.search.warmup_epochs}
 
 
 def _seeded(cfg: Any) -> dict[str, Any]:
