@@ -151,8 +151,8 @@ def measure(
 ) -> dict[str, Any]:
     """Run ``steps`` steps of ``row`` (after one warm-up) in this process; timings and memory.
 
-    ``peak_growth_bytes``: peak RSS minus the RSS after importing torch and NNI, before the
-    supernet is built (weights, gradients, optimiser state, activations): what the planner
+    ``peak_growth_bytes``: peak RSS minus the RSS after importing torch, Lightning and NNI's
+    one-shot strategies, before the supernet is built (weights, gradients, optimiser state, activations): what the planner
     predicts.
     """
     import warnings
@@ -160,6 +160,8 @@ def measure(
     warnings.filterwarnings("ignore")
     import torch
 
+    import emodarts_nni.lean
+    import emodarts_nni.oneshot  # noqa: F401 (imported before the baseline RSS is taken)
     from emodarts_nni.space import space_from_args
 
     config, step_name = row.split(":")
@@ -202,8 +204,19 @@ def measure(
         "device": device,
         "threads": threads,
         "batch": batch,
-        "sizes": {k: args[k] for k in ("n_mfcc", "frames", "init_channels", "cnn_cells",
-                                       "cnn_nodes", "seq_cells", "seq_nodes", "hidden")},
+        "sizes": {
+            k: args[k]
+            for k in (
+                "n_mfcc",
+                "frames",
+                "init_channels",
+                "cnn_cells",
+                "cnn_nodes",
+                "seq_cells",
+                "seq_nodes",
+                "hidden",
+            )
+        },
         "supernet_parameters": sum(p.numel() for p in weights),
         "seconds_per_step": statistics.median(times) if times else None,
         "peak_rss_bytes": peak,
@@ -224,7 +237,10 @@ def run_row(
     """:func:`measure` in a fresh Python process (its own peak RSS)."""
     cmd = [sys.executable, __file__, "--child", row, "--steps", str(steps), "--batch", str(batch)]
     cmd += ["--device", device, "--threads", str(threads), "--sizes", json.dumps(sizes)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_repo(), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [_repo(), os.environ.get("PYTHONPATH")])),
+    }
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"{row} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -302,10 +318,10 @@ def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: in
     train = make_loader(x, y, batch_size=batch, shuffle=True, seed=0)
     val = make_loader(x, y, batch_size=batch, shuffle=True, seed=1)
     stamps = [time.perf_counter()]
-    for trn_batch, val_batch in zip(train, val):
+    for trn_batch, val_batch in zip(train, val, strict=True):
         darts_step(net, loss_fn, val_batch, trn_batch, a_opt, w_opt, grad_clip=5.0)
         stamps.append(time.perf_counter())
-    plain = statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:]))
+    plain = statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:], strict=False))
 
     class Stamps(pl.Callback):
         def __init__(self) -> None:
@@ -315,23 +331,39 @@ def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: in
             self.times.append(time.perf_counter())
 
     cfg = config_from_dict(
-        {"search": {"epochs": 1, "batch_size": batch}, "trainer": {"accelerator": "cpu",
-                                                                   "progress": False}}
+        {
+            "search": {"epochs": 1, "batch_size": batch},
+            "trainer": {"accelerator": "cpu", "progress": False},
+        }
     )
     stamp = Stamps()
     with tempfile.TemporaryDirectory() as tmp:
         training = make_training(
-            cfg.search, cfg.trainer, (x, y), (x, y), seed=0, callbacks=[stamp], root_dir=tmp,
-            clip_gradients=False, shuffle_validation=True, traced=True,
+            cfg.search,
+            cfg.trainer,
+            (x, y),
+            (x, y),
+            seed=0,
+            callbacks=[stamp],
+            root_dir=tmp,
+            clip_gradients=False,
+            shuffle_validation=True,
+            traced=True,
         )
         evaluator = Lightning(
-            training.module, training.trainer,
-            train_dataloaders=training.train_loader, val_dataloaders=training.val_loader,
+            training.module,
+            training.trainer,
+            train_dataloaders=training.train_loader,
+            val_dataloaders=training.val_loader,
         )
         torch.manual_seed(0)
-        run_search(space_from_args(args), evaluator, DARTS(gradient_clip_val=5.0),
-                   experiment_dir=Path(tmp) / "nni")
-    framework = statistics.median(b - a for a, b in zip(stamp.times, stamp.times[1:]))
+        run_search(
+            space_from_args(args),
+            evaluator,
+            DARTS(gradient_clip_val=5.0),
+            experiment_dir=Path(tmp) / "nni",
+        )
+    framework = statistics.median(b - a for a, b in zip(stamp.times, stamp.times[1:], strict=False))
     return {
         "config": config,
         "sizes": sizes,
@@ -357,8 +389,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="{}", help="JSON space arguments overriding the rows'")
     parser.add_argument("--quick", action="store_true", help="64 × 64, batch 8, 1 timed step")
     parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--overhead", action="store_true",
-                        help="framework overhead: the Lightning/NNI loop vs a plain loop")
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="framework overhead: the Lightning/NNI loop vs a plain loop",
+    )
     parser.add_argument("--overhead-config", default="cnn_only")
     parser.add_argument("--batches", type=int, default=12, help="steps per loop (--overhead)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -368,12 +403,16 @@ def main(argv: list[str] | None = None) -> None:
         sizes = {**QUICK_SIZES, **sizes}
         args.batch, args.steps = 8, 1
     if args.child:
-        print(json.dumps(measure(args.child, args.steps, args.batch, args.device, args.threads,
-                                 sizes)))
+        print(
+            json.dumps(
+                measure(args.child, args.steps, args.batch, args.device, args.threads, sizes)
+            )
+        )
         return
     if args.overhead:
-        result = measure_overhead(args.overhead_config, sizes, args.batch, args.batches,
-                                  args.threads)
+        result = measure_overhead(
+            args.overhead_config, sizes, args.batch, args.batches, args.threads
+        )
         print(json.dumps(result, indent=2))
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -51,12 +51,14 @@ def running_stats_kept(modules: Sequence[nn.Module]) -> Iterator[None]:
         for m in module.modules()
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
     ]
-    saved = [[b.clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)] for m in norms]
+    saved = [
+        [b.clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)] for m in norms
+    ]
     try:
         yield
     finally:
         with torch.no_grad():
-            for m, (mean, var, count) in zip(norms, saved):
+            for m, (mean, var, count) in zip(norms, saved, strict=True):
                 m.running_mean.copy_(mean)
                 m.running_var.copy_(var)
                 m.num_batches_tracked.copy_(count)

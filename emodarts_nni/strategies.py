@@ -75,6 +75,9 @@ class StrategySpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: The parameters this strategy takes from an experiment config's other keys.
     from_config: Callable[[Any], dict[str, Any]] = field(default=lambda cfg: {})
+    #: Trains the whole supernet through NNI's differentiable cells (so it can recompute
+    #: them: ``search.memory: lean``; and ``emodarts plan`` sizes the supernet).
+    differentiable: bool = False
 
     def unknown_params(self, names: Iterable[str]) -> list[str]:
         """The names (sorted) that are not parameters of this strategy."""
@@ -124,7 +127,12 @@ STRATEGIES: dict[str, StrategySpec] = {
     spec.name: spec
     for spec in (
         StrategySpec(
-            "darts", "emodarts_nni.oneshot.DARTS", True, _DARTS_PARAMS, from_config=_differentiable
+            "darts",
+            "emodarts_nni.oneshot.DARTS",
+            True,
+            _DARTS_PARAMS,
+            from_config=_differentiable,
+            differentiable=True,
         ),
         StrategySpec(
             "enas",
@@ -150,6 +158,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             True,
             (*_DARTS_PARAMS, "temperature"),
             from_config=_differentiable,
+            differentiable=True,
         ),
         StrategySpec(
             "proxyless",
@@ -219,8 +228,14 @@ def strategy_params(cfg: Any) -> dict[str, Any]:
 
 
 def strategy_from_config(cfg: Any) -> Strategy:
-    """A fresh NNI strategy for an experiment config (``search.strategy`` and its parameters)."""
-    return make_strategy(cfg.search.strategy, **strategy_params(cfg))
+    """A fresh NNI strategy for an experiment config (``search.strategy`` and its parameters;
+    ``search.memory: lean`` adds the recomputing cells of :mod:`emodarts_nni.lean`)."""
+    params = strategy_params(cfg)
+    if cfg.search.memory == "lean" and strategy_spec(cfg.search.strategy).differentiable:
+        from emodarts_nni.lean import lean_mutation_hooks
+
+        params["mutation_hooks"] = [*lean_mutation_hooks(), *params.get("mutation_hooks", [])]
+    return make_strategy(cfg.search.strategy, **params)
 
 
 def _plain(value: Any, where: str) -> Any:
