@@ -255,27 +255,27 @@ def _gib(n: float) -> float:
     return n / 2**30
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
-    """One line per row, with the authors' first-order figure where one exists."""
-    print(
-        f"{'row':16s} {'s/step':>7s} {'peak RSS':>9s} {'growth':>8s} {'planned':>8s} "
-        f"{'plan err':>8s} {'authors 1st':>14s} {'time':>6s} {'memory':>7s}"
+HEADER = (
+    f"{'row':16s} {'s/step':>7s} {'peak RSS':>9s} {'growth':>8s} {'planned':>8s} "
+    f"{'plan err':>8s} {'authors (same order)':>20s} {'speed':>6s} {'memory':>7s}"
+)
+
+
+def row_line(r: dict[str, Any]) -> str:
+    """One result as a table line, against the authors' figure of the same order if any."""
+    ref = REFERENCE.get((r["config"], r["order"]))
+    seconds = r["seconds_per_step"]
+    line = (
+        f"{r['row']:16s} {seconds if seconds is not None else float('nan'):7.2f} "
+        f"{_gib(r['peak_rss_bytes']):8.2f}G {_gib(r['peak_growth_bytes']):7.2f}G "
+        f"{_gib(r['planned_peak_bytes']):7.2f}G "
+        f"{r['planned_peak_bytes'] / r['peak_growth_bytes'] - 1:+8.0%}"
     )
-    for r in results:
-        ref = REFERENCE.get((r["config"], r["order"]))
-        seconds = r["seconds_per_step"]
-        line = (
-            f"{r['row']:16s} {seconds if seconds is not None else float('nan'):7.2f} "
-            f"{_gib(r['peak_rss_bytes']):8.2f}G {_gib(r['peak_growth_bytes']):7.2f}G "
-            f"{_gib(r['planned_peak_bytes']):7.2f}G "
-            f"{r['planned_peak_bytes'] / r['peak_growth_bytes'] - 1:+8.0%}"
-        )
-        if ref and seconds:
-            line += (
-                f" {ref[0]:6.1f}s {ref[1]:5.2f}G {ref[0] / seconds:5.2f}x "
-                f"{_gib(r['peak_rss_bytes']) / ref[1]:6.0%}"
-            )
-        print(line)
+    if ref:
+        line += f" {ref[0]:9.1f}s {ref[1]:7.2f}G"
+        if seconds:
+            line += f" {ref[0] / seconds:5.2f}x {_gib(r['peak_rss_bytes']) / ref[1]:6.0%}"
+    return line
 
 
 # --------------------------------------------------------------------------- overhead
@@ -422,11 +422,10 @@ def main(argv: list[str] | None = None) -> None:
         config, step = row.split(":")
         if config not in CONFIGS or step not in STEPS:
             parser.error(f"unknown row {row!r}: configs {list(CONFIGS)}, steps {list(STEPS)}")
+        if not results:
+            print(HEADER, flush=True)
         results.append(run_row(row, args.steps, args.batch, args.device, args.threads, sizes))
-        print_table(results[-1:]) if len(results) > 1 else print_table(results)
-        sys.stdout.flush()
-    print()
-    print_table(results)
+        print(row_line(results[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
