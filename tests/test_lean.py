@@ -82,3 +82,21 @@ def _peak(row: str) -> int:
 def test_lean_search_step_needs_less_memory_at_a_moderate_size():
     normal, lean = _peak("cnn_only:frugal"), _peak("cnn_only:lean")
     assert lean < 0.7 * normal, (lean, normal)
+
+
+def test_search_memory_lean_gives_a_differentiable_strategy_the_lean_cells():
+    from emodarts_nni.config import config_from_dict
+    from emodarts_nni.strategies import strategy_from_config
+
+    lean = strategy_from_config(config_from_dict({"search": {"memory": "lean"}}))
+    normal = strategy_from_config(config_from_dict({}))
+    assert LeanMixedCell.mutate in lean.extra_mutation_hooks
+    assert LeanMixedCell.mutate not in normal.extra_mutation_hooks
+
+
+def test_search_memory_lean_is_refused_for_a_strategy_without_mixed_edges():
+    from emodarts_nni.config import config_from_dict
+    from emodarts_nni.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"search.memory = 'lean': expected 'normal' \(strategy"):
+        config_from_dict({"search": {"memory": "lean", "strategy": "random"}})
