@@ -1,182 +1,433 @@
-"""Seconds and peak memory of one DARTS search step at the paper's sizes.
+"""Seconds and peak memory of one DARTS search step, each configuration of issue 12.
 
-A search step is what the authors' code does per batch (first-order DARTS): one α update
-on a validation batch, then one weight update on a training batch, through NNI's DARTS
-supernet of our space. Each configuration runs in a fresh process so its peak RSS is its
-own. Reference (authors' code, driven on the same 2-core machine, per the project brief):
-CNN-only 56 s / 13.8 GB, joint space 73 s / 19.7 GB per step.
+A search step is what the authors' code does per batch: one α update on a validation
+batch, then one weight update on a training batch, through NNI's DARTS supernet of our
+space. Each row runs in a fresh process, so its peak RSS is its own; the median of the
+timed steps after one warm-up. Every row also records what ``emodarts plan`` predicted
+(:func:`emodarts_nni.sizing.search_estimate`), so the planner's error is measured too.
 
-    python benchmarks/search_step.py                 # both paper configurations, CPU
-    python benchmarks/search_step.py --device cuda   # on a GPU
+Rows are ``CONFIG:STEP``. Configurations (equal sizes to the authors': 128 × 128 MFCC,
+8 initial channels, 4 CNN cells × 4 nodes, batch 16; the joint space has 2 SeqNN cells
+× **4** nodes, the authors' ``n_nodes_rnn=4``, over all 14 SeqNN ops, hidden 128):
+
+* ``cnn_only``, ``joint`` (4 SeqNN nodes), ``joint2`` (2 SeqNN nodes, the size our earlier
+  figures used).
+
+Steps (:data:`STEPS`; add a row kind by adding an entry):
+
+* ``frugal`` — our first-order step (:func:`emodarts_nni.oneshot.darts_step`);
+* ``nni`` — NNI's own first-order step (full backward in both phases);
+* ``lean`` — ``frugal`` with ``search.memory: lean`` (:mod:`emodarts_nni.lean`).
+
+Second-order DARTS (``darts-2nd``) and PC-DARTS rows plug in as further :data:`STEPS`
+entries (a builder of the supernet and a step function) once those strategies land.
+
+    python benchmarks/search_step.py                       # the full set (<= 15 min, 2 idle cores)
+    python benchmarks/search_step.py --quick               # smoke test at 64 × 64, batch 8
+    python benchmarks/search_step.py --rows cnn_only:lean --steps 1
+    python benchmarks/search_step.py --device cuda         # adds peak GPU memory
     python benchmarks/search_step.py --json out.json
+    python benchmarks/search_step.py --overhead            # Lightning/NNI loop vs plain loop
+
+The authors' figures (issue 12, their code on the project's 2-core machine, batch 16):
+first-order CNN-only 23.0 s / 9.75 GiB; second order CNN-only 53.0 s / 13.44 GiB, joint
+61.1 s / 18.9 GiB. Timings taken while anything else runs are not comparable.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-CONFIGS = {
-    # the paper's CNN-only search: 128×128 MFCC, 8 initial channels, 4 cells × 4 nodes, batch 16
-    "cnn_only": {
-        "scope": "cnn_only",
-        "n_mfcc": 128,
-        "frames": 128,
-        "init_channels": 8,
-        "cnn_cells": 4,
-        "cnn_nodes": 4,
-        "seq_cells": 0,
-    },
-    # the full joint space: + 2 SeqNN cells over all 14 SeqNN ops
-    "emodarts": {
-        "scope": "emodarts",
-        "n_mfcc": 128,
-        "frames": 128,
-        "init_channels": 8,
-        "cnn_cells": 4,
-        "cnn_nodes": 4,
-        "seq_cells": 2,
-        "seq_nodes": 2,
-        "hidden": 128,
-    },
+_PAPER = {"n_mfcc": 128, "frames": 128, "init_channels": 8, "cnn_cells": 4, "cnn_nodes": 4}
+CONFIGS: dict[str, dict[str, Any]] = {
+    "cnn_only": {"scope": "cnn_only", **_PAPER, "seq_cells": 0},
+    "joint": {"scope": "emodarts", **_PAPER, "seq_cells": 2, "seq_nodes": 4, "hidden": 128},
+    "joint2": {"scope": "emodarts", **_PAPER, "seq_cells": 2, "seq_nodes": 2, "hidden": 128},
 }
-REFERENCE = {"cnn_only": (56.0, 13.8), "emodarts": (73.0, 19.7)}
+#: The authors' code (issue 12): (config, order) → (seconds per step, peak GiB).
+REFERENCE = {
+    ("cnn_only", "first"): (23.0, 9.75),
+    ("cnn_only", "second"): (53.0, 13.44),
+    ("joint", "second"): (61.1, 18.9),
+}
+#: The full set: every configuration of issue 12's table, plus lean.
+DEFAULT_ROWS = (
+    "cnn_only:frugal",
+    "cnn_only:nni",
+    "cnn_only:lean",
+    "joint:frugal",
+    "joint:nni",
+    "joint:lean",
+)
+QUICK_SIZES = {"n_mfcc": 64, "frames": 64}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kind of search step: the DARTS order it implements, the search memory mode the
+    planner should assume, the strategy that builds its supernet, and the step itself."""
+
+    order: str
+    memory: str
+    make_strategy: Callable[[], Any]
+    run: Callable[..., None]
+
+
+def _frugal_strategy() -> Any:
+    from emodarts_nni.oneshot import DARTS
+
+    return DARTS()
+
+
+def _lean_strategy() -> Any:
+    from emodarts_nni.lean import lean_mutation_hooks
+    from emodarts_nni.oneshot import DARTS
+
+    return DARTS(mutation_hooks=lean_mutation_hooks())
+
+
+def _frugal_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
+    from emodarts_nni.oneshot import darts_step
+
+    darts_step(net, loss_fn, batch, batch, a_opt, w_opt, grad_clip=5.0)
+
+
+def _nni_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
+    import torch
+
+    x, y = batch
+    a_opt.zero_grad()  # NNI's DartsLightningModule: full backward in both phases
+    loss_fn(net(x), y).backward()
+    a_opt.step()
+    w_opt.zero_grad()
+    loss_fn(net(x), y).backward()
+    torch.nn.utils.clip_grad_norm_(weights, 5.0)
+    w_opt.step()
+
+
+#: Step kinds by name. darts-2nd / pc-darts: add ``Step("second", "normal", ..., ...)`` etc.
+STEPS: dict[str, Step] = {
+    "frugal": Step("first", "normal", _frugal_strategy, _frugal_step),
+    "nni": Step("first", "normal", _frugal_strategy, _nni_step),
+    "lean": Step("first", "lean", _lean_strategy, _frugal_step),
+}
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory now (Linux)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def space_args(config: str, sizes: dict[str, Any]) -> dict[str, Any]:
+    """Resolved space arguments of ``config`` with ``sizes`` overriding (torch-free)."""
+    from emodarts_nni.space_args import resolve_space_args
+
+    cfg = {**CONFIGS[config], **sizes}
+    scope = cfg.pop("scope")
+    return resolve_space_args(scope, **cfg)
+
+
+def planned(config: str, step: str, sizes: dict[str, Any], batch: int) -> int:
+    """What the planner predicts for this row's peak (bytes)."""
+    from emodarts_nni.sizing import search_estimate
+
+    return search_estimate(space_args(config, sizes), batch, memory=STEPS[step].memory).peak_bytes
 
 
 def measure(
-    name: str, steps: int, batch: int, device: str, threads: int, frugal: bool = True
-) -> dict:
-    """Run ``steps`` DARTS steps (after one warm-up) in this process; return timings."""
+    row: str, steps: int, batch: int, device: str, threads: int, sizes: dict[str, Any]
+) -> dict[str, Any]:
+    """Run ``steps`` steps of ``row`` (after one warm-up) in this process; timings and memory.
+
+    ``peak_growth_bytes``: peak RSS minus the RSS after importing torch, Lightning and NNI's
+    one-shot strategies, before the supernet is built (weights, gradients, optimiser state, activations): what the planner
+    predicts.
+    """
     import warnings
 
     warnings.filterwarnings("ignore")
     import torch
-    from nni.nas.strategy import DARTS
 
-    from emodarts_nni.oneshot import darts_step
-    from emodarts_nni.space import build_space
+    import emodarts_nni.lean
+    import emodarts_nni.oneshot  # noqa: F401 (imported before the baseline RSS is taken)
+    from emodarts_nni.space import space_from_args
 
+    config, step_name = row.split(":")
+    step = STEPS[step_name]
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    cfg = dict(CONFIGS[name])
-    scope = cfg.pop("scope")
-    net = DARTS().mutate_model(build_space(scope, **cfg)).to(device)
+    args = space_args(config, sizes)
+    x = torch.randn(batch, args["n_mfcc"], args["frames"], device=device)
+    y = torch.randint(0, args["n_classes"], (batch,), device=device)
+    base = _rss_bytes()
+    net = step.make_strategy().mutate_model(space_from_args(args)).to(device)
     alphas = [p for n, p in net.named_parameters() if "_arch_alpha" in n]
     weights = [p for n, p in net.named_parameters() if "_arch_alpha" not in n]
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-    x = torch.randn(batch, cfg["n_mfcc"], cfg["frames"], device=device)
-    y = torch.randint(0, 4, (batch,), device=device)
     loss_fn = torch.nn.CrossEntropyLoss()
+    built = _rss_bytes()
 
-    def step() -> None:
-        if frugal:
-            darts_step(net, loss_fn, (x, y), (x, y), a_opt, w_opt, grad_clip=5.0)
-            return
-        a_opt.zero_grad()  # NNI's DartsLightningModule: full backward in both phases
-        loss_fn(net(x), y).backward()
-        a_opt.step()
-        w_opt.zero_grad()
-        loss_fn(net(x), y).backward()
-        torch.nn.utils.clip_grad_norm_(weights, 5.0)
-        w_opt.step()
+    def run() -> None:
+        step.run(net, loss_fn, (x, y), a_opt, w_opt, weights)
 
-    step()  # warm-up
+    run()  # warm-up (also allocates gradients and optimiser state)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(steps):
-        t = time.perf_counter()
-        step()
+        started = time.perf_counter()
+        run()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
+        times.append(time.perf_counter() - started)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out = {
-        "config": name,
-        "step": "emodarts (frugal)" if frugal else "NNI DARTS (full backward)",
+        "row": row,
+        "config": config,
+        "step": step_name,
+        "order": step.order,
+        "memory": step.memory,
         "device": device,
         "threads": threads,
         "batch": batch,
+        "sizes": {
+            k: args[k]
+            for k in (
+                "n_mfcc",
+                "frames",
+                "init_channels",
+                "cnn_cells",
+                "cnn_nodes",
+                "seq_cells",
+                "seq_nodes",
+                "hidden",
+            )
+        },
         "supernet_parameters": sum(p.numel() for p in weights),
-        "seconds_per_step": sorted(times)[len(times) // 2],
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "seconds_per_step": statistics.median(times) if times else None,
+        "peak_rss_bytes": peak,
+        "base_rss_bytes": base,
+        "model_rss_bytes": built - base,
+        "peak_growth_bytes": peak - base,
+        "planned_peak_bytes": planned(config, step_name, sizes, batch),
     }
     if device.startswith("cuda"):
-        out["peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 1024**3
+        out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
         out["gpu"] = torch.cuda.get_device_name()
     return out
 
 
-def main() -> None:
-    """Measure each configuration in a subprocess and print a comparison table."""
+def run_row(
+    row: str, steps: int, batch: int, device: str, threads: int, sizes: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`measure` in a fresh Python process (its own peak RSS)."""
+    cmd = [sys.executable, __file__, "--child", row, "--steps", str(steps), "--batch", str(batch)]
+    cmd += ["--device", device, "--threads", str(threads), "--sizes", json.dumps(sizes)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [_repo(), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise RuntimeError(f"{row} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _repo() -> str:
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def _gib(n: float) -> float:
+    return n / 2**30
+
+
+HEADER = (
+    f"{'row':16s} {'s/step':>7s} {'peak RSS':>9s} {'growth':>8s} {'planned':>8s} "
+    f"{'plan err':>8s} {'authors (same order)':>20s} {'speed':>6s} {'memory':>7s}"
+)
+
+
+def row_line(r: dict[str, Any]) -> str:
+    """One result as a table line, against the authors' figure of the same order if any."""
+    ref = REFERENCE.get((r["config"], r["order"]))
+    seconds = r["seconds_per_step"]
+    line = (
+        f"{r['row']:16s} {seconds if seconds is not None else float('nan'):7.2f} "
+        f"{_gib(r['peak_rss_bytes']):8.2f}G {_gib(r['peak_growth_bytes']):7.2f}G "
+        f"{_gib(r['planned_peak_bytes']):7.2f}G "
+        f"{r['planned_peak_bytes'] / r['peak_growth_bytes'] - 1:+8.0%}"
+    )
+    if ref:
+        line += f" {ref[0]:9.1f}s {ref[1]:7.2f}G"
+        if seconds:
+            line += f" {ref[0] / seconds:5.2f}x {_gib(r['peak_rss_bytes']) / ref[1]:6.0%}"
+    return line
+
+
+# --------------------------------------------------------------------------- overhead
+def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: int, threads: int):
+    """Seconds per search step of the same supernet and data: a plain PyTorch loop over
+    :func:`emodarts_nni.oneshot.darts_step` vs the product's loop (Lightning running
+    :class:`emodarts_nni.oneshot.FrugalDartsModule` through NNI, as ``emodarts run`` does).
+    Medians over ``batches`` steps after the first (one epoch each)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import tempfile
+
+    import numpy as np
+    import pytorch_lightning as pl
+    import torch
+    from nni.nas.evaluator.pytorch import Lightning
+
+    from emodarts_nni.config import config_from_dict
+    from emodarts_nni.nni_runtime import run_search
+    from emodarts_nni.oneshot import DARTS, darts_step
+    from emodarts_nni.space import space_from_args
+    from emodarts_nni.training import make_loader, make_training
+
+    torch.set_num_threads(threads)
+    args = space_args(config, sizes)
+    rng = np.random.default_rng(0)
+    n = batch * batches
+    x = rng.standard_normal((n, args["n_mfcc"], args["frames"])).astype(np.float32)
+    y = rng.integers(0, args["n_classes"], n)
+
+    # plain loop: same loaders, same optimisers as SerModule + the strategy
+    torch.manual_seed(0)
+    net = DARTS().mutate_model(space_from_args(args))
+    alphas = [p for name, p in net.named_parameters() if "_arch_alpha" in name]
+    weights = [p for name, p in net.named_parameters() if "_arch_alpha" not in name]
+    w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
+    a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    train = make_loader(x, y, batch_size=batch, shuffle=True, seed=0)
+    val = make_loader(x, y, batch_size=batch, shuffle=True, seed=1)
+    stamps = [time.perf_counter()]
+    for trn_batch, val_batch in zip(train, val, strict=True):
+        darts_step(net, loss_fn, val_batch, trn_batch, a_opt, w_opt, grad_clip=5.0)
+        stamps.append(time.perf_counter())
+    plain = statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:], strict=False))
+
+    class Stamps(pl.Callback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def on_train_batch_end(self, *_: Any) -> None:
+            self.times.append(time.perf_counter())
+
+    cfg = config_from_dict(
+        {
+            "search": {"epochs": 1, "batch_size": batch},
+            "trainer": {"accelerator": "cpu", "progress": False},
+        }
+    )
+    stamp = Stamps()
+    with tempfile.TemporaryDirectory() as tmp:
+        training = make_training(
+            cfg.search,
+            cfg.trainer,
+            (x, y),
+            (x, y),
+            seed=0,
+            callbacks=[stamp],
+            root_dir=tmp,
+            clip_gradients=False,
+            shuffle_validation=True,
+            traced=True,
+        )
+        evaluator = Lightning(
+            training.module,
+            training.trainer,
+            train_dataloaders=training.train_loader,
+            val_dataloaders=training.val_loader,
+        )
+        torch.manual_seed(0)
+        run_search(
+            space_from_args(args),
+            evaluator,
+            DARTS(gradient_clip_val=5.0),
+            experiment_dir=Path(tmp) / "nni",
+        )
+    framework = statistics.median(b - a for a, b in zip(stamp.times, stamp.times[1:], strict=False))
+    return {
+        "config": config,
+        "sizes": sizes,
+        "batch": batch,
+        "batches": batches,
+        "threads": threads,
+        "plain_seconds_per_step": plain,
+        "framework_seconds_per_step": framework,
+        "overhead": framework / plain - 1,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure each row in a subprocess; print a table; optionally write JSON."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--configs", default="cnn_only,emodarts")
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--rows", default=",".join(DEFAULT_ROWS), help="CONFIG:STEP,...")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sizes", default="{}", help="JSON space arguments overriding the rows'")
+    parser.add_argument("--quick", action="store_true", help="64 × 64, batch 8, 1 timed step")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument(
-        "--nni-step",
+        "--overhead",
         action="store_true",
-        help="measure NNI's own DARTS step (full backward in both phases)",
+        help="framework overhead: the Lightning/NNI loop vs a plain loop",
     )
+    parser.add_argument("--overhead-config", default="cnn_only")
+    parser.add_argument("--batches", type=int, default=12, help="steps per loop (--overhead)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    sizes = json.loads(args.sizes)
+    if args.quick:
+        sizes = {**QUICK_SIZES, **sizes}
+        args.batch, args.steps = 8, 1
     if args.child:
         print(
             json.dumps(
-                measure(
-                    args.child,
-                    args.steps,
-                    args.batch,
-                    args.device,
-                    args.threads,
-                    frugal=not args.nni_step,
-                )
+                measure(args.child, args.steps, args.batch, args.device, args.threads, sizes)
             )
         )
         return
-    results = []
-    for name in args.configs.split(","):
-        cmd = [
-            sys.executable,
-            __file__,
-            "--child",
-            name,
-            "--steps",
-            str(args.steps),
-            "--batch",
-            str(args.batch),
-            "--device",
-            args.device,
-            "--threads",
-            str(args.threads),
-        ]
-        cmd += ["--nni-step"] if args.nni_step else []
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(
-        f"{'config':10s} {'device':6s} {'s/step':>8s} {'peak RSS GB':>12s} {'ref s/step':>11s} "
-        f"{'ref GB':>7s} {'speed-up':>9s} {'memory':>7s}"
-    )
-    for r in results:
-        ref_s, ref_gb = REFERENCE[r["config"]]
-        print(
-            f"{r['config']:10s} {r['device']:6s} {r['seconds_per_step']:8.2f} {r['peak_rss_gb']:12.2f} "
-            f"{ref_s:11.1f} {ref_gb:7.1f} {ref_s / r['seconds_per_step']:8.1f}x "
-            f"{r['peak_rss_gb'] / ref_gb:6.0%}"
+    if args.overhead:
+        result = measure_overhead(
+            args.overhead_config, sizes, args.batch, args.batches, args.threads
         )
+        print(json.dumps(result, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        return
+    results = []
+    for row in args.rows.split(","):
+        config, step = row.split(":")
+        if config not in CONFIGS or step not in STEPS:
+            parser.error(f"unknown row {row!r}: configs {list(CONFIGS)}, steps {list(STEPS)}")
+        if not results:
+            print(HEADER, flush=True)
+        results.append(run_row(row, args.steps, args.batch, args.device, args.threads, sizes))
+        print(row_line(results[-1]), flush=True)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ from emodarts_nni.rules import (
 )
 from emodarts_nni.scopes import DEFAULT_SCOPE, Scope, load_scope
 from emodarts_nni.shipped import EXPERIMENTS, shipped_folder, shipped_names
-from emodarts_nni.sizing import check_space_fits
+from emodarts_nni.sizing import SEARCH_MEMORY_MODES, check_space_fits
 from emodarts_nni.space_args import (
     SPACE_DEFAULTS,
     SPACE_RULES,
@@ -291,6 +291,9 @@ class SearchConfig(OptimiserConfig):
     trial_concurrency: int = option(1, INT_POS)
     population_size: int = option(8, INT_POS)
     sample_size: int = option(4, INT_POS)
+    #: ``lean`` recomputes the mixed edges in backward: less memory, one more forward
+    #: pass of the edges (emodarts_nni.lean; differentiable strategies only).
+    memory: str = option("normal", Choice(SEARCH_MEMORY_MODES))
     params: Mapping[str, Any] = _table()
     # DARTS+ early stop (Liang et al. 2019): off by default, the paper's search runs its epochs.
     early_stop: bool = option(False, Bool())
@@ -510,6 +513,12 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
                 f"{section}.lr_min", optimiser.lr_min, f"<= {section}.lr ({optimiser.lr:g})"
             )
     search = cfg.search
+    if search.memory == "lean" and not strategy_spec(search.strategy).differentiable:
+        raise ctx.invalid(
+            "search.memory",
+            search.memory,
+            f"'normal' (strategy {search.strategy!r} has no mixed edges to recompute)",
+        )
     if search.strategy == "evolution" and search.sample_size > search.population_size:
         raise ctx.invalid(
             "search.sample_size",
@@ -636,20 +645,26 @@ def config_from_dict(
     return cfg
 
 
-def _check_space_size(cfg: ExperimentConfig, scope: Scope, ctx: _Context) -> None:
-    """Refuse a space this machine cannot hold, from the arguments alone, before any data
-    work (the input is the feature map; the class count is the paper's 4 until the data is
-    read, a negligible part of the size)."""
-    args = {
+def space_size_args(cfg: ExperimentConfig, scope: Scope | None = None) -> dict[str, Any]:
+    """The resolved space arguments that size a run of ``cfg``, before any data is read
+    (the input is the feature map; the class count is the paper's 4, a negligible part)."""
+    scope = scope if scope is not None else load_scope(cfg.space.scope)
+    return {
         **{f.name: getattr(cfg.space, f.name) for f in dataclasses.fields(cfg.space)},
         "cnn_ops": scope.cnn_ops,
-        "seq_ops": scope.seq_ops,
+        "seq_ops": scope.seq_ops if cfg.space.seq_cells > 0 else [],
         "n_mfcc": cfg.features.n_mfcc,
         "frames": cfg.features.pooled_frames,
         "n_classes": SPACE_DEFAULTS["n_classes"],
     }
+
+
+def _check_space_size(cfg: ExperimentConfig, scope: Scope, ctx: _Context) -> None:
+    """Refuse a space this machine cannot hold, from the arguments alone, before any data
+    work (``emodarts run`` then checks its search and retraining steps the way
+    ``emodarts plan`` sizes them)."""
     try:
-        check_space_fits(args, "space")
+        check_space_fits(space_size_args(cfg, scope), "space")
     except ConfigError as exc:
         raise ConfigError(f"{ctx.source}: {exc}") from None
 

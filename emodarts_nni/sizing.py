@@ -280,12 +280,15 @@ def estimate(
     *,
     architecture: Mapping[str, Any] | None = None,
     batch_size: int = 1,
+    recompute: bool = False,
 ) -> SizeEstimate:
     """Size of a model of the space with resolved arguments ``args``.
 
     ``args`` are :func:`~emodarts_nni.space.resolve_space_args`'s result (sizes, ``cnn_ops``,
     ``seq_ops``). ``mode`` is ``"space"``, ``"supernet"`` or ``"frozen"`` (see the module
     docstring); ``architecture`` (label → choice) makes a frozen estimate exact.
+    ``recompute`` (supernet only): the mixed edges are recomputed in backward
+    (``search.memory: lean``): their candidates' activations are held for one edge at a time.
     """
     if mode not in ("space", "supernet", "frozen"):
         raise ValueError(f"unknown mode {mode!r}")
@@ -303,9 +306,10 @@ def estimate(
     params += 9 * c_stem + 2 * c_stem
     act += _TENTHS * args["n_mfcc"] * args["frames"] * (1 + 2 * c_stem)  # input, conv, BN
     alphas = {}
+    largest_edge = 0  # recompute: the most one edge's candidates hold at once
 
     def add_cell(cell: _Cell, count: int, nodes: int, candidates: list[str], seq: bool) -> None:
-        nonlocal params, act
+        nonlocal params, act, largest_edge
         w = cell.width
         cell_params = cell_act = 0
         if seq:  # two Linear + LayerNorm preprocessors
@@ -328,7 +332,12 @@ def estimate(
             if mode == "frozen":  # one op per slot: the chosen one, or the largest
                 sizes = [max(sizes)] if sizes else []
             cell_params += slots * sum(p for p, _ in sizes)
-            cell_act += slots * w * positions * sum(a for _, a in sizes)
+            edge_act = w * positions * sum(a for _, a in sizes)
+            if mode == "supernet" and recompute:  # only the edge's output is kept
+                largest_edge = max(largest_edge, edge_act + w * positions * _TENTHS * 2)
+                cell_act += slots * w * positions * _TENTHS
+                continue
+            cell_act += slots * edge_act
             if mode == "supernet":  # the stacked op outputs and their weighted sum
                 cell_act += slots * w * positions * _TENTHS * (len(sizes) + 2)
         cell_act += _TENTHS * 2 * nodes * w * cell.positions_out  # node sums, concatenation
@@ -350,7 +359,7 @@ def estimate(
             add_cell(cell, count, args["seq_nodes"], seq_ops, seq=True)
         features = hidden * args["seq_nodes"]
     params += features * args["n_classes"] + args["n_classes"] + sum(alphas.values())
-    act += _TENTHS * (2 * features + args["n_classes"])
+    act += _TENTHS * (2 * features + args["n_classes"]) + largest_edge
 
     activation_bytes = act * BYTES_PER_VALUE * batch_size // _TENTHS
     copies = 1 if mode == "space" else TRAINING_COPIES
@@ -406,3 +415,63 @@ def check_space_fits(
     else:
         size = estimate(args, "frozen", architecture=architecture)
     return check_fits(size, what, memory_bytes)
+
+
+# --------------------------------------------------------------------------- a run's steps
+#: ``search.memory`` values: ``lean`` recomputes the mixed edges in backward (lean.py).
+SEARCH_MEMORY_MODES = ("normal", "lean")
+#: What a Python process with torch, Lightning and NNI imported holds before any model
+#: (measured: 0.5 GiB RSS on CPU); added when comparing with this machine's memory.
+RUNTIME_BYTES = 512 * 2**20
+
+
+# A search step's RSS growth on the CPU, calibrated against our first-order step
+# (benchmarks/search_step.py, batch 8, 32 × 32 and 64 × 64 inputs, cnn_only and joint
+# spaces; tests/test_plan.py checks other sizes): weights, gradients and SGD momentum, the
+# larger of the activations and one more copy of the weights (the allocator keeps the
+# initialisation's temporaries and hands them to the activations later), and a constant
+# (autograd's and the kernels' work buffers). The activation model above counts what
+# autograd saves in NNI's full-backward step; our step keeps less (×0.70), and lean keeps
+# more than its edge outputs (the recomputed edge's gradients; ×1.9). SeqNN activations
+# are small beside the CNN's at these sequence lengths (×0.1).
+_SEARCH_CNN_SCALE = {"normal": 0.70, "lean": 1.9}
+_SEARCH_SEQ_SCALE = 0.1
+_SEARCH_STEP_BYTES = 75 * 2**20
+_SEARCH_WEIGHT_COPIES = 3
+
+
+def search_estimate(
+    args: Mapping[str, Any], batch_size: int, *, memory: str = "normal", supernet: bool = True
+) -> SizeEstimate:
+    """Peak memory of one search step at ``batch_size``: what the step adds to the process
+    (weights, gradients, optimiser state, activations; not :data:`RUNTIME_BYTES`).
+
+    ``supernet``: a differentiable strategy trains the whole supernet (DARTS, GDAS);
+    otherwise (path sampling, multi-trial) the space's weights are held and one sampled
+    model is trained, bounded by the largest candidate per slot. ``memory``: one of
+    :data:`SEARCH_MEMORY_MODES` (``lean`` recomputes the mixed edges; supernet only).
+    Calibrated against the RSS growth of our first-order step (see above).
+    """
+    if memory not in SEARCH_MEMORY_MODES:
+        raise ValueError(f"unknown search memory mode {memory!r}")
+    if not supernet:
+        space = estimate(args, "space")
+        frozen = estimate(args, "frozen", batch_size=batch_size)
+        peak = space.parameters * BYTES_PER_VALUE * TRAINING_COPIES + frozen.activation_bytes
+        return SizeEstimate("search", space.parameters, frozen.activation_bytes, batch_size, peak)
+    recompute = memory == "lean"
+    whole = estimate(args, "supernet", batch_size=batch_size, recompute=recompute)
+    cnn = estimate({**args, "seq_cells": 0}, "supernet", batch_size=batch_size, recompute=recompute)
+    seq_act = max(whole.activation_bytes - cnn.activation_bytes, 0)
+    act = int(cnn.activation_bytes * _SEARCH_CNN_SCALE[memory] + seq_act * _SEARCH_SEQ_SCALE)
+    weights = whole.parameters * BYTES_PER_VALUE
+    peak = _SEARCH_WEIGHT_COPIES * weights + max(act, weights) + _SEARCH_STEP_BYTES
+    return SizeEstimate(f"supernet, memory {memory}", whole.parameters, act, batch_size, peak)
+
+
+def retrain_estimate(
+    args: Mapping[str, Any], batch_size: int, *, architecture: Mapping[str, Any] | None = None
+) -> SizeEstimate:
+    """Peak memory of one retraining step (exact weights with ``architecture``; without it
+    the largest candidate on every slot, an upper bound)."""
+    return estimate(args, "frozen", architecture=architecture, batch_size=batch_size)

@@ -83,6 +83,9 @@ class StrategySpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: The parameters this strategy takes from an experiment config's other keys.
     from_config: Callable[[Any], dict[str, Any]] = field(default=lambda cfg: {})
+    #: Trains the whole supernet through NNI's differentiable cells (so it can recompute
+    #: them: ``search.memory: lean``; and ``emodarts plan`` sizes the supernet).
+    differentiable: bool = False
 
     def unknown_params(self, names: Iterable[str]) -> list[str]:
         """The names (sorted) that are not parameters of this strategy."""
@@ -136,7 +139,12 @@ STRATEGIES: dict[str, StrategySpec] = {
     spec.name: spec
     for spec in (
         StrategySpec(
-            "darts", "emodarts_nni.oneshot.DARTS", True, _DARTS_PARAMS, from_config=_differentiable
+            "darts",
+            "emodarts_nni.oneshot.DARTS",
+            True,
+            _DARTS_PARAMS,
+            from_config=_differentiable,
+            differentiable=True,
         ),
         StrategySpec(
             "darts-2nd",
@@ -144,6 +152,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             True,
             (*(p for p in _DARTS_PARAMS if p != "penalty"), "epsilon_scale"),
             from_config=_differentiable,
+            differentiable=True,
         ),
         StrategySpec(
             "beta-darts",
@@ -151,6 +160,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             True,
             (*_DARTS_PARAMS, "beta_decay_weight"),
             from_config=_differentiable,
+            differentiable=True,
         ),
         StrategySpec(
             "enas",
@@ -176,6 +186,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             True,
             (*_DARTS_PARAMS, "temperature"),
             from_config=_differentiable,
+            differentiable=True,
         ),
         StrategySpec(
             "proxyless",
@@ -245,8 +256,14 @@ def strategy_params(cfg: Any) -> dict[str, Any]:
 
 
 def strategy_from_config(cfg: Any) -> Strategy:
-    """A fresh NNI strategy for an experiment config (``search.strategy`` and its parameters)."""
-    return make_strategy(cfg.search.strategy, **strategy_params(cfg))
+    """A fresh NNI strategy for an experiment config (``search.strategy`` and its parameters;
+    ``search.memory: lean`` adds the recomputing cells of :mod:`emodarts_nni.lean`)."""
+    params = strategy_params(cfg)
+    if cfg.search.memory == "lean" and strategy_spec(cfg.search.strategy).differentiable:
+        from emodarts_nni.lean import lean_mutation_hooks
+
+        params["mutation_hooks"] = [*lean_mutation_hooks(), *params.get("mutation_hooks", [])]
+    return make_strategy(cfg.search.strategy, **params)
 
 
 def _plain(value: Any, where: str) -> Any:

@@ -115,6 +115,9 @@ def execute(
     NNI's manager like Ctrl-C does.
     """
     cfg = cfg if cfg is not None else _load(args)
+    from emodarts_nni.cli.plan import guard_run
+
+    guard_run(cfg, search="search" in stages)  # the estimate `emodarts plan` prints
     if not cfg.webui.enabled:
         return _execute(args, cfg, stages, architecture, baseline)
     from emodarts_nni.nni_runtime import terminate_as_interrupt

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "emodarts_nni.cli.corpus",
     "emodarts_nni.cli.features",
     "emodarts_nni.cli.experiment",
+    "emodarts_nni.cli.plan",
     "emodarts_nni.cli.report",
     "emodarts_nni.cli.study",
     "emodarts_nni.cli.predict",
