@@ -72,8 +72,9 @@ def test_unknown_strategy_is_a_config_error_listing_valid_names() -> None:
     with pytest.raises(ConfigError, match="unknown strategy 'dart'") as caught:
         make_strategy("dart")
     assert "did you mean 'darts'" in str(caught.value)
-    assert "valid: darts, enas, evolution, gumbel, proxyless, random, random-oneshot" in str(
-        caught.value
+    assert (
+        "valid: darts, darts-minus, enas, evolution, gumbel, pc-darts, proxyless, random, "
+        in str(caught.value)
     )
     with pytest.raises(ConfigError, match="unknown strategy 'tpe'"):
         is_oneshot("tpe")
