@@ -212,6 +212,8 @@ class PartialChannelCell(_EdgeCell):
         k, dim = self.partial_channels, self.concat_dim
         width = x.size(dim) // k
         mixed = super().edge(node, source, x.narrow(dim, 0, width))
+        if k == 1:  # nothing bypasses: DARTS with edge normalisation
+            return mixed
         bypass = x.narrow(dim, width, x.size(dim) - width)
         if mixed.shape[dim + 1 :] != bypass.shape[dim + 1 :]:  # stride 2: pool the bypass too
             bypass = F.max_pool2d(bypass, 2, 2, ceil_mode=True)

@@ -89,6 +89,8 @@ def test_a_real_corpus_has_no_synth_section(tmp_path: Path) -> None:
 def test_strategy_names_are_the_supported_nni_strategies() -> None:
     assert STRATEGY_NAMES == (
         "darts",
+        "pc-darts",
+        "darts-minus",
         "enas",
         "gumbel",
         "proxyless",

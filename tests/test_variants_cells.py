@@ -102,6 +102,17 @@ def test_pc_edge_bypasses_the_other_channels_and_shuffles(
     assert torch.equal(unshuffled.narrow(dim, width // K, width - width // K), bypassed)
 
 
+def test_with_k_1_an_edge_is_the_plain_darts_mixture() -> None:
+    net = PCDARTS(partial_channels=1).mutate_model(build_space("emodarts", **SMALL_SPACE))
+    cell = _cells(net, PartialChannelCell)["reduce"]
+    cell.eval()
+    x = torch.randn(2, 4, 5, 5)
+    ops = cell.ops[0][0]
+    weights = torch.softmax(cell._arch_alpha["reduce/2_0"], -1)
+    expected = sum(w * op(x) for w, op in zip(weights, ops.values(), strict=False))
+    assert torch.allclose(cell.edge(2, 0, x), expected, atol=1e-6)
+
+
 # ---------------------------------------------------- PC-DARTS: edge normalisation, export
 
 
