@@ -40,13 +40,12 @@ from emodarts_nni.oneshot import DARTS, FrugalDartsModule
 from emodarts_nni.space import CnnCellOpFactory, SeqCellOpFactory
 from emodarts_nni.space_args import partial_width_problem
 from emodarts_nni.strategies import PC_DARTS_PARTIAL_CHANNELS as DEFAULT_PARTIAL_CHANNELS
+from emodarts_nni.strategies import PC_DARTS_PARTIAL_CHANNELS_KEY as PARTIAL_CHANNELS_KEY
 
 with quiet_nni_import():
     from nni.nas.nn.pytorch.cell import preprocess_cell_inputs
     from nni.nas.oneshot.pytorch.supermodule.differentiable import DifferentiableMixedCell
 
-#: The strategy parameter naming K (what a bad value's error message names).
-PARTIAL_CHANNELS_KEY = "search.params.partial_channels"
 _SKIP = "skip_connect"
 _WIDTH_FIELDS = ("channels", "hidden")
 

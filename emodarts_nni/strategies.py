@@ -65,6 +65,8 @@ if TYPE_CHECKING:  # the registry is torch- and NNI-free: config.py validates ag
 
 #: PC-DARTS's default K: 1/4 of the channels through the mixed op (the paper's CIFAR-10 setting).
 PC_DARTS_PARTIAL_CHANNELS = 4
+#: The config key of pc-darts's K, as its error messages name it.
+PC_DARTS_PARTIAL_CHANNELS_KEY = "search.params.partial_channels"
 _DARTS_PARAMS = (
     "arc_learning_rate",
     "gradient_clip_val",
@@ -127,11 +129,11 @@ def _check_partial_channels(cfg: Any) -> None:
     k = cfg.search.params.get("partial_channels", PC_DARTS_PARTIAL_CHANNELS)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(
-            f"search.params.partial_channels = {k!r}: expected a positive integer (PC-DARTS's K)"
+            f"{PC_DARTS_PARTIAL_CHANNELS_KEY} = {k!r}: expected a positive integer (PC-DARTS's K)"
         )
     space = {"init_channels": cfg.space.init_channels, "cnn_cells": cfg.space.cnn_cells}
     space |= {"seq_cells": cfg.space.seq_cells, "hidden": cfg.space.hidden}
-    check_partial_channels(space, k, "search.params.partial_channels")
+    check_partial_channels(space, k, PC_DARTS_PARTIAL_CHANNELS_KEY)
 
 
 def _seeded(cfg: Any) -> dict[str, Any]:
