@@ -64,7 +64,7 @@ from emodarts_nni.space_args import (
     SpaceArgumentError,
     resolve_space_args,
 )
-from emodarts_nni.strategies import STRATEGY_NAMES, strategy_spec
+from emodarts_nni.strategies import STRATEGY_NAMES, check_strategy_config, strategy_spec
 from emodarts_nni.yaml_loader import parse_yaml
 
 #: ``trainer.accelerator`` values.
@@ -517,7 +517,8 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
         raise ctx.invalid(
             "search.memory",
             search.memory,
-            f"'normal' (strategy {search.strategy!r} has no mixed edges to recompute)",
+            f"'normal' (strategy {search.strategy!r} does not run the DARTS cells that "
+            "lean recomputes)",
         )
     if search.strategy == "evolution" and search.sample_size > search.population_size:
         raise ctx.invalid(
@@ -642,6 +643,10 @@ def config_from_dict(
     space, scope = _resolve_space(cfg.space, raw, ctx)
     cfg = dataclasses.replace(cfg, space=space)
     _check_space_size(cfg, scope, ctx)
+    try:  # rules between the strategy's parameters and the space (e.g. pc-darts's K)
+        check_strategy_config(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{ctx.source}: {exc}") from None
     return cfg
 
 

@@ -14,7 +14,7 @@ retrained model is a *fresh* instance built under the exported architecture
 (:func:`emodarts_nni.architecture.load_architecture`). The layout follows NNI's own
 DARTS/NDS space (``nni/nas/hub/pytorch/nasnet.py``): an op table, a preprocessor that
 aligns the two predecessors, a postprocessor that returns ``[prev, this]``, and the
-stride-2 rule for reduction cells kept in :func:`_cnn_op`.
+stride-2 rule for reduction cells kept in :meth:`CnnCellOpFactory.stride`.
 
 ``none`` is not built as a candidate: NNI's differentiable cell already gives every edge
 an extra "zero" α slot, which is exactly DARTS's ``none`` and is never exported.
@@ -23,7 +23,7 @@ an extra "zero" α slot, which is exactly DARTS's ``none`` and is never exported
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -94,26 +94,39 @@ class TimeBridge(nn.Module):
         return self.project(x.mean(dim=2).transpose(1, 2))
 
 
-def _cnn_op(
-    node_index: int,
-    op_index: int,
-    input_index: int | None,
-    *,
-    op: str,
-    channels: int,
-    reduction: bool,
-) -> nn.Module:
-    # Ops reading the cell's inputs run at stride 2 in a reduction cell; ops reading
-    # intermediate nodes (already reduced) at stride 1. ``None`` occurs while building the
-    # search space, where the op may read either (as in NNI's nasnet.py).
-    stride = 2 if reduction and (input_index is None or input_index < NUM_PREDECESSORS) else 1
-    return CNN_OPS[op](channels, stride)
+@dataclass(frozen=True)
+class CnnCellOpFactory:
+    """The NNI ``Cell`` factory of one CNN candidate: ``op`` at ``channels`` wide.
+
+    A dataclass rather than a closure so a strategy can rebuild an edge's candidates at
+    another width (PC-DARTS builds them at ``channels / K``, :mod:`emodarts_nni.mixed_cells`).
+    """
+
+    op: str
+    channels: int
+    reduction: bool
+
+    def __call__(self, node_index: int, op_index: int, input_index: int | None) -> nn.Module:
+        # Ops reading the cell's inputs run at stride 2 in a reduction cell; ops reading
+        # intermediate nodes (already reduced) at stride 1. ``None`` occurs while building the
+        # search space, where the op may read either (as in NNI's nasnet.py).
+        return CNN_OPS[self.op](self.channels, self.stride(input_index))
+
+    def stride(self, input_index: int | None) -> int:
+        """The stride of this op on the edge from node ``input_index``."""
+        reads_cell_input = input_index is None or input_index < NUM_PREDECESSORS
+        return 2 if self.reduction and reads_cell_input else 1
 
 
-def _seq_op(
-    node_index: int, op_index: int, input_index: int | None, *, op: str, hidden: int
-) -> nn.Module:
-    return SEQ_OPS[op](hidden)
+@dataclass(frozen=True)
+class SeqCellOpFactory:
+    """The NNI ``Cell`` factory of one SeqNN candidate: ``op`` over ``hidden`` features."""
+
+    op: str
+    hidden: int
+
+    def __call__(self, node_index: int, op_index: int, input_index: int | None) -> nn.Module:
+        return SEQ_OPS[self.op](self.hidden)
 
 
 class EmoDartsSpace(ModelSpace):
@@ -153,10 +166,7 @@ class EmoDartsSpace(ModelSpace):
             reduction = index in reductions
             if reduction:
                 channels *= 2
-            factories = {
-                op: partial(_cnn_op, op=op, channels=channels, reduction=reduction)
-                for op in cnn_candidates
-            }
+            factories = {op: CnnCellOpFactory(op, channels, reduction) for op in cnn_candidates}
             self.cnn_cells.append(
                 Cell(
                     factories,
@@ -177,7 +187,7 @@ class EmoDartsSpace(ModelSpace):
             self.bridge: nn.Module = TimeBridge(c_prev, hidden)
             d_pprev = d_prev = hidden
             for _ in range(seq_cells):
-                factories = {op: partial(_seq_op, op=op, hidden=hidden) for op in seq_candidates}
+                factories = {op: SeqCellOpFactory(op, hidden) for op in seq_candidates}
                 self.seq_cells.append(
                     Cell(
                         factories,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.genotype import NORMAL_CELL, REDUCE_CELL, SEQ_CELL, reduction_positions
 from emodarts_nni.rules import INT_NONNEG, INT_POS, PROBABILITY, Invalid, show
 from emodarts_nni.scopes import Scope, load_scope
 
@@ -88,4 +89,50 @@ def resolve_space_args(scope: str | Scope, **overrides: Any) -> dict[str, Any]:
     return args
 
 
-__all__ = ["SPACE_DEFAULTS", "SPACE_RULES", "SpaceArgumentError", "resolve_space_args"]
+def partial_width_problem(width: int, k: int, *, bidirectional: bool = False) -> str | None:
+    """Why an edge ``width`` wide cannot run 1/``k`` of it through its ops (PC-DARTS), or None.
+
+    The width must split into ``k`` equal parts (the channel shuffle interleaves ``k``
+    groups); a SeqNN part must stay even (``bidirectional``: hidden/2 units per direction).
+    """
+    if width % k:
+        return f"width {width} does not split into {k} equal parts"
+    if bidirectional and (width // k) % 2:
+        return f"hidden {width} / {k} = {width // k} is odd (bidirectional SeqNN ops need it even)"
+    return None
+
+
+def edge_widths(args: Mapping[str, Any]) -> dict[str, int]:
+    """The width of the edges of each cell kind of a space: CNN channels, SeqNN features."""
+    widths: dict[str, int] = {}
+    channels, reductions = args["init_channels"], reduction_positions(args["cnn_cells"])
+    for index in range(args["cnn_cells"]):
+        if index in reductions:
+            channels *= 2
+        widths.setdefault(REDUCE_CELL if index in reductions else NORMAL_CELL, channels)
+    if args["seq_cells"] > 0:
+        widths[SEQ_CELL] = args["hidden"]
+    return widths
+
+
+def check_partial_channels(args: Mapping[str, Any], k: int, key: str) -> None:
+    """Refuse a PC-DARTS ``k`` that does not split every edge of the space (:class:`ConfigError`
+    naming ``key``); the widths come from the space arguments ``args`` alone."""
+    for cell, width in edge_widths(args).items():
+        problem = partial_width_problem(width, k, bidirectional=cell == SEQ_CELL)
+        if problem:
+            raise ConfigError(
+                f"{key} = {show(k)}: the {cell!r} cells' {problem}; "
+                "choose a K that divides space.init_channels and, with SeqNN cells, hidden / 2"
+            )
+
+
+__all__ = [
+    "SPACE_DEFAULTS",
+    "SPACE_RULES",
+    "SpaceArgumentError",
+    "check_partial_channels",
+    "edge_widths",
+    "partial_width_problem",
+    "resolve_space_args",
+]

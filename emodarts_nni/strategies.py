@@ -17,6 +17,15 @@ name               kind         NNI class, what it needs, parameters (defaults)
 ``beta-darts``     one-shot     ``BetaDARTS`` (:mod:`emodarts_nni.beta_decay`): first-order DARTS plus
                                 the β-decay regulariser on α. As ``darts`` plus
                                 ``beta_decay_weight`` (50.0: λ = 50 · epoch / epochs, linear from 0).
+``pc-darts``       one-shot     ``PCDARTS`` (:mod:`emodarts_nni.mixed_cells`; PC-DARTS, arXiv:1907.05737):
+                                ``darts`` on partial-channel mixed cells with edge normalisation β,
+                                which also ranks the exported edges. As ``darts`` plus
+                                ``partial_channels`` (K, 4): must divide ``space.init_channels``
+                                and, with SeqNN cells, ``hidden / 2`` (checked when the config loads).
+``darts-minus``    one-shot     ``DartsMinus`` (:mod:`emodarts_nni.mixed_cells`; DARTS-,
+                                arXiv:2009.01027): ``darts`` with an auxiliary skip on every edge,
+                                weighted ``auxiliary_skip_weight`` (1.0) × (1 − epoch /
+                                ``decay_epochs``) (None: the search's epochs); never exported.
 ``enas``           one-shot     ``ENAS``: RL controller, rewarded by a validation metric the
                                 evaluator logs: ``reward_metric_name`` ("val_acc", which NNI's
                                 ``Classification`` logs), ``batches_per_update`` (20),
@@ -62,6 +71,10 @@ from emodarts_nni.nni_runtime.patches import quiet_nni_import
 if TYPE_CHECKING:  # the registry is torch- and NNI-free: config.py validates against it
     from nni.nas.strategy import Strategy
 
+#: PC-DARTS's default K: 1/4 of the channels through the mixed op (the paper's CIFAR-10 setting).
+PC_DARTS_PARTIAL_CHANNELS = 4
+#: The config key of pc-darts's K, as its error messages name it.
+PC_DARTS_PARTIAL_CHANNELS_KEY = "search.params.partial_channels"
 _DARTS_PARAMS = (
     "arc_learning_rate",
     "gradient_clip_val",
@@ -86,6 +99,8 @@ class StrategySpec:
     #: Trains the whole supernet through NNI's differentiable cells (so it can recompute
     #: them: ``search.memory: lean``; and ``emodarts plan`` sizes the supernet).
     differentiable: bool = False
+    #: Rules between this strategy's parameters and the rest of a config (``ConfigError``).
+    check: Callable[[Any], None] = field(default=lambda cfg: None)
 
     def unknown_params(self, names: Iterable[str]) -> list[str]:
         """The names (sorted) that are not parameters of this strategy."""
@@ -120,6 +135,20 @@ def _differentiable(cfg: Any) -> dict[str, Any]:
 def _enas(cfg: Any) -> dict[str, Any]:
     """ENAS is rewarded by the per-batch validation UA that SerModule logs; warm-up as DARTS."""
     return {"reward_metric_name": "val_batch_ua", "warmup_epochs": cfg.search.warmup_epochs}
+
+
+def _check_partial_channels(cfg: Any) -> None:
+    """pc-darts's K must split every edge of the configured space (torch-free)."""
+    from emodarts_nni.space_args import check_partial_channels
+
+    k = cfg.search.params.get("partial_channels", PC_DARTS_PARTIAL_CHANNELS)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(
+            f"{PC_DARTS_PARTIAL_CHANNELS_KEY} = {k!r}: expected a positive integer (PC-DARTS's K)"
+        )
+    space = {"init_channels": cfg.space.init_channels, "cnn_cells": cfg.space.cnn_cells}
+    space |= {"seq_cells": cfg.space.seq_cells, "hidden": cfg.space.hidden}
+    check_partial_channels(space, k, PC_DARTS_PARTIAL_CHANNELS_KEY)
 
 
 def _seeded(cfg: Any) -> dict[str, Any]:
@@ -161,6 +190,22 @@ STRATEGIES: dict[str, StrategySpec] = {
             (*_DARTS_PARAMS, "beta_decay_weight"),
             from_config=_differentiable,
             differentiable=True,
+        ),
+        StrategySpec(
+            "pc-darts",
+            "emodarts_nni.mixed_cells.PCDARTS",
+            True,
+            (*_DARTS_PARAMS, "partial_channels"),
+            {"partial_channels": PC_DARTS_PARTIAL_CHANNELS},
+            from_config=_differentiable,
+            check=_check_partial_channels,
+        ),
+        StrategySpec(
+            "darts-minus",
+            "emodarts_nni.mixed_cells.DartsMinus",
+            True,
+            (*_DARTS_PARAMS, "auxiliary_skip_weight", "decay_epochs"),
+            from_config=_differentiable,
         ),
         StrategySpec(
             "enas",
@@ -231,6 +276,12 @@ def strategy_spec(name: str) -> StrategySpec:
 def is_oneshot(name: str) -> bool:
     """Whether ``name`` trains one supernet in-process (else it runs trials through NNI)."""
     return strategy_spec(name).oneshot
+
+
+def check_strategy_config(cfg: Any) -> None:
+    """The rules between ``cfg.search.strategy``'s parameters and the rest of the config
+    (e.g. pc-darts's K against the space's widths): a :class:`ConfigError` naming the key."""
+    strategy_spec(cfg.search.strategy).check(cfg)
 
 
 def make_strategy(name: str, **params: Any) -> Strategy:
@@ -317,6 +368,7 @@ __all__ = [
     "STRATEGIES",
     "STRATEGY_NAMES",
     "StrategySpec",
+    "check_strategy_config",
     "export_architecture",
     "is_oneshot",
     "make_strategy",

@@ -91,6 +91,8 @@ def test_strategy_names_are_the_supported_nni_strategies() -> None:
         "darts",
         "darts-2nd",
         "beta-darts",
+        "pc-darts",
+        "darts-minus",
         "enas",
         "gumbel",
         "proxyless",
