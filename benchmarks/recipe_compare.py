@@ -32,8 +32,29 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
     "speaker": {"features.normalisation": "speaker"},
     "alldata": {"retrain.train_parts": "search+train"},
+    # as many gradient steps as the search+train variants, on the train part only
+    "base+2xepochs": {"retrain.epochs": 20, "retrain.patience": 10},
+    "speaker+2xepochs": {
+        "features.normalisation": "speaker",
+        "retrain.epochs": 20,
+        "retrain.patience": 10,
+    },
     "speaker+alldata": {
         "features.normalisation": "speaker",
+        "retrain.train_parts": "search+train",
+    },
+    "speaker+alldata+augment": {
+        "features.normalisation": "speaker",
+        "retrain.train_parts": "search+train",
+        "retrain.augment": {"time_masks": 2, "time_width": 8, "freq_masks": 2, "freq_width": 4},
+    },
+    "speaker+alldata+smooth": {
+        "features.normalisation": "speaker",
+        "retrain.train_parts": "search+train",
+        "retrain.label_smoothing": 0.1,
+    },
+    "utterance+alldata": {
+        "features.normalisation": "utterance",
         "retrain.train_parts": "search+train",
     },
     "speaker+alldata+reg": {
@@ -155,45 +176,50 @@ def _flat(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(paths: list[Path]) -> str:
-    """Markdown: per corpus, variant × (val UA, test UA, collapsed folds), mean ± sd over
-    folds of the per-fold mean over models; then the overall ranking by validation UA."""
+    """Markdown: per corpus and model, variant × (val UA, test UA: mean ± sd over folds;
+    per-fold test UA; single-class test predictions), then the selection table: validation
+    UA per corpus and model, averaged over the corpora (only variants with every fold)."""
     rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line]
-    by: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    by: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for row in rows:
-        by[(row["corpus"], row["variant"])][row["fold"]].append(row)
-    out = []
+        by[(row["corpus"], row["model"], row["variant"])][row["fold"]] = row
     corpora = sorted({r["corpus"] for r in rows})
-    overall: dict[str, list[float]] = defaultdict(list)
+    models = sorted({r["model"] for r in rows})
+    n_folds = {c: len({r["fold"] for r in rows if r["corpus"] == c}) for c in corpora}
+    out = []
+    selection: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for corpus in corpora:
-        out.append(f"\n#### {corpus}\n")
-        out.append(
-            "| variant | val UA (mean ± sd over folds) | test UA | per-fold test UA | "
-            "collapsed (test, model-folds) | n |"
-        )
-        out.append("|---|---|---|---|---|---|")
-        for variant in VARIANTS:
-            folds = by.get((corpus, variant))
-            if not folds:
+        for model in models:
+            present = [v for v in VARIANTS if by.get((corpus, model, v))]
+            if not present:
                 continue
-            val = [statistics.mean(r["val_ua"] for r in fr) for fr in folds.values()]
-            test = [statistics.mean(r["test_ua"] for r in fr) for fr in folds.values()]
-            n_coll = sum(r["test_collapsed"] for fr in folds.values() for r in fr)
-            n = sum(len(fr) for fr in folds.values())
-            overall[variant].append(statistics.mean(val))
-            per_fold = " / ".join(f"{t:.2f}" for t in test)
+            out.append(f"\n#### {corpus}, {model}\n")
             out.append(
-                f"| {variant} | {_ms(val)} | {_ms(test)} | {per_fold} | {n_coll} of {n} | "
-                f"{len(folds)} folds |"
+                "| variant | folds | val UA | test UA | per-fold test UA | single-class test |"
             )
-    out.append("\n#### mean validation UA over corpora (the selection criterion)\n")
-    out.append("| variant | " + " | ".join(corpora) + " | mean |")
-    out.append("|---|" + "---|" * (len(corpora) + 1))
-    for variant, vals in sorted(overall.items(), key=lambda kv: -statistics.mean(kv[1])):
-        if len(vals) == len(corpora):
-            cells = " | ".join(f"{v:.3f}" for v in vals)
-            out.append(f"| {variant} | {cells} | {statistics.mean(vals):.3f} |")
+            out.append("|---|---|---|---|---|---|")
+            for variant in present:
+                folds = by[(corpus, model, variant)]
+                order = sorted(folds)
+                val = [folds[f]["val_ua"] for f in order]
+                test = [folds[f]["test_ua"] for f in order]
+                collapsed_folds = [str(f) for f in order if folds[f]["test_collapsed"]]
+                per_fold = " / ".join(f"{t:.2f}" for t in test)
+                out.append(
+                    f"| {variant} | {len(order)} | {_ms(val)} | {_ms(test)} | {per_fold} | "
+                    f"{', '.join(collapsed_folds) or 'none'} |"
+                )
+                if len(order) == n_folds[corpus]:
+                    selection[(variant, model)][corpus] = statistics.mean(val)
+    out.append("\n#### selection: validation UA, all folds, averaged over corpora\n")
+    out.append("| variant | model | " + " | ".join(corpora) + " | mean |")
+    out.append("|---|---|" + "---|" * (len(corpora) + 1))
+    complete = {k: v for k, v in selection.items() if len(v) == len(corpora)}
+    for (variant, model), vals in sorted(
+        complete.items(), key=lambda kv: (kv[0][1], -statistics.mean(kv[1].values()))
+    ):
+        cells = " | ".join(f"{vals[c]:.3f}" for c in corpora)
+        out.append(f"| {variant} | {model} | {cells} | {statistics.mean(vals.values()):.3f} |")
     return "\n".join(out)
 
 
