@@ -35,12 +35,23 @@ class Checkpoint:
     normalisation: dict[str, list[float]] | None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the training-set feature normalisation (if any) to ``(B, n_mfcc, T)`` maps."""
-        if not self.normalisation:
+    def normalise(
+        self, x: torch.Tensor, speaker: dict[str, list[float]] | None = None
+    ) -> torch.Tensor:
+        """Apply the feature normalisation (if any) to ``(B, n_mfcc, T)`` maps.
+
+        ``features.normalisation: speaker`` models were trained on maps z-scored with each
+        speaker's own statistics: pass that speaker's ``{"mean": [...], "std": [...]}``
+        (:func:`emodarts_nni.data.features.fit_normalisation` over the speaker's
+        utterances) as ``speaker``; without it the stored training statistics are the
+        fallback. ``speaker`` is ignored for the other modes."""
+        stats = self.normalisation
+        if speaker is not None and self.features.get("normalisation") == "speaker":
+            stats = speaker
+        if not stats:
             return x
-        mean = torch.tensor(self.normalisation["mean"], dtype=x.dtype).view(1, -1, 1)
-        std = torch.tensor(self.normalisation["std"], dtype=x.dtype).view(1, -1, 1)
+        mean = torch.tensor(stats["mean"], dtype=x.dtype).view(1, -1, 1)
+        std = torch.tensor(stats["std"], dtype=x.dtype).view(1, -1, 1)
         return (x - mean) / std
 
 

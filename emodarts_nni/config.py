@@ -300,11 +300,41 @@ class SearchConfig(OptimiserConfig):
     early_stop_epochs: int = option(10, INT_POS)
 
 
+#: ``retrain.balance`` values: no balancing, a class-balanced sampler, or a class-weighted loss.
+BALANCES = ("none", "sampler", "loss")
+#: ``retrain.train_parts`` values: which parts of the fold's training speakers retrain.
+TRAIN_PARTS = ("train", "search+train")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """SpecAugment-style masking of the MFCC maps during retraining (``retrain.augment``):
+    ``time_masks`` masks of up to ``time_width`` frames and ``freq_masks`` masks of up to
+    ``freq_width`` coefficients per map, set to the map's mean; 0 masks = off."""
+
+    time_masks: int = option(0, INT_NONNEG)
+    time_width: int = option(8, INT_POS)
+    freq_masks: int = option(0, INT_NONNEG)
+    freq_width: int = option(4, INT_POS)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any mask is drawn."""
+        return self.time_masks > 0 or self.freq_masks > 0
+
+
 @dataclass(frozen=True)
 class RetrainConfig(OptimiserConfig):
-    """Training the derived architecture from scratch (``retrain``)."""
+    """Training the derived architecture from scratch (``retrain``): the optimiser, early
+    stopping, and the recipe (which data, augmentation, class balance, label smoothing)."""
 
     patience: int | None = option(None, INT_POS)
+    train_parts: str = option("train", Choice(TRAIN_PARTS))
+    augment: AugmentConfig = field(
+        default_factory=AugmentConfig, metadata={"rule": _Section(AugmentConfig)}
+    )
+    balance: str = option("none", Choice(BALANCES))
+    label_smoothing: float = option(0.0, Number(integer=False, low=0, high=1, high_open=True))
 
 
 @dataclass(frozen=True)

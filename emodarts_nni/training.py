@@ -5,7 +5,9 @@ one-shot search (NNI wraps it in its DARTS/ENAS/... module) and the trainer of t
 model. Its optimiser is the paper's: SGD with cosine-annealed lr, configured by one
 :class:`~emodarts_nni.config.OptimiserConfig`. :func:`make_training` is the one place that
 puts module, trainer and loaders together, for the one-shot search, a multi-trial trial
-and retraining alike.
+and retraining alike; given a :class:`~emodarts_nni.config.RetrainConfig` it also applies
+the retraining recipe (class balance by sampler or loss, label smoothing, SpecAugment-style
+masking: :func:`mask_batch`).
 """
 
 from __future__ import annotations
@@ -26,20 +28,38 @@ from emodarts_nni.nni_runtime.patches import quiet_nni_import
 with quiet_nni_import():
     from nni.nas.evaluator.pytorch import LightningModule
 
-from emodarts_nni.config import OptimiserConfig, TrainerConfig
+from emodarts_nni.config import AugmentConfig, OptimiserConfig, RetrainConfig, TrainerConfig
 
 
 class SerModule(LightningModule):
-    """Cross-entropy classification of MFCC maps; logs ``train_loss``, ``val_loss``, ``val_ua``, ``val_wa``."""
+    """Cross-entropy classification of MFCC maps; logs ``train_loss``, ``val_loss``, ``val_ua``, ``val_wa``.
 
-    def __init__(self, optimiser: OptimiserConfig | None = None) -> None:
+    The training loss may be class-weighted (``class_counts``: weights ``N / (K * n_c)``)
+    and label-smoothed, and training batches may be masked (``augment``); the validation
+    loss is always the plain cross-entropy, so it reads the same under every recipe.
+    """
+
+    def __init__(
+        self,
+        optimiser: OptimiserConfig | None = None,
+        *,
+        class_counts: list[int] | None = None,
+        label_smoothing: float = 0.0,
+        augment: AugmentConfig | None = None,
+    ) -> None:
         """``optimiser``: lr, lr_min, momentum, weight_decay and the cosine period ``epochs``
-        (the defaults of :class:`OptimiserConfig` when ``None``)."""
+        (the defaults of :class:`OptimiserConfig` when ``None``). ``class_counts``: training
+        examples per class, for a class-balanced loss (``None``: unweighted).
+        ``label_smoothing``: the training loss's smoothing. ``augment``: masks drawn on
+        each training batch (``None`` or no masks: none)."""
         super().__init__()
         optimiser = optimiser if optimiser is not None else OptimiserConfig()
         self.lr, self.lr_min, self.momentum = optimiser.lr, optimiser.lr_min, optimiser.momentum
         self.weight_decay, self.max_epochs = optimiser.weight_decay, optimiser.epochs
         self.criterion = nn.CrossEntropyLoss()
+        self.class_counts = list(class_counts) if class_counts is not None else None
+        self.label_smoothing = float(label_smoothing)
+        self.augment = augment if augment is not None and augment.enabled else None
         self._val_preds: list[torch.Tensor] = []
         self._val_true: list[torch.Tensor] = []
         self._val_loss: list[torch.Tensor] = []
@@ -47,9 +67,26 @@ class SerModule(LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def training_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training loss: cross-entropy, class-weighted and label-smoothed if asked."""
+        weight = None
+        if self.class_counts is not None:
+            counts = torch.zeros(logits.shape[1], dtype=logits.dtype, device=logits.device)
+            known = torch.tensor(self.class_counts[: logits.shape[1]], dtype=logits.dtype)
+            counts[: len(known)] = known.to(logits.device)
+            present = counts > 0
+            weight = torch.where(
+                present, counts.sum() / (present.sum() * counts.clamp(min=1)), counts
+            )
+        return nn.functional.cross_entropy(
+            logits, y, weight=weight, label_smoothing=self.label_smoothing
+        )
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = self.criterion(self(x), y)
+        if self.augment is not None:
+            x = mask_batch(x, self.augment)
+        loss = self.training_loss(self(x), y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
@@ -90,6 +127,39 @@ class SerModule(LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
+def mask_batch(
+    x: torch.Tensor, augment: AugmentConfig, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """SpecAugment-style masking of ``(B, n_mfcc, frames)`` maps (a new tensor).
+
+    Per map: ``time_masks`` spans of 1..``time_width`` frames and ``freq_masks`` spans of
+    1..``freq_width`` coefficients, each at a uniform position, are set to the map's mean
+    (widths are capped at the map's size). Draws from ``generator`` (torch's global
+    generator when ``None``: seeded by the retraining's seed).
+    """
+    out = x.clone()
+    n_freq, n_time = x.shape[-2], x.shape[-1]
+    means = x.mean(dim=(-2, -1))
+
+    def spans(count: int, width: int, size: int) -> torch.Tensor:
+        width = min(width, size)
+        widths = torch.randint(1, width + 1, (x.shape[0], count), generator=generator)
+        starts = (torch.rand(x.shape[0], count, generator=generator) * (size - widths + 1)).long()
+        index = torch.arange(size)
+        inside = (index >= starts[..., None]) & (index < (starts + widths)[..., None])
+        return inside.any(dim=1)  # (B, size)
+
+    if augment.time_masks:
+        hit = spans(augment.time_masks, augment.time_width, n_time).to(x.device)
+        hit = hit.view(x.shape[0], *([1] * (x.dim() - 2)), n_time).expand_as(x)
+        out = torch.where(hit, means.view(*means.shape, 1, 1).expand_as(x), out)
+    if augment.freq_masks:
+        hit = spans(augment.freq_masks, augment.freq_width, n_freq).to(x.device)
+        hit = hit.view(x.shape[0], *([1] * (x.dim() - 3)), n_freq, 1).expand_as(x)
+        out = torch.where(hit, means.view(*means.shape, 1, 1).expand_as(x), out)
+    return out
+
+
 def tensor_dataset(x: np.ndarray, y: np.ndarray) -> torch.utils.data.TensorDataset:
     """A dataset of float32 MFCC maps and int64 labels (copied out of any memmap)."""
     return torch.utils.data.TensorDataset(
@@ -99,14 +169,36 @@ def tensor_dataset(x: np.ndarray, y: np.ndarray) -> torch.utils.data.TensorDatas
 
 
 def make_loader(
-    x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool, seed: int, traced: bool = False
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    traced: bool = False,
+    balanced: bool = False,
 ) -> torch.utils.data.DataLoader:
-    """A seeded DataLoader; ``traced`` gives NNI's serialisable ``DataLoader`` (evaluators need it)."""
+    """A seeded DataLoader; ``traced`` gives NNI's serialisable ``DataLoader`` (evaluators need it).
+
+    ``balanced``: draw ``len(y)`` examples per epoch with replacement, each with probability
+    proportional to 1 / (its class's count), so every class is drawn equally often on
+    average (replaces ``shuffle``).
+    """
     if traced:
         from nni.nas.evaluator.pytorch import DataLoader
     else:
         from torch.utils.data import DataLoader
     generator = torch.Generator().manual_seed(seed)
+    if balanced:
+        labels = np.asarray(y, dtype=np.int64)
+        counts = np.bincount(labels)
+        sampler = torch.utils.data.WeightedRandomSampler(
+            torch.as_tensor(1.0 / counts[labels], dtype=torch.double),
+            num_samples=len(labels),
+            replacement=True,
+            generator=generator,
+        )
+        return DataLoader(tensor_dataset(x, y), batch_size=batch_size, sampler=sampler)
     return DataLoader(
         tensor_dataset(x, y),
         batch_size=batch_size,
@@ -278,8 +370,22 @@ def make_training(
     bar. The training loader is shuffled with ``seed``; a shuffled validation loader (the
     architecture half of a one-shot search) with ``seed + 1``. ``traced`` gives NNI's
     serialisable trainer and loaders, which an NNI evaluator needs.
+
+    A :class:`RetrainConfig` also sets the recipe: ``balance`` (``sampler``: a class-balanced
+    training loader; ``loss``: class weights from the training labels), ``label_smoothing``
+    and ``augment``.
     """
-    module = SerModule(optimiser)
+    recipe = optimiser if isinstance(optimiser, RetrainConfig) else None
+    module = SerModule(
+        optimiser,
+        class_counts=(
+            np.bincount(np.asarray(train[1], dtype=np.int64)).tolist()
+            if recipe is not None and recipe.balance == "loss"
+            else None
+        ),
+        label_smoothing=recipe.label_smoothing if recipe is not None else 0.0,
+        augment=recipe.augment if recipe is not None else None,
+    )
     trainer = make_trainer(
         max_epochs=optimiser.epochs,
         accelerator=hardware.accelerator,
@@ -292,7 +398,12 @@ def make_training(
         traced=traced,
     )
     train_loader = make_loader(
-        *train, batch_size=optimiser.batch_size, shuffle=True, seed=seed, traced=traced
+        *train,
+        batch_size=optimiser.batch_size,
+        shuffle=True,
+        seed=seed,
+        traced=traced,
+        balanced=recipe is not None and recipe.balance == "sampler",
     )
     val_loader = make_loader(
         *validation,

@@ -16,9 +16,10 @@ from emodarts_nni.errors import ConfigError
 from emodarts_nni.rules import Choice, Invalid, Number, option
 from emodarts_nni.sizing import format_bytes, physical_memory_bytes
 
-#: Values of :attr:`FeatureConfig.normalisation`: none, per utterance, or statistics of the
-#: training speakers (fitted by the pipeline).
-NORMALISATIONS = ("none", "utterance", "train")
+#: Values of :attr:`FeatureConfig.normalisation`: none, per utterance, statistics of the
+#: training speakers (fitted by the pipeline), or each speaker's own statistics (unlabelled;
+#: test speakers use theirs; :func:`emodarts_nni.data.features.speaker_normalise`).
+NORMALISATIONS = ("none", "utterance", "train", "speaker")
 
 _POSITIVE_INT = Number(integer=True, low=1, description="a positive integer")
 _SECONDS = Number(integer=False, low=0, low_open=True, description="> 0")
@@ -141,8 +142,8 @@ class FeatureConfig:
         return FeatureConfig(**{f.name: getattr(self, f.name) for f in fields(FeatureConfig)})
 
     def cache_key(self) -> str:
-        """Hash naming the cache folder. ``"none"`` and ``"train"`` store the same raw
-        features, so they share one folder; ``"utterance"`` has its own."""
+        """Hash naming the cache folder. ``"none"``, ``"train"`` and ``"speaker"`` store the
+        same raw features, so they share one folder; ``"utterance"`` has its own."""
         import json
 
         from emodarts_nni.data.features import _digest, _stored_settings  # librosa: only here

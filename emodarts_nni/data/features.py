@@ -19,7 +19,9 @@ Cache layout, under ``cache_root(cache_dir)/features/<hash of the config>/``:
 
 Normalisation: ``"utterance"`` (per-utterance, per-coefficient z-score) is applied at
 extraction; ``"train"`` leaves the stored features raw, and the training pipeline calls
-:func:`fit_normalisation` on the training rows and :func:`apply_normalisation` on all.
+:func:`fit_normalisation` on the training rows and :func:`apply_normalisation` on all;
+``"speaker"`` also stores raw features, and :func:`speaker_normalise` z-scores each speaker's
+rows with that speaker's own statistics (no labels used).
 """
 
 from __future__ import annotations
@@ -414,6 +416,32 @@ def apply_normalisation(x: np.ndarray, stats: NormalisationStats) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+def speaker_normalise(
+    features: np.ndarray, speakers: Sequence[str], rows: Sequence[int] | np.ndarray
+) -> np.ndarray:
+    """``features[rows]`` z-scored per coefficient with each row's *speaker's own* statistics.
+
+    ``speakers[i]`` is the speaker of ``features[i]``. A speaker's mean and std are fitted
+    (:func:`fit_normalisation`) on all of that speaker's rows in ``features`` — every row of
+    the speaker, whatever part of a fold it is in, and no labels — so a test speaker is
+    normalised with its own statistics, as at inference on a new speaker. Returns float32
+    ``(len(rows), n_mfcc, frames)`` in the order of ``rows``.
+    """
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if len(speakers) != len(features):
+        raise ValueError(
+            f"speaker_normalise: {len(speakers)} speakers for {len(features)} feature rows"
+        )
+    speaker_of = np.asarray(speakers, dtype=object)
+    out = np.empty((rows.size, *features.shape[1:]), dtype=np.float32)
+    for speaker in sorted({str(s) for s in speaker_of[rows]}):
+        own = np.flatnonzero(speaker_of == speaker)  # all of the speaker's rows
+        stats = fit_normalisation(features, own)
+        where = np.flatnonzero(speaker_of[rows] == speaker)
+        out[where] = apply_normalisation(np.asarray(features[rows[where]]), stats)
+    return out
+
+
 # -------------------------------------------------------------------------------- files
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -435,8 +463,8 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 
 
 def _stored_settings(config: FeatureConfig) -> dict[str, Any]:
-    """What determines the stored arrays: the config (``"train"`` stores raw features, as
-    ``"none"`` does), the extraction code's version and librosa's."""
+    """What determines the stored arrays: the config (``"train"`` and ``"speaker"`` store
+    raw features, as ``"none"`` does), the extraction code's version and librosa's."""
     import librosa
 
     settings = asdict(config)
@@ -467,4 +495,5 @@ __all__ = [
     "compute_features",
     "extract_features",
     "fit_normalisation",
+    "speaker_normalise",
 ]

@@ -2,7 +2,10 @@
 
 Everything after this stage reads a :class:`FoldData`: feature arrays and labels of the
 fold's ``search``, ``train``, ``validation`` and ``test`` parts. Normalisation statistics
-("train" mode) are fitted on the fold's non-test rows only.
+("train" mode) are fitted on the fold's non-test rows only; "speaker" mode z-scores every
+speaker with its own statistics (no labels; a test speaker with its own, as a new speaker
+at inference) and keeps the non-test rows' statistics as the fallback for a speaker whose
+statistics are unknown.
 """
 
 from __future__ import annotations
@@ -42,6 +45,19 @@ class FoldData:
     def input_shape(self) -> tuple[int, int]:
         """``(n_mfcc, frames)`` of one feature map."""
         return tuple(self.x["train"].shape[1:])  # type: ignore[return-value]
+
+    def training_arrays(self, parts: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels retraining learns from: ``"train"`` (the fold's train part)
+        or ``"search+train"`` (both parts of the training speakers; validation and test are
+        never included). ``parts`` is ``retrain.train_parts``."""
+        if parts == "train":
+            return self.x["train"], self.y["train"]
+        if parts == "search+train":
+            return (
+                np.concatenate([self.x["search"], self.x["train"]]),
+                np.concatenate([self.y["search"], self.y["train"]]),
+            )
+        raise ValueError(f"training_arrays: parts {parts!r} is not 'train' or 'search+train'")
 
     def part_utterances(self, part: str) -> list[Utterance]:
         """The utterances of ``part``, aligned with ``x[part]``."""
@@ -108,7 +124,12 @@ def prepare_fold(
     cfg: ExperimentConfig, run_dir: Path | None = None, *, progress: bool = True
 ) -> FoldData:
     """Run the data stage for ``cfg.splits.fold``; writes manifest and splits into ``run_dir``."""
-    from emodarts_nni.data.features import apply_normalisation, extract_features, fit_normalisation
+    from emodarts_nni.data.features import (
+        apply_normalisation,
+        extract_features,
+        fit_normalisation,
+        speaker_normalise,
+    )
 
     utterances = load_utterances(cfg, progress=progress)
     fcfg = feature_config(cfg)
@@ -144,18 +165,24 @@ def prepare_fold(
     labels = np.array([index[u.label] for u in kept], dtype=np.int64)
     all_x = features.features
     normalisation = None
-    if fcfg.normalisation == "train":
+    if fcfg.normalisation in ("train", "speaker"):
+        # "speaker": the fallback for a speaker without statistics of its own (checkpoint)
         fit_rows = np.concatenate([fold.search, fold.train, fold.validation])
         stats = fit_normalisation(all_x, fit_rows)
         normalisation = {
             "mean": np.asarray(stats.mean).ravel().tolist(),
             "std": np.asarray(stats.std).ravel().tolist(),
         }
+    speakers = [u.speaker for u in kept]
     x, y = {}, {}
     for part in PARTS:
         rows = fold.part(part)
-        xs = np.asarray(all_x[rows], dtype=np.float32)
-        x[part] = apply_normalisation(xs, stats) if normalisation else xs
+        if fcfg.normalisation == "speaker":
+            x[part] = speaker_normalise(all_x, speakers, rows)
+        elif fcfg.normalisation == "train":
+            x[part] = apply_normalisation(np.asarray(all_x[rows], dtype=np.float32), stats)
+        else:
+            x[part] = np.asarray(all_x[rows], dtype=np.float32)
         y[part] = labels[rows]
     return FoldData(
         class_names=names,

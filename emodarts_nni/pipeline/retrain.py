@@ -1,4 +1,5 @@
-"""Stage 3 — retrain the frozen architecture on the *train* part; pick the best epoch on
+"""Stage 3 — retrain the frozen architecture on the *train* part (or search + train,
+``retrain.train_parts``); pick the best epoch on
 *validation* (never on test — the authors' code selected on the test fold); evaluate on test.
 """
 
@@ -91,7 +92,7 @@ def retrain(
     training = make_training(
         cfg.retrain,
         cfg.trainer,
-        (data.x["train"], data.y["train"]),
+        data.training_arrays(cfg.retrain.train_parts),
         (data.x["validation"], data.y["validation"]),
         seed=cfg.seed,
         callbacks=callbacks,
