@@ -82,13 +82,7 @@ class BetaDARTS(DARTS):
 
     def configure_oneshot_module(self, training_module):  # noqa: D102
         return BetaDartsModule(
-            training_module,
-            beta_decay_weight=self.beta_decay_weight,
-            arc_learning_rate=self.arc_learning_rate,
-            gradient_clip_val=self.gradient_clip_val,
-            log_prob_every_n_step=self.log_prob_every_n_step,
-            warmup_epochs=self.warmup_epochs,
-            penalty=self.penalty,
+            training_module, beta_decay_weight=self.beta_decay_weight, **self.module_kwargs()
         )
 
 

@@ -400,11 +400,7 @@ class DartsMinus(DARTS):
             training_module,
             auxiliary_skip_weight=self.auxiliary_skip_weight,
             decay_epochs=self.decay_epochs,
-            arc_learning_rate=self.arc_learning_rate,
-            gradient_clip_val=self.gradient_clip_val,
-            log_prob_every_n_step=self.log_prob_every_n_step,
-            warmup_epochs=self.warmup_epochs,
-            penalty=self.penalty,
+            **self.module_kwargs(),
         )
 
 

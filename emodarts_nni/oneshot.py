@@ -95,15 +95,18 @@ class FrugalDartsModule(DartsLightningModule):
 class DARTS(NniDARTS):
     """NNI's first-order ``DARTS`` strategy running :class:`FrugalDartsModule` (same updates, less work)."""
 
+    def module_kwargs(self) -> dict:
+        """The DARTS module's keyword arguments held by this strategy (the variants add theirs)."""
+        return {
+            "arc_learning_rate": self.arc_learning_rate,
+            "gradient_clip_val": self.gradient_clip_val,
+            "log_prob_every_n_step": self.log_prob_every_n_step,
+            "warmup_epochs": self.warmup_epochs,
+            "penalty": self.penalty,
+        }
+
     def configure_oneshot_module(self, training_module):  # noqa: D102
-        return FrugalDartsModule(
-            training_module,
-            arc_learning_rate=self.arc_learning_rate,
-            gradient_clip_val=self.gradient_clip_val,
-            log_prob_every_n_step=self.log_prob_every_n_step,
-            warmup_epochs=self.warmup_epochs,
-            penalty=self.penalty,
-        )
+        return FrugalDartsModule(training_module, **self.module_kwargs())
 
 
 def darts_step(

@@ -272,14 +272,9 @@ class SecondOrderDARTS(DARTS):
         self.epsilon_scale = float(epsilon_scale)
 
     def configure_oneshot_module(self, training_module):  # noqa: D102
-        return SecondOrderDartsModule(
-            training_module,
-            epsilon_scale=self.epsilon_scale,
-            arc_learning_rate=self.arc_learning_rate,
-            gradient_clip_val=self.gradient_clip_val,
-            log_prob_every_n_step=self.log_prob_every_n_step,
-            warmup_epochs=self.warmup_epochs,
-        )
+        kwargs = self.module_kwargs()
+        del kwargs["penalty"]  # refused in __init__: the unrolled gradient has no penalty term
+        return SecondOrderDartsModule(training_module, epsilon_scale=self.epsilon_scale, **kwargs)
 
 
 def darts_2nd_step(

@@ -11,8 +11,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import toyspace
-import yaml
 from conftest import SMALL_SPACE
+from test_pipeline import cache, tiny_config  # noqa: F401 (cache is a fixture)
 
 from emodarts_nni.architecture import load_architecture, read_architecture
 from emodarts_nni.cli.main import main
@@ -242,52 +242,20 @@ def test_darts_minus_sets_the_epochs_skip_weight_while_searching(tmp_path: Path)
 # ------------------------------------------------------------ the real pipeline, one epoch
 
 
-def _tiny_config(tmp_path: Path, cache: Path, strategy: str, params: dict) -> Path:
-    data = {
-        "name": "tiny",
-        "seed": 0,
-        "corpus": {
-            "kind": "synth",
-            "synth": {"n_speakers": 6, "n_sessions": 3, "utterances_per_class_per_speaker": 4},
-        },
-        "features": {
-            "n_mfcc": 16,
-            "n_mels": 24,
-            "frames": 128,
-            "pooled_frames": 16,
-            "hop_length": 1000,
-            "cache_dir": str(cache),
-            "workers": 1,
-        },
-        "splits": {"protocol": "session", "fold": 0},
-        "space": {
-            "scope": "emodarts",
-            **{k: v for k, v in SMALL_SPACE.items() if k not in ("n_mfcc", "frames")},
-        },
-        "search": {"strategy": strategy, "epochs": 1, "batch_size": 16, "params": params},
-        "trainer": {"accelerator": "cpu", "num_threads": 2, "progress": False},
-        "webui": {"enabled": False},
-        "output": {"dir": str(tmp_path / "runs")},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     ("strategy", "params"),
     [("pc-darts", {"partial_channels": K}), ("darts-minus", {})],
 )
 def test_search_exports_an_architecture_that_builds_at_full_width(
-    tmp_path, cache, strategy, params
+    tmp_path,
+    cache,  # noqa: F811 (the fixture imported above)
+    strategy,
+    params,
 ) -> None:
-    config = _tiny_config(tmp_path, cache, strategy, params)
+    config = tiny_config(
+        tmp_path, cache, search={"strategy": strategy, "epochs": 1, "params": params}
+    )
     out = tmp_path / "run"
     assert main(["search", str(config), "--out", str(out), "--no-webui"]) == 0
     doc = json.loads((out / "architecture.json").read_text())
@@ -301,8 +269,14 @@ def test_search_exports_an_architecture_that_builds_at_full_width(
 
 
 @pytest.mark.e2e
-def test_a_bad_k_stops_the_run_before_any_data_work(tmp_path, cache, capsys) -> None:
-    config = _tiny_config(tmp_path, cache, "pc-darts", {"partial_channels": 3})
+def test_a_bad_k_stops_the_run_before_any_data_work(
+    tmp_path,
+    cache,  # noqa: F811 (the fixture imported above)
+    capsys,
+) -> None:
+    config = tiny_config(
+        tmp_path, cache, search={"strategy": "pc-darts", "params": {"partial_channels": 3}}
+    )
     out = tmp_path / "bad"
     assert main(["search", str(config), "--out", str(out), "--no-webui"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
