@@ -35,6 +35,7 @@ from emodarts_nni.data.features import (
     NormalisationStats,
     apply_normalisation,
     compute_features,
+    fit_normalisation,
 )
 from emodarts_nni.errors import DataError, EmodartsError
 
@@ -44,8 +45,10 @@ AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64"}
 )
 
-#: Normalisation modes fitted per speaker at training time. A new recording's speaker is
-#: unknown, so prediction falls back to the training statistics saved with the checkpoint.
+#: Normalisation modes fitted per speaker at training time. Prediction normalises with the
+#: statistics of the recordings' own speaker when told which recordings share one
+#: (:meth:`Predictor.speaker_statistics`, ``emodarts predict --same-speaker``); otherwise it
+#: falls back to the training statistics saved with the checkpoint.
 PER_SPEAKER_MODES = frozenset({"speaker"})
 
 #: One prediction: ``{"label": str, "probabilities": {class: float}}``; ``predict_files``
@@ -133,11 +136,11 @@ class Predictor:
                     f"coefficients, the features {config.n_mfcc}"
                 )
         if mode in PER_SPEAKER_MODES:
-            note = f"the model was trained with {mode!r} normalisation; a new recording's " + (
-                "speaker is unknown, so the training statistics saved with it are used"
+            note = f"the model was trained with {mode!r} normalisation; without the speaker's " + (
+                "own statistics (--same-speaker) the training statistics saved with it are used"
                 if stats is not None
-                else "speaker is unknown and the checkpoint holds no training statistics, "
-                "so features are not normalised"
+                else "own statistics (--same-speaker) and with no training statistics in the "
+                "checkpoint, features are not normalised"
             )
         if checkpoint.architecture is not None:
             space = checkpoint.architecture.space
@@ -158,14 +161,46 @@ class Predictor:
         )
 
     # ------------------------------------------------------------------ features
-    def features(self, path: str | os.PathLike) -> np.ndarray:
+    def features(
+        self, path: str | os.PathLike, *, speaker: NormalisationStats | None = None
+    ) -> np.ndarray:
         """The normalised ``(n_mfcc, frames)`` float32 array the model sees for ``path``
-        (its first ``max_seconds``, as in training). Raises :class:`DataError` naming an
+        (its first ``max_seconds``, as in training), normalised with ``speaker`` statistics
+        when given (:meth:`speaker_statistics`). Raises :class:`DataError` naming an
         unreadable, empty or silent file."""
-        signal = load_audio(path, self.feature_config.sample_rate)
-        return self._normalise(_features_of(signal, self.feature_config, path)[None])[0]
+        return self._normalise(self._raw_features(path)[None], speaker)[0]
 
-    def window_features(self, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    def _raw_features(self, path: str | os.PathLike) -> np.ndarray:
+        signal = load_audio(path, self.feature_config.sample_rate)
+        return _features_of(signal, self.feature_config, path)
+
+    def speaker_statistics(
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        on_skip: Callable[[str, str], None] | None = None,
+    ) -> NormalisationStats:
+        """Per-coefficient mean and std of one speaker's recordings, as training fits them
+        for ``features.normalisation: speaker`` (the first ``max_seconds`` of each file, no
+        labels). Pass the result as ``speaker=`` to the prediction methods. Unreadable files
+        raise :class:`DataError`, or are reported to ``on_skip(path, reason)`` and left out.
+        """
+        maps = []
+        for path in paths:
+            try:
+                maps.append(self._raw_features(path))
+            except DataError as exc:
+                if on_skip is None:
+                    raise
+                on_skip(os.fspath(path), str(exc))
+        if not maps:
+            raise DataError("speaker statistics: no readable recording of the speaker")
+        stack = np.stack(maps)
+        return fit_normalisation(stack, np.arange(len(stack)))
+
+    def window_features(
+        self, path: str | os.PathLike, *, speaker: NormalisationStats | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Features of every consecutive ``max_seconds`` window of ``path``:
         ``(windows, n_mfcc, frames)`` and each window's seconds of audio (its weight).
         Silent windows are left out; a file silent throughout raises :class:`DataError`."""
@@ -182,22 +217,29 @@ class Predictor:
             seconds.append(len(piece) / config.sample_rate)
         if not maps:
             _features_of(signal, config, path)  # raises the silent-audio error naming the file
-        return self._normalise(np.stack(maps)), np.asarray(seconds, dtype=np.float64)
+        return self._normalise(np.stack(maps), speaker), np.asarray(seconds, dtype=np.float64)
 
-    def _normalise(self, x: np.ndarray) -> np.ndarray:
-        if self.normalisation is None:
+    def _normalise(self, x: np.ndarray, speaker: NormalisationStats | None = None) -> np.ndarray:
+        stats = speaker if speaker is not None else self.normalisation
+        if stats is None:
             return np.ascontiguousarray(x, dtype=np.float32)
-        return apply_normalisation(x, self.normalisation)
+        return apply_normalisation(x, stats)
 
     # ------------------------------------------------------------------ predictions
-    def predict_file(self, path: str | os.PathLike, *, windows: bool = False) -> Prediction:
+    def predict_file(
+        self,
+        path: str | os.PathLike,
+        *,
+        windows: bool = False,
+        speaker: NormalisationStats | None = None,
+    ) -> Prediction:
         """``{"label", "probabilities": {class: p}}`` for one audio file.
 
         ``windows=True`` averages over consecutive ``max_seconds`` windows (module
         docstring); otherwise the first ``max_seconds`` are scored, as in the paper.
         Raises :class:`DataError` naming an unreadable file.
         """
-        result = self.predict_files([path], windows=windows)[0]
+        result = self.predict_files([path], windows=windows, speaker=speaker)[0]
         result.pop("path")
         return result
 
@@ -208,8 +250,12 @@ class Predictor:
         windows: bool = False,
         on_skip: Callable[[str, str], None] | None = None,
         progress: bool = False,
+        speaker: NormalisationStats | None = None,
     ) -> list[Prediction]:
         """Predictions for many files, in order, each ``{"path", "label", "probabilities"}``.
+
+        ``speaker``: normalisation statistics of the files' speaker
+        (:meth:`speaker_statistics`) instead of the checkpoint's training statistics.
 
         Features are computed file by file and scored ``batch_size`` files at a time.
         Without ``on_skip`` an unreadable file raises :class:`DataError`; with it,
@@ -227,9 +273,9 @@ class Predictor:
                 for path in chunk:
                     try:
                         if windows:
-                            x, w = self.window_features(path)
+                            x, w = self.window_features(path, speaker=speaker)
                         else:
-                            x, w = self.features(path)[None], np.ones(1)
+                            x, w = self.features(path, speaker=speaker)[None], np.ones(1)
                     except DataError as exc:
                         if on_skip is None:
                             raise

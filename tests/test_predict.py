@@ -67,17 +67,30 @@ def test_cli_and_python_give_identical_predictions(checkpoint, predictor, audio,
 
 
 def test_the_training_feature_pipeline_reproduces_the_runs_own_test_predictions(
-    checkpoint, predictor
+    checkpoint, predictor, capsys
 ):
-    """Scored from the audio files, the run's held-out utterances get the probabilities
-    ``predictions.csv`` recorded from the training pipeline's cached, normalised features."""
+    """Scored from the audio files, one held-out speaker's utterances get the probabilities
+    ``predictions.csv`` recorded from the training pipeline's cached, normalised features —
+    with that speaker's own statistics (the quickstart normalises per speaker), through
+    Python and through ``emodarts predict --same-speaker``."""
+    assert predictor.normalisation_mode == "speaker"
     with (checkpoint.parent / "predictions.csv").open() as fh:
-        rows = list(csv.DictReader(fh))[:12]
-    results = predictor.predict_files([row["path"] for row in rows])
+        rows = list(csv.DictReader(fh))
+    speaker = rows[0]["speaker"]
+    rows = [row for row in rows if row["speaker"] == speaker]  # all of that speaker's
+    paths = [row["path"] for row in rows]
+    stats = predictor.speaker_statistics(paths)
+    results = predictor.predict_files(paths, speaker=stats)
     for row, result in zip(rows, results, strict=True):
         assert result["label"] == row["predicted"]
         for name in predictor.class_names:
             assert result["probabilities"][name] == pytest.approx(float(row[f"p_{name}"]), abs=2e-6)
+    status, out, err = _cli(capsys, checkpoint, *paths, "--same-speaker", "--format", "jsonl")
+    assert status == 0 and "note:" not in err
+    assert [json.loads(line) for line in out.splitlines()] == results
+    # without the speaker's statistics the training statistics stand in, and a note says so
+    status, _, err = _cli(capsys, checkpoint, paths[0])
+    assert status == 0 and "note:" in err and "--same-speaker" in err
 
 
 def test_features_and_model_have_the_documented_shapes(predictor, audio):
@@ -179,18 +192,15 @@ def test_predictor_is_a_lazy_public_name():
 
 
 def test_per_speaker_normalisation_falls_back_to_the_saved_training_statistics(
-    checkpoint, predictor, audio, tmp_path, capsys
+    checkpoint, predictor, audio, tmp_path
 ):
-    """A new recording's speaker is unknown: a model trained with per-speaker statistics
-    is fed the training statistics saved with it, and a note says so."""
+    """Without the speaker's statistics a per-speaker model is fed the training statistics
+    saved with it (as a model trained with them is), and a note says so."""
     payload = torch.load(checkpoint, weights_only=True)
-    payload["features"]["normalisation"] = "speaker"
-    per_speaker = tmp_path / "per_speaker.pt"
-    torch.save(payload, per_speaker)
-    fallback = Predictor.from_checkpoint(per_speaker)
-    assert predictor.note is None
-    assert "speaker" in fallback.note and "training statistics" in fallback.note
-    assert fallback.normalisation_mode == "speaker"
-    assert np.array_equal(fallback.features(audio["short"]), predictor.features(audio["short"]))
-    status, _, err = _cli(capsys, per_speaker, audio["short"])
-    assert status == 0 and "note:" in err and "training statistics" in err
+    payload["features"]["normalisation"] = "train"
+    train_mode = tmp_path / "train_mode.pt"
+    torch.save(payload, train_mode)
+    plain = Predictor.from_checkpoint(train_mode)
+    assert plain.note is None and plain.normalisation_mode == "train"
+    assert "speaker" in predictor.note and "training statistics" in predictor.note
+    assert np.array_equal(plain.features(audio["short"]), predictor.features(audio["short"]))

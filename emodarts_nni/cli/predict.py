@@ -76,16 +76,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     paths = find_audio_files(args.paths)
     predictor = Predictor.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
-    if predictor.note:
-        print(f"emodarts: note: {predictor.note}", file=sys.stderr)
     skipped: list[tuple[str, str]] = []
 
     def skip(path: str, reason: str) -> None:
         skipped.append((path, reason))
 
+    speaker = None
+    if args.same_speaker:  # the inputs' own statistics; unreadable files are listed once below
+        speaker = predictor.speaker_statistics(paths, on_skip=lambda path, reason: None)
+    elif predictor.note:
+        print(f"emodarts: note: {predictor.note}", file=sys.stderr)
+
     results = predictor.predict_files(
         paths,
         windows=args.windows,
+        speaker=speaker,
         on_skip=skip,
         progress=not args.no_progress and len(paths) >= PROGRESS_FROM,
     )
@@ -116,8 +121,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Predict the emotion of audio files (or every audio file under a folder) with a "
             "trained checkpoint, through the training feature pipeline (sample rate, MFCC "
             "settings and normalisation statistics saved in the checkpoint). A model trained "
-            "with per-speaker normalisation uses the saved training statistics instead (a "
-            "new recording's speaker is unknown); a note on stderr says so."
+            "with per-speaker normalisation needs its speaker's statistics: with "
+            "--same-speaker they are computed from the given recordings (all of one "
+            "speaker); otherwise the saved training statistics are used and a note on stderr "
+            "says so."
         ),
         epilog=(
             "Exit status: 0 all files predicted; 1 some files could not be read (listed on "
@@ -153,6 +160,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score a recording longer than the features' max_seconds by averaging the "
         "probabilities of consecutive max_seconds windows (weighted by their length); "
         "default: score its first max_seconds, as in the paper",
+    )
+    p.add_argument(
+        "--same-speaker",
+        action="store_true",
+        help="all the recordings are of one speaker: normalise them with their own "
+        "statistics, as training did for a model with features.normalisation: speaker "
+        "(default: the training statistics saved in the checkpoint)",
     )
     p.add_argument("--batch-size", type=int, default=32, help="files scored together (default: 32)")
     p.add_argument(
