@@ -292,7 +292,6 @@ def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: in
     import numpy as np
     import pytorch_lightning as pl
     import torch
-    from nni.nas.evaluator.pytorch import Lightning
 
     from emodarts_nni.config import config_from_dict
     from emodarts_nni.nni_runtime import run_search
@@ -350,12 +349,7 @@ def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: in
             shuffle_validation=True,
             traced=True,
         )
-        evaluator = Lightning(
-            training.module,
-            training.trainer,
-            train_dataloaders=training.train_loader,
-            val_dataloaders=training.val_loader,
-        )
+        evaluator = training.evaluator()
         torch.manual_seed(0)
         run_search(
             space_from_args(args),

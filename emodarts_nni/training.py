@@ -348,6 +348,18 @@ class Training:
             self.module, train_dataloaders=self.train_loader, val_dataloaders=self.val_loader
         )
 
+    def evaluator(self) -> Any:
+        """NNI's ``Lightning`` evaluator over this module, trainer and loaders (what a
+        one-shot strategy trains the supernet with)."""
+        from nni.nas.evaluator.pytorch import Lightning
+
+        return Lightning(
+            self.module,
+            self.trainer,
+            train_dataloaders=self.train_loader,
+            val_dataloaders=self.val_loader,
+        )
+
 
 def make_training(
     optimiser: OptimiserConfig,

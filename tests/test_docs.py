@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from quickstart_run import OVERRIDES as QUICKSTART_OVERRIDES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -53,29 +54,12 @@ PENDING_PAGES: set[str] = set()
 #: tests/test_pipeline.py's tiny_config): 3 synthetic sessions, 16 × 16 features, a tiny
 #: space, one search epoch, two retrain epochs, one CPU thread, no progress bars.
 SMALL_RUN = {
-    "corpus.synth.n_speakers": 6,
-    "corpus.synth.n_sessions": 3,
-    "corpus.synth.utterances_per_class_per_speaker": 4,
-    "features.n_mfcc": 16,
-    "features.n_mels": 24,
-    "features.frames": 128,
-    "features.pooled_frames": 16,
-    "features.hop_length": 1000,
-    "features.workers": 1,
-    "splits.n_folds": 3,
-    "space.init_channels": 2,
+    **QUICKSTART_OVERRIDES,  # the shrunken quickstart the predict/export tests train
     "space.stem_multiplier": 2,
-    "space.hidden": 8,
-    "search.epochs": 1,
-    "search.batch_size": 16,
     "search.max_trials": 2,
     "search.trial_epochs": 1,
-    "retrain.epochs": 2,
-    "retrain.batch_size": 16,
     "retrain.patience": None,
-    "trainer.accelerator": "cpu",
     "trainer.num_threads": 1,
-    "trainer.progress": False,
 }
 #: Commands that train, and so take SMALL_RUN and a free web UI port.
 TRAINING_COMMANDS = ("run", "search", "retrain", "baseline")

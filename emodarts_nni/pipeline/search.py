@@ -45,8 +45,6 @@ def run_oneshot_search(
 
     NNI's experiment folder goes to ``run_dir``'s ``nni/``.
     """
-    from nni.nas.evaluator.pytorch import Lightning
-
     from emodarts_nni.nni_runtime import run_search as nas_search
 
     # NNI's path-sampling strategies (random-oneshot, its export) draw from Python's global
@@ -82,12 +80,7 @@ def run_oneshot_search(
         shuffle_validation=True,  # the architecture half drives the α step: shuffled too
         traced=True,
     )
-    evaluator = Lightning(
-        training.module,
-        training.trainer,
-        train_dataloaders=training.train_loader,
-        val_dataloaders=training.val_loader,
-    )
+    evaluator = training.evaluator()
     strategy = strategy_from_config(cfg)
     started = time.perf_counter()
     architecture = nas_search(
