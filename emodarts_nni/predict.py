@@ -185,16 +185,20 @@ class Predictor:
         labels). Pass the result as ``speaker=`` to the prediction methods. Unreadable files
         raise :class:`DataError`, or are reported to ``on_skip(path, reason)`` and left out.
         """
-        maps = []
+        maps, failures = [], []
         for path in paths:
             try:
                 maps.append(self._raw_features(path))
             except DataError as exc:
                 if on_skip is None:
                     raise
+                failures.append(str(exc))
                 on_skip(os.fspath(path), str(exc))
         if not maps:
-            raise DataError("speaker statistics: no readable recording of the speaker")
+            raise DataError(
+                "speaker statistics: no readable recording of the speaker"
+                + (f" ({len(failures)} unreadable; first: {failures[0]})" if failures else "")
+            )
         stack = np.stack(maps)
         return fit_normalisation(stack, np.arange(len(stack)))
 

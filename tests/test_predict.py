@@ -157,6 +157,16 @@ def test_unreadable_files_are_listed_and_skipped_and_the_rest_predicted(
         predictor.predict_files([folder / "good.wav", folder / "broken.wav"])
 
 
+def test_same_speaker_with_no_readable_recording_is_one_line_naming_it(
+    checkpoint, tmp_path, capsys
+):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really")
+    status, out, err = _cli(capsys, checkpoint, broken, "--same-speaker")
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "broken.wav" in err
+
+
 def test_folders_are_searched_recursively(checkpoint, audio, capsys):
     status, out, _ = _cli(capsys, checkpoint, audio["short"].parent)
     assert status == 0
