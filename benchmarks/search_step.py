@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -130,6 +129,18 @@ def _rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory (Linux ``VmHWM``: the high-water mark of this
+    process's own address space). Not ``getrusage``'s ``ru_maxrss``: Linux carries that over
+    from the parent through fork and exec, so a child of a large process (pytest after many
+    tests) reports the parent's size as its own peak."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line")
+
+
 def space_args(config: str, sizes: dict[str, Any]) -> dict[str, Any]:
     """Resolved space arguments of ``config`` with ``sizes`` overriding (torch-free)."""
     from emodarts_nni.space_args import resolve_space_args
@@ -194,7 +205,7 @@ def measure(
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss_bytes()
     out = {
         "row": row,
         "config": config,
