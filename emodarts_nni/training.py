@@ -300,6 +300,24 @@ def alpha_probabilities(module: nn.Module) -> dict[str, float]:
     return out
 
 
+class ReraiseInterrupt(pl.Callback):
+    """Let Ctrl-C / SIGTERM (``KeyboardInterrupt``) leave ``trainer.fit``.
+
+    Lightning catches ``KeyboardInterrupt`` during ``fit`` and returns as if training had
+    ended (status ``INTERRUPTED``), so a stage cut short would go on to save its
+    half-trained model and mark itself finished. Raising it again from ``on_exception``,
+    which Lightning calls inside its handler, ends the stage instead: nothing of it is
+    written and ``--resume`` runs it again.
+    """
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: LightningModule, exception: BaseException
+    ) -> None:
+        """Re-raise an interruption; other exceptions propagate on their own."""
+        if isinstance(exception, KeyboardInterrupt):
+            raise exception
+
+
 def make_trainer(
     *,
     max_epochs: int,
@@ -325,7 +343,7 @@ def make_trainer(
         enable_model_summary=False,
         enable_checkpointing=False,
         logger=False,
-        callbacks=callbacks,
+        callbacks=[*callbacks, ReraiseInterrupt()],
         default_root_dir=root_dir,
         gradient_clip_val=grad_clip,
         num_sanity_val_steps=0,

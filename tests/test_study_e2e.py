@@ -236,3 +236,81 @@ def test_web_ui_of_a_study_lists_every_cell_with_its_parameters(tmp_path, cache,
         stages = {m["value"].get("stage") for m in epochs}
         assert ("search" in stages) == (cell["kind"] == "search"), (cell["id"], stages)
     assert shown["darts"][1]["fold"] == 0 and shown["baseline-cnn"][1]["arm"] == "baseline:cnn"
+
+
+def _descendants(pid: int) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(process) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _trial_processes(pid: int) -> list:
+    import psutil
+
+    found = []
+    for process in _descendants(pid):
+        try:
+            if process.cmdline()[1:3] == ["-m", "emodarts_nni.study.trial"]:
+                found.append(process)  # a trial itself, not NNI's dispatcher (its config
+                # holds the trial command)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def test_sigterm_stops_the_studys_manager_and_its_running_trials(tmp_path, cache):
+    from test_webui import listening_addresses
+
+    study = write_study(
+        tmp_path,
+        cache,
+        grid={"splits.fold": [0], "search.strategy": ["darts"]},
+        controls={"baselines": ["cnn"]},
+        # long enough that both trials are still training when the signal comes
+        overrides={"space.scope": "cnn_only", "space.seq_cells": 0, "retrain.epochs": 500},
+        training_service={"platform": "local", "trial_concurrency": 2},
+    )
+    out, port = tmp_path / "study", free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "HOME": str(tmp_path / "home"),
+    }
+    command = [sys.executable, "-m", "emodarts_nni.cli.main", "study", str(study)]
+    command += ["--out", str(out), "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    try:
+        while not _trial_processes(process.pid) and process.poll() is None:
+            assert time.monotonic() < deadline, "no trial started"
+            time.sleep(0.2)
+        time.sleep(2.0)  # the trial is past its start-up, inside its cell
+        everything = _descendants(process.pid)
+        assert process.poll() is None and _trial_processes(process.pid)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    text = stderr.decode()
+    assert process.returncode == 130, text[-2000:]
+    assert f"--out {out} --resume" in text
+    stop = time.monotonic() + 30
+    while (listening_addresses(port) or any(map(_alive, everything))) and time.monotonic() < stop:
+        time.sleep(0.2)
+    assert not listening_addresses(port)
+    assert not [p.pid for p in everything if _alive(p)], "a child outlived the study"
+    assert not list(out.glob("*/metrics.json"))  # nothing cut short was marked finished

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 
 import numpy as np
+import pytest
+import pytorch_lightning as pl
 import torch
 from torch import nn
 
@@ -94,3 +98,34 @@ def test_multi_trial_trials_get_the_configs_trainer_settings():
     hardware = TrainerConfig(**settings["hardware"])
     assert hardware == dataclasses.replace(cfg.trainer, progress=False)
     assert settings["seed"] == cfg.seed
+
+
+class _SigintAt(pl.Callback):
+    """Sends this process SIGINT (a terminal's Ctrl-C) after ``batch`` training batches."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch, self.seen = batch, 0
+
+    def on_train_batch_end(self, *args: object) -> None:
+        self.seen += 1
+        if self.seen == self.batch:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_during_fit_leaves_fit_instead_of_ending_it_as_if_trained(tmp_path):
+    # Lightning on its own swallows KeyboardInterrupt and returns from fit: a stage cut
+    # short would then save its half-trained model and mark itself finished.
+    interrupt = _SigintAt(batch=2)
+    training = make_training(
+        OptimiserConfig(epochs=5, batch_size=2),
+        TrainerConfig(accelerator="cpu", progress=False),
+        _data(),
+        _data(4),
+        seed=0,
+        callbacks=[interrupt],
+        root_dir=str(tmp_path),
+    )
+    training.module.set_model(nn.Sequential(nn.Flatten(), nn.Linear(32, 2)))
+    with pytest.raises(KeyboardInterrupt):
+        training.fit()
+    assert interrupt.seen == 2 and training.trainer.current_epoch == 0

@@ -34,12 +34,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_study_command(args: argparse.Namespace) -> int:
-    """Run the study, print where the report went; status 1 when a cell did not finish."""
-    from emodarts_nni.study.runner import run_study
+    """Run the study, print where the report went; status 1 when a cell did not finish.
 
-    result = run_study(
-        args.study, out=args.out, resume=args.resume, port=args.port, webui=not args.no_webui
-    )
+    Ctrl-C and SIGTERM stop NNI's manager and every running trial (status 130); the
+    finished cells are kept and ``--resume`` runs the others.
+    """
+    from emodarts_nni.nni_runtime import terminate_as_interrupt
+    from emodarts_nni.study.runner import StudyInterrupted, run_study
+
+    try:
+        with terminate_as_interrupt():
+            result = run_study(
+                args.study,
+                out=args.out,
+                resume=args.resume,
+                port=args.port,
+                webui=not args.no_webui,
+            )
+    except StudyInterrupted as stop:
+        print(
+            f"interrupted; finished cells are kept. Continue with: emodarts study {args.study} "
+            f"--out {stop.study_dir} --resume",
+            file=sys.stderr,
+        )
+        return 130
     print(f"report: {result.report['report']}")
     print(f"tables: {result.report['folds']}, {result.report['report_csv']}")
     if result.unfinished:

@@ -170,6 +170,14 @@ def _sample_architectures(study_dir: Path, cells: Sequence[Cell], data: dict[str
         )
 
 
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the study in ``study_dir`` (its finished cells are kept)."""
+
+    def __init__(self, study_dir: Path) -> None:
+        super().__init__(str(study_dir))
+        self.study_dir = study_dir
+
+
 def run_study(
     study_path: str | os.PathLike,
     *,
@@ -189,22 +197,37 @@ def run_study(
     pending = [cell for cell in cells if not is_finished(study_dir, cell)]
     if len(pending) < len(cells):
         print(f"{len(cells) - len(pending)} cell(s) finished already; running {len(pending)}")
-    if pending:
-        data = prepare_features(pending)
-        _sample_architectures(study_dir, pending, data)
-        if webui:
-            _run_in_nni(study, study_dir, pending, port, host, service)
-        else:
-            if study.training_service.trial_concurrency > 1:
-                print("--no-webui: cells run one after another (trial_concurrency is NNI's)")
-            for n, cell in enumerate(pending, 1):
-                print(f"[{n}/{len(pending)}] {cell.id}", flush=True)
-                run_cell(study_dir, cell.id)
+    try:
+        if pending:
+            _run_pending(study, study_dir, pending, port, host, service, webui)
+    except KeyboardInterrupt as stop:  # the manager and its trials are stopped by now
+        raise StudyInterrupted(study_dir) from stop
     from emodarts_nni.study.report import make_study_report
 
     report = make_study_report(study_dir)
     unfinished = [cell.id for cell in cells if not is_finished(study_dir, cell)]
     return StudyResult(study_dir, cells, [c.id for c in pending], unfinished, report)
+
+
+def _run_pending(
+    study: StudyConfig,
+    study_dir: Path,
+    pending: Sequence[Cell],
+    port: int,
+    host: str,
+    service: dict[str, Any],
+    webui: bool,
+) -> None:
+    data = prepare_features(pending)
+    _sample_architectures(study_dir, pending, data)
+    if webui:
+        _run_in_nni(study, study_dir, pending, port, host, service)
+        return
+    if study.training_service.trial_concurrency > 1:
+        print("--no-webui: cells run one after another (trial_concurrency is NNI's)")
+    for n, cell in enumerate(pending, 1):
+        print(f"[{n}/{len(pending)}] {cell.id}", flush=True)
+        run_cell(study_dir, cell.id)
 
 
 def _run_in_nni(
@@ -244,4 +267,4 @@ def _run_in_nni(
         print(f"warning: the study's NNI experiment ended {status}", file=sys.stderr)
 
 
-__all__ = ["StudyResult", "is_finished", "prepare_features", "resolve_study_dir", "run_study"]
+__all__ = ["StudyInterrupted", "StudyResult", "is_finished", "prepare_features", "resolve_study_dir", "run_study"]
