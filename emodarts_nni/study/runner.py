@@ -267,4 +267,11 @@ def _run_in_nni(
         print(f"warning: the study's NNI experiment ended {status}", file=sys.stderr)
 
 
-__all__ = ["StudyInterrupted", "StudyResult", "is_finished", "prepare_features", "resolve_study_dir", "run_study"]
+__all__ = [
+    "StudyInterrupted",
+    "StudyResult",
+    "is_finished",
+    "prepare_features",
+    "resolve_study_dir",
+    "run_study",
+]
