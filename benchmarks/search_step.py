@@ -96,6 +96,18 @@ def _lean_strategy() -> Any:
     return DARTS(mutation_hooks=lean_mutation_hooks())
 
 
+def _pc_strategy() -> Any:
+    from emodarts_nni.mixed_cells import PCDARTS
+
+    return PCDARTS()  # K = 4, the strategy's default
+
+
+def _second_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
+    from emodarts_nni.second_order import darts_2nd_step
+
+    darts_2nd_step(net, loss_fn, batch, batch, a_opt, w_opt, grad_clip=5.0)
+
+
 def _frugal_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
     from emodarts_nni.oneshot import darts_step
 
@@ -115,11 +127,14 @@ def _nni_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
     w_opt.step()
 
 
-#: Step kinds by name. darts-2nd / pc-darts: add ``Step("second", "normal", ..., ...)`` etc.
+#: Step kinds by name.
 STEPS: dict[str, Step] = {
     "frugal": Step("first", "normal", _frugal_strategy, _frugal_step),
     "nni": Step("first", "normal", _frugal_strategy, _nni_step),
     "lean": Step("first", "lean", _lean_strategy, _frugal_step),
+    "second": Step("second", "normal", _frugal_strategy, _second_step),
+    "second-lean": Step("second", "lean", _lean_strategy, _second_step),
+    "pc": Step("first", "normal", _pc_strategy, _frugal_step),
 }
 
 
@@ -184,8 +199,9 @@ def measure(
     y = torch.randint(0, args["n_classes"], (batch,), device=device)
     base = _rss_bytes()
     net = step.make_strategy().mutate_model(space_from_args(args)).to(device)
-    alphas = [p for n, p in net.named_parameters() if "_arch_alpha" in n]
-    weights = [p for n, p in net.named_parameters() if "_arch_alpha" not in n]
+    # α, and PC-DARTS's edge normalisation β
+    alphas = [p for n, p in net.named_parameters() if "._arch_" in n or n.startswith("_arch_")]
+    weights = [p for n, p in net.named_parameters() if not any(p is a for a in alphas)]
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()

@@ -64,7 +64,12 @@ from emodarts_nni.space_args import (
     SpaceArgumentError,
     resolve_space_args,
 )
-from emodarts_nni.strategies import STRATEGY_NAMES, check_strategy_config, strategy_spec
+from emodarts_nni.strategies import (
+    ARC_WEIGHT_DECAY,
+    STRATEGY_NAMES,
+    check_strategy_config,
+    strategy_spec,
+)
 from emodarts_nni.yaml_loader import parse_yaml
 
 #: ``trainer.accelerator`` values.
@@ -283,7 +288,7 @@ class SearchConfig(OptimiserConfig):
 
     strategy: str = option("darts", Choice(STRATEGY_NAMES))
     arch_lr: float = option(3.0e-4, POS)
-    arch_weight_decay: float = option(1.0e-3, NONNEG)
+    arch_weight_decay: float = option(ARC_WEIGHT_DECAY, NONNEG)
     #: Epochs that train only the weights before α start to move (one-shot strategies).
     warmup_epochs: int = option(0, INT_NONNEG)
     max_trials: int = option(20, INT_POS)

@@ -17,12 +17,15 @@ to the α loss (β-DARTS, :mod:`emodarts_nni.beta_decay`).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn, optim
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
+from emodarts_nni.strategies import ARC_WEIGHT_DECAY
 
 with quiet_nni_import():
     from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
@@ -43,7 +46,25 @@ def frozen(parameters: Iterable[nn.Parameter]) -> Iterator[None]:
 
 
 class FrugalDartsModule(DartsLightningModule):
-    """NNI's first-order DARTS step, with the unused half of each backward pass skipped."""
+    """NNI's first-order DARTS step, with the unused half of each backward pass skipped.
+
+    ``arc_weight_decay`` is the α optimiser's weight decay (NNI fixes it at 1e-3).
+    """
+
+    def __init__(
+        self, training_module: Any, *, arc_weight_decay: float = ARC_WEIGHT_DECAY, **kwargs: Any
+    ) -> None:
+        super().__init__(training_module, **kwargs)
+        self.arc_weight_decay = float(arc_weight_decay)
+
+    def configure_architecture_optimizers(self) -> optim.Optimizer:
+        """NNI's Adam over α (β = (0.5, 0.999)) with ``arc_weight_decay``."""
+        arch = self.arch_parameters()
+        if not arch:
+            raise ValueError("No architecture parameters found. Nothing to search.")
+        return optim.Adam(
+            arch, self.arc_learning_rate, betas=(0.5, 0.999), weight_decay=self.arc_weight_decay
+        )
 
     def _weights(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.arch_parameters()}
@@ -93,7 +114,16 @@ class FrugalDartsModule(DartsLightningModule):
 
 
 class DARTS(NniDARTS):
-    """NNI's first-order ``DARTS`` strategy running :class:`FrugalDartsModule` (same updates, less work)."""
+    """NNI's first-order ``DARTS`` strategy running :class:`FrugalDartsModule` (same updates,
+    less work); ``arc_weight_decay`` as the module's."""
+
+    def __init__(self, *, arc_weight_decay: float = ARC_WEIGHT_DECAY, **kwargs: Any) -> None:
+        if isinstance(arc_weight_decay, bool) or not (
+            isinstance(arc_weight_decay, (int, float)) and 0 <= arc_weight_decay < math.inf
+        ):
+            raise ValueError(f"arc_weight_decay must be a number >= 0, got {arc_weight_decay!r}")
+        super().__init__(**kwargs)
+        self.arc_weight_decay = float(arc_weight_decay)
 
     def module_kwargs(self) -> dict:
         """The DARTS module's keyword arguments held by this strategy (the variants add theirs)."""
@@ -103,6 +133,7 @@ class DARTS(NniDARTS):
             "log_prob_every_n_step": self.log_prob_every_n_step,
             "warmup_epochs": self.warmup_epochs,
             "penalty": self.penalty,
+            "arc_weight_decay": self.arc_weight_decay,
         }
 
     def configure_oneshot_module(self, training_module):  # noqa: D102

@@ -8,7 +8,8 @@ name               kind         NNI class, what it needs, parameters (defaults)
                                 validation dataloaders (val batches drive the α step).
                                 ``arc_learning_rate`` (3e-4), ``gradient_clip_val`` (None),
                                 ``warmup_epochs`` (0), ``log_prob_every_n_step`` (10),
-                                ``penalty`` (None).
+                                ``penalty`` (None), ``arc_weight_decay`` (1e-3; α's Adam,
+                                from ``search.arch_weight_decay``; all our DARTS variants).
 ``darts-2nd``      one-shot     ``SecondOrderDARTS`` (:mod:`emodarts_nni.second_order`): unrolled
                                 DARTS, finite-difference Hessian-vector product scaled correctly.
                                 As ``darts`` (no ``penalty``) plus ``epsilon_scale`` (0.01). The
@@ -73,6 +74,9 @@ if TYPE_CHECKING:  # the registry is torch- and NNI-free: config.py validates ag
 
 #: PC-DARTS's default K: 1/4 of the channels through the mixed op (the paper's CIFAR-10 setting).
 PC_DARTS_PARTIAL_CHANNELS = 4
+#: Weight decay of α's Adam optimiser (NNI's fixed value, the DARTS paper's); the default of
+#: ``search.arch_weight_decay``.
+ARC_WEIGHT_DECAY = 1.0e-3
 #: The config key of pc-darts's K, as its error messages name it.
 PC_DARTS_PARTIAL_CHANNELS_KEY = "search.params.partial_channels"
 _DARTS_PARAMS = (
@@ -83,6 +87,8 @@ _DARTS_PARAMS = (
     "penalty",
     "mutation_hooks",
 )
+#: Our DARTS family (emodarts_nni.oneshot.DARTS and its variants) also sets α's weight decay.
+_OUR_DARTS_PARAMS = (*_DARTS_PARAMS, "arc_weight_decay")
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,21 @@ def _differentiable(cfg: Any) -> dict[str, Any]:
     }
 
 
+def _our_differentiable(cfg: Any) -> dict[str, Any]:
+    """Our DARTS family: :func:`_differentiable` and the α optimiser's weight decay."""
+    return {**_differentiable(cfg), "arc_weight_decay": cfg.search.arch_weight_decay}
+
+
+def _fixed_arch_weight_decay(cfg: Any) -> None:
+    """NNI's own GumbelDARTS and Proxyless fix α's weight decay: refuse another value."""
+    if cfg.search.arch_weight_decay != ARC_WEIGHT_DECAY:
+        raise ConfigError(
+            f"search.arch_weight_decay = {cfg.search.arch_weight_decay!r}: NNI's "
+            f"{cfg.search.strategy!r} fixes α's weight decay at {ARC_WEIGHT_DECAY}; "
+            "use darts, darts-2nd, beta-darts, pc-darts or darts-minus to change it"
+        )
+
+
 def _enas(cfg: Any) -> dict[str, Any]:
     """ENAS is rewarded by the per-batch validation UA that SerModule logs; warm-up as DARTS."""
     return {"reward_metric_name": "val_batch_ua", "warmup_epochs": cfg.search.warmup_epochs}
@@ -171,41 +192,41 @@ STRATEGIES: dict[str, StrategySpec] = {
             "darts",
             "emodarts_nni.oneshot.DARTS",
             True,
-            _DARTS_PARAMS,
-            from_config=_differentiable,
+            _OUR_DARTS_PARAMS,
+            from_config=_our_differentiable,
             differentiable=True,
         ),
         StrategySpec(
             "darts-2nd",
             "emodarts_nni.second_order.SecondOrderDARTS",
             True,
-            (*(p for p in _DARTS_PARAMS if p != "penalty"), "epsilon_scale"),
-            from_config=_differentiable,
+            (*(p for p in _OUR_DARTS_PARAMS if p != "penalty"), "epsilon_scale"),
+            from_config=_our_differentiable,
             differentiable=True,
         ),
         StrategySpec(
             "beta-darts",
             "emodarts_nni.beta_decay.BetaDARTS",
             True,
-            (*_DARTS_PARAMS, "beta_decay_weight"),
-            from_config=_differentiable,
+            (*_OUR_DARTS_PARAMS, "beta_decay_weight"),
+            from_config=_our_differentiable,
             differentiable=True,
         ),
         StrategySpec(
             "pc-darts",
             "emodarts_nni.mixed_cells.PCDARTS",
             True,
-            (*_DARTS_PARAMS, "partial_channels"),
+            (*_OUR_DARTS_PARAMS, "partial_channels"),
             {"partial_channels": PC_DARTS_PARTIAL_CHANNELS},
-            from_config=_differentiable,
+            from_config=_our_differentiable,
             check=_check_partial_channels,
         ),
         StrategySpec(
             "darts-minus",
             "emodarts_nni.mixed_cells.DartsMinus",
             True,
-            (*_DARTS_PARAMS, "auxiliary_skip_weight", "decay_epochs"),
-            from_config=_differentiable,
+            (*_OUR_DARTS_PARAMS, "auxiliary_skip_weight", "decay_epochs"),
+            from_config=_our_differentiable,
         ),
         StrategySpec(
             "enas",
@@ -232,6 +253,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             (*_DARTS_PARAMS, "temperature"),
             from_config=_differentiable,
             differentiable=True,
+            check=_fixed_arch_weight_decay,
         ),
         StrategySpec(
             "proxyless",
@@ -239,6 +261,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             True,
             _DARTS_PARAMS,
             from_config=_differentiable,
+            check=_fixed_arch_weight_decay,
         ),
         StrategySpec(
             "random-oneshot", "nni.nas.strategy.RandomOneShot", True, ("filter", "mutation_hooks")

@@ -264,7 +264,38 @@ def test_each_strategy_maps_the_config_to_parameters_it_accepts():
         "arc_learning_rate": cfg.search.arch_lr,
         "gradient_clip_val": cfg.search.grad_clip,
         "warmup_epochs": 2,
+        "arc_weight_decay": cfg.search.arch_weight_decay,
     }
     assert strategy_params(config_from_dict({"seed": 7, "search": {"strategy": "random"}})) == {
         "seed": 7
     }
+
+
+@pytest.mark.parametrize("name", ["darts", "darts-2nd", "beta-darts", "pc-darts", "darts-minus"])
+def test_arch_weight_decay_reaches_the_alpha_optimiser(name):
+    from conftest import SMALL_SPACE
+
+    from emodarts_nni.config import config_from_dict
+    from emodarts_nni.space import build_space
+    from emodarts_nni.strategies import strategy_from_config
+    from emodarts_nni.training import SerModule
+
+    search = {"strategy": name, "arch_weight_decay": 0.05}
+    if name == "pc-darts":  # the small space's 2 channels do not split into K = 4
+        search["params"] = {"partial_channels": 1}
+    strategy = strategy_from_config(config_from_dict({"search": search}))
+    training = SerModule()
+    training.set_model(strategy.mutate_model(build_space("emodarts", **SMALL_SPACE)))
+    optimiser = strategy.configure_oneshot_module(training).configure_architecture_optimizers()
+    assert [g["weight_decay"] for g in optimiser.param_groups] == [0.05]
+    assert len(optimiser.param_groups[0]["params"]) > 0
+
+
+@pytest.mark.parametrize("name", ["gumbel", "proxyless"])
+def test_arch_weight_decay_is_refused_where_nnis_strategy_fixes_it(name, tmp_path):
+    from emodarts_nni.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"search:\n  strategy: {name}\n  arch_weight_decay: 0.05\n")
+    with pytest.raises(ConfigError, match="search.arch_weight_decay"):
+        load_config(path)
