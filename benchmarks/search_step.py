@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,8 @@ class Step:
     memory: str
     make_strategy: Callable[[], Any]
     run: Callable[..., None]
+    #: What else the planner needs (``partial_channels`` for PC-DARTS).
+    plan: dict[str, Any] = field(default_factory=dict)
 
 
 def _frugal_strategy() -> Any:
@@ -134,7 +136,7 @@ STEPS: dict[str, Step] = {
     "lean": Step("first", "lean", _lean_strategy, _frugal_step),
     "second": Step("second", "normal", _frugal_strategy, _second_step),
     "second-lean": Step("second", "lean", _lean_strategy, _second_step),
-    "pc": Step("first", "normal", _pc_strategy, _frugal_step),
+    "pc": Step("first", "normal", _pc_strategy, _frugal_step, {"partial_channels": 4}),
 }
 
 
@@ -169,7 +171,10 @@ def planned(config: str, step: str, sizes: dict[str, Any], batch: int) -> int:
     """What the planner predicts for this row's peak (bytes)."""
     from emodarts_nni.sizing import search_estimate
 
-    return search_estimate(space_args(config, sizes), batch, memory=STEPS[step].memory).peak_bytes
+    kind = STEPS[step]
+    return search_estimate(
+        space_args(config, sizes), batch, memory=kind.memory, order=kind.order, **kind.plan
+    ).peak_bytes
 
 
 def measure(

@@ -438,10 +438,32 @@ _SEARCH_CNN_SCALE = {"normal": 0.70, "lean": 1.9}
 _SEARCH_SEQ_SCALE = 0.1
 _SEARCH_STEP_BYTES = 75 * 2**20
 _SEARCH_WEIGHT_COPIES = 3
+# Second-order DARTS (darts-2nd) on top of that, calibrated the same way: a backup of the
+# weights and the virtual step's weights, and the α step's backward through the virtual
+# weights, which keeps what a weight gradient needs (× the CNN activations of the memory
+# mode: 0.28 normal, 1.3 lean, where the recomputed edges' inputs dominate).
+_SECOND_ORDER_CNN_SCALE = {"normal": 0.28, "lean": 1.3}
+_SECOND_ORDER_WEIGHT_COPIES = 2
+#: DARTS orders :func:`search_estimate` sizes.
+SEARCH_ORDERS = ("first", "second")
+
+
+def partial_channel_factor(k: int) -> float:
+    """PC-DARTS's peak as a share of DARTS's at K (``partial_channels``): the candidates see
+    1/K of the channels while the preprocessing, the edge sums and the SeqNN stay whole.
+    Calibrated at K = 4 (measured 0.36-0.48 of ``darts`` at 32-128 inputs, cnn_only and
+    joint) and K = 2 (0.62 at the paper's sizes); 1 at K = 1."""
+    return 0.2 + 0.8 / k
 
 
 def search_estimate(
-    args: Mapping[str, Any], batch_size: int, *, memory: str = "normal", supernet: bool = True
+    args: Mapping[str, Any],
+    batch_size: int,
+    *,
+    memory: str = "normal",
+    supernet: bool = True,
+    order: str = "first",
+    partial_channels: int | None = None,
 ) -> SizeEstimate:
     """Peak memory of one search step at ``batch_size``: what the step adds to the process
     (weights, gradients, optimiser state, activations; not :data:`RUNTIME_BYTES`).
@@ -450,10 +472,14 @@ def search_estimate(
     otherwise (path sampling, multi-trial) the space's weights are held and one sampled
     model is trained, bounded by the largest candidate per slot. ``memory``: one of
     :data:`SEARCH_MEMORY_MODES` (``lean`` recomputes the mixed edges; supernet only).
-    Calibrated against the RSS growth of our first-order step (see above).
+    ``order``: ``"second"`` for unrolled DARTS (``darts-2nd``); ``partial_channels``: K of
+    PC-DARTS (:func:`partial_channel_factor`). Calibrated against the RSS growth of our
+    steps (see above).
     """
     if memory not in SEARCH_MEMORY_MODES:
         raise ValueError(f"unknown search memory mode {memory!r}")
+    if order not in SEARCH_ORDERS:
+        raise ValueError(f"unknown DARTS order {order!r}")
     if not supernet:
         space = estimate(args, "space")
         frozen = estimate(args, "frozen", batch_size=batch_size)
@@ -466,7 +492,16 @@ def search_estimate(
     act = int(cnn.activation_bytes * _SEARCH_CNN_SCALE[memory] + seq_act * _SEARCH_SEQ_SCALE)
     weights = whole.parameters * BYTES_PER_VALUE
     peak = _SEARCH_WEIGHT_COPIES * weights + max(act, weights) + _SEARCH_STEP_BYTES
-    return SizeEstimate(f"supernet, memory {memory}", whole.parameters, act, batch_size, peak)
+    what = f"supernet, memory {memory}"
+    if order == "second":
+        extra = int(cnn.activation_bytes * _SECOND_ORDER_CNN_SCALE[memory])
+        extra += _SECOND_ORDER_WEIGHT_COPIES * weights
+        act, peak, what = act + extra, peak + extra, what + ", second order"
+    if partial_channels is not None:
+        share = partial_channel_factor(partial_channels)
+        act, peak = int(act * share), int(peak * share)
+        what += f", 1/{partial_channels} of the channels"
+    return SizeEstimate(what, whole.parameters, act, batch_size, peak)
 
 
 def retrain_estimate(

@@ -107,6 +107,11 @@ class StrategySpec:
     differentiable: bool = False
     #: Rules between this strategy's parameters and the rest of a config (``ConfigError``).
     check: Callable[[Any], None] = field(default=lambda cfg: None)
+    #: Trains every candidate of the supernet each step (``emodarts plan`` sizes the
+    #: supernet; every ``differentiable`` strategy does, and so do pc-darts and darts-minus).
+    supernet: bool = False
+    #: The DARTS order of its α step, as ``emodarts plan`` sizes it ("first" or "second").
+    order: str = "first"
 
     def unknown_params(self, names: Iterable[str]) -> list[str]:
         """The names (sorted) that are not parameters of this strategy."""
@@ -127,6 +132,21 @@ class StrategySpec:
             return cls(**{**self.defaults, **params})
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"strategy {self.name!r}: {exc}") from exc
+
+
+def search_sizing(cfg: Any) -> dict[str, Any]:
+    """How ``emodarts plan`` sizes this config's search step: the keyword arguments of
+    :func:`emodarts_nni.sizing.search_estimate` (``supernet``, ``order``, ``memory`` and,
+    for pc-darts, ``partial_channels``)."""
+    spec = strategy_spec(cfg.search.strategy)
+    out: dict[str, Any] = {
+        "supernet": spec.supernet,
+        "order": spec.order,
+        "memory": cfg.search.memory,
+    }
+    if "partial_channels" in spec.params:
+        out["partial_channels"] = {**spec.defaults, **cfg.search.params}["partial_channels"]
+    return out
 
 
 def _differentiable(cfg: Any) -> dict[str, Any]:
@@ -195,6 +215,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             _OUR_DARTS_PARAMS,
             from_config=_our_differentiable,
             differentiable=True,
+            supernet=True,
         ),
         StrategySpec(
             "darts-2nd",
@@ -203,6 +224,8 @@ STRATEGIES: dict[str, StrategySpec] = {
             (*(p for p in _OUR_DARTS_PARAMS if p != "penalty"), "epsilon_scale"),
             from_config=_our_differentiable,
             differentiable=True,
+            supernet=True,
+            order="second",
         ),
         StrategySpec(
             "beta-darts",
@@ -211,6 +234,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             (*_OUR_DARTS_PARAMS, "beta_decay_weight"),
             from_config=_our_differentiable,
             differentiable=True,
+            supernet=True,
         ),
         StrategySpec(
             "pc-darts",
@@ -220,6 +244,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             {"partial_channels": PC_DARTS_PARTIAL_CHANNELS},
             from_config=_our_differentiable,
             check=_check_partial_channels,
+            supernet=True,
         ),
         StrategySpec(
             "darts-minus",
@@ -227,6 +252,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             True,
             (*_OUR_DARTS_PARAMS, "auxiliary_skip_weight", "decay_epochs"),
             from_config=_our_differentiable,
+            supernet=True,
         ),
         StrategySpec(
             "enas",
@@ -254,6 +280,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             from_config=_differentiable,
             differentiable=True,
             check=_fixed_arch_weight_decay,
+            supernet=True,
         ),
         StrategySpec(
             "proxyless",
@@ -387,6 +414,7 @@ def export_architecture(experiment_or_strategy: Any) -> dict[str, Any]:
 
 
 __all__ = [
+    "ARC_WEIGHT_DECAY",
     "ONE_SHOT_STRATEGIES",
     "STRATEGIES",
     "STRATEGY_NAMES",
@@ -395,6 +423,7 @@ __all__ = [
     "export_architecture",
     "is_oneshot",
     "make_strategy",
+    "search_sizing",
     "strategy_from_config",
     "strategy_params",
     "strategy_spec",

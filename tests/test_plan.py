@@ -52,6 +52,25 @@ def test_set_changes_the_plan_as_it_changes_a_run(capsys):
     assert large["parameters"] == small["parameters"] == lean["parameters"]
 
 
+def test_the_plan_sizes_each_strategys_own_step(capsys):
+    cpu = ["--set", "trainer.accelerator=cpu", *TINY]
+    darts = _plan(capsys, *cpu)["search"]
+    second = _plan(capsys, *cpu, "--set", "search.strategy=darts-2nd")["search"]
+    pc = _plan(
+        capsys,
+        *cpu,
+        "--set",
+        "search.strategy=pc-darts",
+        "--set",
+        "search.params={partial_channels: 2}",
+    )
+    minus = _plan(capsys, *cpu, "--set", "search.strategy=darts-minus")["search"]
+    assert second["peak_bytes"] > darts["peak_bytes"] and "second order" in second["mode"]
+    assert pc["search"]["supernet"] and "1/2 of the channels" in pc["search"]["mode"]
+    assert minus["supernet"] and minus["peak_bytes"] == darts["peak_bytes"]
+    assert not _plan(capsys, *cpu, "--set", "search.strategy=enas")["search"]["supernet"]
+
+
 def test_plan_rejects_a_bad_override_on_one_line(capsys):
     assert main(["plan", str(IEMOCAP), "--set", "search.memroy=lean"]) == 2
     err = capsys.readouterr().err.strip()
@@ -104,6 +123,9 @@ def _measured(row: str, sizes: dict, batch: int) -> dict:
     [
         ("cnn_only:frugal", {"n_mfcc": 40, "frames": 40, "cnn_nodes": 3}),
         ("joint2:lean", {"n_mfcc": 40, "frames": 40, "hidden": 64}),
+        # darts-2nd and pc-darts (K = 4), calibrated at 32 and 64 as above
+        ("cnn_only:second", {"n_mfcc": 48, "frames": 48, "cnn_nodes": 3}),
+        ("joint2:pc", {"n_mfcc": 40, "frames": 40, "hidden": 64}),
     ],
 )
 def test_plan_is_within_a_quarter_of_the_measured_peak(row, sizes):

@@ -44,11 +44,11 @@ def _device(accelerator: str) -> tuple[str, int | None, str]:
     return "cpu", sizing.physical_memory_bytes(), "CPU"
 
 
-def _sizes(cfg: Any, args: dict[str, Any], supernet: bool) -> dict[str, sizing.SizeEstimate]:
+def _sizes(cfg: Any, args: dict[str, Any]) -> dict[str, sizing.SizeEstimate]:
+    from emodarts_nni.strategies import search_sizing
+
     return {
-        "search": sizing.search_estimate(
-            args, cfg.search.batch_size, memory=cfg.search.memory, supernet=supernet
-        ),
+        "search": sizing.search_estimate(args, cfg.search.batch_size, **search_sizing(cfg)),
         "retrain": sizing.retrain_estimate(args, cfg.retrain.batch_size),
     }
 
@@ -57,14 +57,12 @@ def _peak(sizes: dict[str, sizing.SizeEstimate]) -> int:
     return max(size.peak_bytes for size in sizes.values())
 
 
-def suggestions(
-    cfg: Any, args: dict[str, Any], supernet: bool, budget: int
-) -> list[dict[str, Any]]:
+def suggestions(cfg: Any, args: dict[str, Any], budget: int) -> list[dict[str, Any]]:
     """Changes that shrink the run, each with its predicted peak and whether it fits
     ``budget`` bytes: a smaller batch, fewer nodes, a narrower scope, lean memory, PC-DARTS."""
     from emodarts_nni.scopes import load_scope
     from emodarts_nni.shipped import SCOPES, shipped_names
-    from emodarts_nni.strategies import STRATEGY_NAMES
+    from emodarts_nni.strategies import search_sizing, strategy_spec
 
     out: list[dict[str, Any]] = []
 
@@ -73,16 +71,16 @@ def suggestions(
 
     def peak_with(search: dict[str, Any] | None = None, **space: Any) -> int:
         run = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, **(search or {})))
-        return _peak(_sizes(run, {**args, **space}, supernet))
+        return _peak(_sizes(run, {**args, **space}))
+
+    spec = strategy_spec(cfg.search.strategy)
 
     batch = cfg.search.batch_size
     while batch > 1:  # the largest smaller batch that fits (or batch 1)
         batch //= 2
         peak = _peak(
             {
-                "search": sizing.search_estimate(
-                    args, batch, memory=cfg.search.memory, supernet=supernet
-                ),
+                "search": sizing.search_estimate(args, batch, **search_sizing(cfg)),
                 "retrain": sizing.retrain_estimate(args, min(batch, cfg.retrain.batch_size)),
             }
         )
@@ -110,17 +108,11 @@ def suggestions(
         seq_cells = args["seq_cells"] if scope.has_seq_ops else 0
         ops = {"cnn_ops": list(scope.cnn_ops), "seq_ops": list(scope.seq_ops) if seq_cells else []}
         add({"space.scope": name}, peak_with(seq_cells=seq_cells, **ops))
-    if supernet and cfg.search.memory != "lean":
+    if spec.differentiable and cfg.search.memory != "lean":
         add({"search.memory": "lean"}, peak_with(search={"memory": "lean"}))
-    if supernet and "pc-darts" in STRATEGY_NAMES:
-        # PC-DARTS sends 1/4 of the channels through the candidates: about a quarter of
-        # the mixed edges' activations (the part lean recomputes).
-        normal = sizing.search_estimate(args, cfg.search.batch_size, supernet=True)
-        lean = sizing.search_estimate(args, cfg.search.batch_size, memory="lean", supernet=True)
-        edges = normal.activation_bytes - lean.activation_bytes
-        search_peak = normal.peak_bytes - edges * 3 // 4
-        peak = max(search_peak, sizing.retrain_estimate(args, cfg.retrain.batch_size).peak_bytes)
-        add({"search.strategy": "pc-darts"}, peak, "approximate: 1/4 of the channels searched")
+    if spec.supernet and spec.name != "pc-darts":
+        pc = {"strategy": "pc-darts", "memory": "normal", "params": {}}
+        add({"search.strategy": "pc-darts"}, peak_with(search=pc), "1/4 of the channels searched")
     return out
 
 
@@ -153,8 +145,8 @@ def plan(cfg: Any, source: str = "", search: bool = True) -> dict[str, Any]:
     from emodarts_nni.strategies import strategy_spec
 
     args = space_size_args(cfg)
-    supernet = strategy_spec(cfg.search.strategy).differentiable
-    sizes = _sizes(cfg, args, supernet)
+    supernet = strategy_spec(cfg.search.strategy).supernet
+    sizes = _sizes(cfg, args)
     peak = _peak(sizes) if search else sizes["retrain"].peak_bytes
     kind, memory, name = _device(cfg.trainer.accelerator)
     # On the CPU the process also holds Python, torch, Lightning and NNI.
@@ -180,7 +172,7 @@ def plan(cfg: Any, source: str = "", search: bool = True) -> dict[str, Any]:
             {"gpu": gpu, "memory_bytes": size, "fits": peak <= size} for gpu, size in REFERENCE_GPUS
         ]
         budget = REFERENCE_GPUS[0][1]
-    result["suggestions"] = [] if peak <= budget else suggestions(cfg, args, supernet, budget)
+    result["suggestions"] = [] if peak <= budget else suggestions(cfg, args, budget)
     return result
 
 
