@@ -17,16 +17,18 @@ Steps (:data:`STEPS`; add a row kind by adding an entry):
 
 * ``frugal`` — our first-order step (:func:`emodarts_nni.oneshot.darts_step`);
 * ``nni`` — NNI's own first-order step (full backward in both phases);
-* ``lean`` — ``frugal`` with ``search.memory: lean`` (:mod:`emodarts_nni.lean`).
+* ``second`` — our second-order step (``darts-2nd``, :func:`emodarts_nni.second_order.darts_2nd_step`);
+* ``lean``, ``second-lean`` — those with ``search.memory: lean`` (:mod:`emodarts_nni.lean`);
+* ``pc`` — ``frugal`` on PC-DARTS's partial-channel cells, K = 4.
 
-Second-order DARTS (``darts-2nd``) and PC-DARTS rows plug in as further :data:`STEPS`
-entries (a builder of the supernet and a step function) once those strategies land.
+Row sets (:data:`ROW_SETS`): ``paper`` (the default: issue 12's configurations) and
+``levers`` (the memory levers).
 
-    python benchmarks/search_step.py                       # the full set (<= 15 min, 2 idle cores)
+    python benchmarks/search_step.py --json out.json      # paper set (<= 15 min, 2 idle cores)
+    python benchmarks/search_step.py --rows levers --steps 1 --json levers.json
     python benchmarks/search_step.py --quick               # smoke test at 64 × 64, batch 8
-    python benchmarks/search_step.py --rows cnn_only:lean --steps 1
+    python benchmarks/search_step.py --rows cnn_only:lean --steps 0   # memory only
     python benchmarks/search_step.py --device cuda         # adds peak GPU memory
-    python benchmarks/search_step.py --json out.json
     python benchmarks/search_step.py --overhead            # Lightning/NNI loop vs plain loop
 
 The authors' figures (issue 12, their code on the project's 2-core machine, batch 16):
@@ -60,15 +62,28 @@ REFERENCE = {
     ("cnn_only", "second"): (53.0, 13.44),
     ("joint", "second"): (61.1, 18.9),
 }
-#: The full set: every configuration of issue 12's table, plus lean.
-DEFAULT_ROWS = (
-    "cnn_only:frugal",
-    "cnn_only:nni",
-    "cnn_only:lean",
-    "joint:frugal",
-    "joint:nni",
-    "joint:lean",
-)
+#: Named sets of rows (``--rows paper,levers`` or single rows). ``paper``: every
+#: configuration of issue 12's table at the authors' sizes (≤ 15 minutes on 2 idle cores
+#: with 3 timed steps); ``levers``: the memory levers (lean recomputation, PC-DARTS K = 4),
+#: first and second order (run with ``--steps 1``: their time is indicative).
+ROW_SETS: dict[str, tuple[str, ...]] = {
+    "paper": (
+        "cnn_only:frugal",
+        "cnn_only:nni",
+        "cnn_only:second",
+        "joint:frugal",
+        "joint:second",
+    ),
+    "levers": (
+        "cnn_only:lean",
+        "cnn_only:second-lean",
+        "cnn_only:pc",
+        "joint:lean",
+        "joint:second-lean",
+        "joint:pc",
+    ),
+}
+DEFAULT_ROWS = ROW_SETS["paper"]
 QUICK_SIZES = {"n_mfcc": 64, "frames": 64}
 
 
@@ -288,7 +303,7 @@ def _gib(n: float) -> float:
 
 
 HEADER = (
-    f"{'row':16s} {'s/step':>7s} {'peak RSS':>9s} {'growth':>8s} {'planned':>8s} "
+    f"{'row':21s} {'s/step':>7s} {'peak RSS':>9s} {'growth':>8s} {'planned':>8s} "
     f"{'plan err':>8s} {'authors (same order)':>20s} {'speed':>6s} {'memory':>7s}"
 )
 
@@ -298,7 +313,7 @@ def row_line(r: dict[str, Any]) -> str:
     ref = REFERENCE.get((r["config"], r["order"]))
     seconds = r["seconds_per_step"]
     line = (
-        f"{r['row']:16s} {seconds if seconds is not None else float('nan'):7.2f} "
+        f"{r['row']:21s} {seconds if seconds is not None else float('nan'):7.2f} "
         f"{_gib(r['peak_rss_bytes']):8.2f}G {_gib(r['peak_growth_bytes']):7.2f}G "
         f"{_gib(r['planned_peak_bytes']):7.2f}G "
         f"{r['planned_peak_bytes'] / r['peak_growth_bytes'] - 1:+8.0%}"
@@ -407,7 +422,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", default=",".join(DEFAULT_ROWS), help="CONFIG:STEP,...")
+    parser.add_argument(
+        "--rows",
+        default="paper",
+        help=f"CONFIG:STEP or set names {list(ROW_SETS)}, comma-separated",
+    )
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cpu")
@@ -444,7 +463,8 @@ def main(argv: list[str] | None = None) -> None:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
         return
     results = []
-    for row in args.rows.split(","):
+    rows = [r for name in args.rows.split(",") for r in ROW_SETS.get(name, (name,))]
+    for row in rows:
         config, step = row.split(":")
         if config not in CONFIGS or step not in STEPS:
             parser.error(f"unknown row {row!r}: configs {list(CONFIGS)}, steps {list(STEPS)}")
