@@ -24,7 +24,7 @@ Steps (:data:`STEPS`; add a row kind by adding an entry):
 Row sets (:data:`ROW_SETS`): ``paper`` (the default: issue 12's configurations) and
 ``levers`` (the memory levers).
 
-    python benchmarks/search_step.py --json out.json      # paper set (<= 15 min, 2 idle cores)
+    python benchmarks/search_step.py --json out.json      # paper set (~13 min, 2 idle cores)
     python benchmarks/search_step.py --rows levers --steps 1 --json levers.json
     python benchmarks/search_step.py --quick               # smoke test at 64 × 64, batch 8
     python benchmarks/search_step.py --rows cnn_only:lean --steps 0   # memory only
@@ -63,9 +63,10 @@ REFERENCE = {
     ("joint", "second"): (61.1, 18.9),
 }
 #: Named sets of rows (``--rows paper,levers`` or single rows). ``paper``: every
-#: configuration of issue 12's table at the authors' sizes (≤ 15 minutes on 2 idle cores
-#: with 3 timed steps); ``levers``: the memory levers (lean recomputation, PC-DARTS K = 4),
-#: first and second order (run with ``--steps 1``: their time is indicative).
+#: configuration of issue 12's table at the authors' sizes (17.5 minutes measured with 3
+#: timed steps on 2 idle cores; the default 2 take about three quarters of that);
+#: ``levers``: the memory levers (lean recomputation, PC-DARTS K = 4), first and second
+#: order (run with ``--steps 1``: their time is indicative).
 ROW_SETS: dict[str, tuple[str, ...]] = {
     "paper": (
         "cnn_only:frugal",
@@ -427,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
         default="paper",
         help=f"CONFIG:STEP or set names {list(ROW_SETS)}, comma-separated",
     )
-    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
+    parser.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)

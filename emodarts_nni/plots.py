@@ -39,6 +39,34 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
+#: Offsets (points) tried in turn for a point's label, the first that overlaps no other.
+_LABEL_OFFSETS = ((6, 4), (6, -11), (6, 15), (6, -22), (6, 26), (6, -33), (6, 37))
+
+
+def annotate_points(ax: Any, items: Sequence[tuple[float, float, str]], fontsize: int = 8) -> None:
+    """Label scatter points ``(x, y, text)`` so that no two labels overlap where it can be
+    helped: each label takes the first of a few offsets above and below its point that is
+    clear of the labels placed before it. Set the axes' limits before calling."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = ax.figure
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()  # the layout the labels are measured in
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    for x, y, text in sorted(items, key=lambda item: -item[1]):
+        for offset in _LABEL_OFFSETS:
+            label = ax.annotate(
+                text, (x, y), xytext=offset, textcoords="offset points", fontsize=fontsize
+            )
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed) or offset == _LABEL_OFFSETS[-1]:
+                break
+            label.remove()
+        placed.append(box)
+
+
 def number(value: Any) -> float | None:
     """A finite float from a CSV/JSON value, or ``None`` for blanks, text and NaN."""
     if value is None or isinstance(value, bool):
@@ -441,6 +469,7 @@ def plot_accuracy_scatter(
     palette = colormaps["tab10"].colors
     fig = Figure(figsize=(7.5, 5.2), layout="constrained")
     ax = fig.add_subplot()
+    labels: list[tuple[float, float, str]] = []
     for ci, corpus in enumerate(corpora):
         colour = palette[ci % len(palette)]
         mine = [r for r in points if str(r.get("corpus") or "") == corpus]
@@ -459,7 +488,7 @@ def plot_accuracy_scatter(
             label = f"{r.get('strategy')} / {r.get('scope')}"
             if r.get("n") is not None:
                 label += f" (n={r['n']})"
-            ax.annotate(label, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8)
+            labels.append((x, y, label))
         ax.scatter([], [], color=colour, label=corpus or "(corpus unknown)")
     ax.set_xlabel("UA std over folds (%)")
     ax.set_ylabel("mean UA (%)")
@@ -469,6 +498,7 @@ def plot_accuracy_scatter(
     ax.set_xlim(left=-0.05 * max(ax.get_xlim()[1], 1.0))  # std ≥ 0: no empty negative axis
     if len(corpora) > 1 or corpora != [""]:
         ax.legend(fontsize=8, title="corpus", title_fontsize=8)
+    annotate_points(ax, labels)
     return save_figure(fig, path)
 
 

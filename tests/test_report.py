@@ -321,3 +321,24 @@ def test_cli_through_the_entry_point(
     err = capsys.readouterr().err
     assert err.startswith("emodarts: error: no finished runs") and str(tmp_path / "empty") in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_scatter_labels_of_nearby_points_do_not_overlap():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from emodarts_nni.plots import annotate_points
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    points = [(6.2, 75.1, "baseline:cnn / - (synth)"), (7.2, 75.1, "pc-darts / emodarts (synth)")]
+    points += [(6.3, 71.4, "random-oneshot / emodarts"), (6.9, 71.4, "darts-minus / emodarts")]
+    ax.scatter([p[0] for p in points], [p[1] for p in points])
+    ax.set_xlim(0, 10)
+    ax.set_ylim(65, 85)
+    annotate_points(ax, points)
+    renderer = fig.canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in ax.texts]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from emodarts_nni.plots import number, plot_alpha_evolution, save_figure
+from emodarts_nni.plots import annotate_points, number, plot_alpha_evolution, save_figure
 
 
 def plot_study_scatter(summary: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
@@ -33,18 +33,20 @@ def plot_study_scatter(summary: Sequence[Mapping[str, Any]], path: Path) -> Path
     )
     fig = Figure(figsize=(7.5, 5.2), layout="constrained")
     ax = fig.add_subplot()
+    labels = []
     for r, size in zip(points, area, strict=True):
         x = 100 * (number(r.get("ua_std")) or 0.0)
         y = 100 * float(r["ua_mean"])
         ax.scatter([x], [y], s=float(size), alpha=0.6, zorder=3)
         label = f"{r['arm']} / {r['scope']}" + (f" ({r['corpus']})" if r.get("corpus") else "")
-        ax.annotate(label, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8)
+        labels.append((x, y, label))
     ax.set_xlabel("UA std over folds (%)")
     ax.set_ylabel("mean UA (%)")
     ax.set_title("Accuracy, its spread over folds, and model size (marker area)")
     ax.grid(alpha=0.3)
     ax.margins(x=0.25, y=0.15)
     ax.set_xlim(left=-0.05 * max(ax.get_xlim()[1], 1.0))  # std >= 0: no empty negative axis
+    annotate_points(ax, labels)
     return save_figure(fig, path)
 
 
