@@ -12,6 +12,13 @@ shape runs in a child process that reports before it starts, so a crash names it
     python benchmarks/channels_last_repro.py                 # every shape, a table
     python benchmarks/channels_last_repro.py --json out.json
     python benchmarks/channels_last_repro.py --repeats 50     # more tries per shape
+    python benchmarks/channels_last_repro.py --supernet       # whole DARTS supernets instead
+
+``--supernet`` runs first-order DARTS steps on small CNN-only supernets (one per CNN
+operation, the op alone on every edge, and one with every op; 16 × 16 and 32 × 32 inputs)
+with the model in channels-last, against the same steps in NCHW: it looks for the
+combinations (layout changes between ops, FactorizedReduce's slices, the mixed edge's sum)
+that no single kernel above reproduces.
 
 A shape is ``ok`` (same values), ``WRONG`` (finite but different), ``CRASH`` (the child
 died: its signal or exit status) or ``HANG`` (no progress within ``--timeout`` seconds).
@@ -95,10 +102,53 @@ def shapes() -> list[dict[str, Any]]:
     return out
 
 
+def supernet_cases() -> list[dict[str, Any]]:
+    """One small CNN-only DARTS supernet per CNN op (that op alone) and one with every op."""
+    from emodarts_nni.ops import CNN_OPS
+
+    ops = [[name] for name in CNN_OPS if name != "none"] + [list(CNN_OPS)]
+    return [dict(kind="supernet", ops=o, side=side) for o in ops for side in (16, 32)]
+
+
+def check_supernet(case: dict[str, Any], repeats: int) -> str:
+    """``ok`` or ``WRONG``: ``repeats`` DARTS steps in channels-last against NCHW."""
+    import copy
+
+    import torch
+
+    from emodarts_nni.oneshot import DARTS, darts_step
+    from emodarts_nni.space import space_from_args
+    from emodarts_nni.space_args import resolve_space_args
+
+    torch.manual_seed(0)
+    side = case["side"]
+    args = resolve_space_args("cnn_only", n_mfcc=side, frames=side, init_channels=2,
+                              cnn_cells=3, cnn_nodes=2, seq_cells=0, dropout=0.0)  # fmt: skip
+    reference = DARTS().mutate_model(space_from_args({**args, "cnn_ops": case["ops"]}))
+    model = copy.deepcopy(reference).to(memory_format=torch.channels_last)
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(4, side, side, generator=g), torch.randint(0, 4, (4,), generator=g))
+               for _ in range(2 * repeats)]  # fmt: skip
+    loss = torch.nn.CrossEntropyLoss()
+    for net in (reference, model):
+        alphas = [p for n, p in net.named_parameters() if "_arch_" in n]
+        weights = [p for n, p in net.named_parameters() if "_arch_" not in n]
+        a_opt = torch.optim.Adam(alphas, 3e-2, betas=(0.5, 0.999))
+        w_opt = torch.optim.SGD(weights, lr=0.05, momentum=0.9)
+        for i in range(repeats):
+            darts_step(net, loss, batches[2 * i], batches[2 * i + 1], a_opt, w_opt)
+    for a, b in zip(reference.parameters(), model.parameters(), strict=True):
+        if not torch.allclose(a, b.contiguous(), rtol=1e-3, atol=1e-4):
+            return "WRONG"
+    return "ok"
+
+
 def check(shape: dict[str, Any], repeats: int) -> str:
     """``ok`` or ``WRONG``: channels-last against contiguous, forward and backward."""
     import torch
 
+    if shape["kind"] == "supernet":
+        return check_supernet(shape, repeats)
     torch.manual_seed(0)
     c, side = shape["c"], shape["side"]
     kind = shape["kind"]
@@ -135,12 +185,12 @@ def check(shape: dict[str, Any], repeats: int) -> str:
     return "ok"
 
 
-def child(start: int, repeats: int, threads: int) -> None:
+def child(start: int, repeats: int, threads: int, supernet: bool = False) -> None:
     """Check shapes from ``start`` on, printing ``START i`` before and ``DONE i result`` after."""
     import torch
 
     torch.set_num_threads(threads)
-    for i, shape in enumerate(shapes()[start:], start=start):
+    for i, shape in enumerate((supernet_cases() if supernet else shapes())[start:], start=start):
         print(f"START {i}", flush=True)
         print(f"DONE {i} {check(shape, repeats)}", flush=True)
 
@@ -154,17 +204,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--json")
+    parser.add_argument("--supernet", action="store_true", help="whole small DARTS supernets")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
-        child(args.child, args.repeats, args.threads)
+        child(args.child, args.repeats, args.threads, args.supernet)
         return
-    all_shapes = shapes()
+    all_shapes = supernet_cases() if args.supernet else shapes()
     results: dict[int, str] = {}
     start = 0
     while start < len(all_shapes):
         cmd = [sys.executable, __file__, "--child", str(start), "--repeats", str(args.repeats),
-               "--threads", str(args.threads)]  # fmt: skip
+               "--threads", str(args.threads)] + (["--supernet"] if args.supernet else [])  # fmt: skip
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
                                   env=dict(os.environ))  # fmt: skip
@@ -186,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
         results[last] = failure
         start = last + 1
     bad = {i: r for i, r in results.items() if r != "ok"}
-    print(f"{len(results)} shapes checked, {len(bad)} not ok (torch channels-last, CPU)")
+    what = "supernets" if args.supernet else "shapes"
+    print(f"{len(results)} {what} checked, {len(bad)} not ok (torch channels-last, CPU)")
     for i, result in sorted(bad.items()):
         print(f"  {result:18s} {json.dumps(all_shapes[i])}")
     if args.json:

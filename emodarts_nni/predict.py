@@ -185,10 +185,19 @@ class Predictor:
         labels). Pass the result as ``speaker=`` to the prediction methods. Unreadable files
         raise :class:`DataError`, or are reported to ``on_skip(path, reason)`` and left out.
         """
-        maps, failures = [], []
+        return self._speaker_maps(paths, on_skip)[1]
+
+    def _speaker_maps(
+        self,
+        paths: Iterable[str | os.PathLike],
+        on_skip: Callable[[str, str], None] | None,
+    ) -> tuple[dict[str, np.ndarray], NormalisationStats]:
+        """Each readable file's unnormalised features, and the statistics fitted on them."""
+        maps: dict[str, np.ndarray] = {}
+        failures = []
         for path in paths:
             try:
-                maps.append(self._raw_features(path))
+                maps[os.fspath(path)] = self._raw_features(path)
             except DataError as exc:
                 if on_skip is None:
                     raise
@@ -199,8 +208,34 @@ class Predictor:
                 "speaker statistics: no readable recording of the speaker"
                 + (f" ({len(failures)} unreadable; first: {failures[0]})" if failures else "")
             )
-        stack = np.stack(maps)
-        return fit_normalisation(stack, np.arange(len(stack)))
+        stack = np.stack(list(maps.values()))
+        return maps, fit_normalisation(stack, np.arange(len(stack)))
+
+    def predict_speaker(
+        self,
+        paths: Iterable[str | os.PathLike],
+        *,
+        windows: bool = False,
+        on_skip: Callable[[str, str], None] | None = None,
+        progress: bool = False,
+    ) -> tuple[list[Prediction], NormalisationStats]:
+        """Predictions for recordings of one speaker, normalised with the speaker's own
+        statistics (:meth:`speaker_statistics` on the same files), and those statistics.
+
+        The same as ``predict_files(paths, speaker=speaker_statistics(paths))`` with each
+        file's features computed once (twice with ``windows``, whose windows are features
+        of their own). Unreadable files: as :meth:`predict_files`, reported once.
+        """
+        maps, stats = self._speaker_maps(paths, on_skip)
+        if windows:
+            return self.predict_files(
+                list(maps), windows=True, speaker=stats, progress=progress
+            ), stats
+
+        def features(path: str) -> tuple[np.ndarray, np.ndarray]:
+            return self._normalise(maps[path][None], stats), np.ones(1)
+
+        return self._predict(list(maps), features, None, progress), stats
 
     def window_features(
         self, path: str | os.PathLike, *, speaker: NormalisationStats | None = None
@@ -266,9 +301,24 @@ class Predictor:
         ``on_skip(path, reason)`` is called and the file is left out of the result.
         ``progress`` shows a progress bar (on stderr).
         """
+
+        def features(path: str) -> tuple[np.ndarray, np.ndarray]:
+            if windows:
+                return self.window_features(path, speaker=speaker)
+            return self.features(path, speaker=speaker)[None], np.ones(1)
+
+        return self._predict([os.fspath(p) for p in paths], features, on_skip, progress)
+
+    def _predict(
+        self,
+        paths: list[str],
+        features: Callable[[str], tuple[np.ndarray, np.ndarray]],
+        on_skip: Callable[[str, str], None] | None,
+        progress: bool,
+    ) -> list[Prediction]:
+        """Score ``features(path)`` (maps and their weights) ``batch_size`` files at a time."""
         from tqdm.auto import tqdm
 
-        paths = [os.fspath(p) for p in paths]
         results: list[Prediction] = []
         with tqdm(total=len(paths), desc="predicting", unit="file", disable=not progress) as bar:
             for start in range(0, len(paths), self.batch_size):
@@ -276,10 +326,7 @@ class Predictor:
                 maps, weights, owners = [], [], []
                 for path in chunk:
                     try:
-                        if windows:
-                            x, w = self.window_features(path, speaker=speaker)
-                        else:
-                            x, w = self.features(path, speaker=speaker)[None], np.ones(1)
+                        x, w = features(path)
                     except DataError as exc:
                         if on_skip is None:
                             raise

@@ -88,6 +88,14 @@ def test_the_training_feature_pipeline_reproduces_the_runs_own_test_predictions(
     status, out, err = _cli(capsys, checkpoint, *paths, "--same-speaker", "--format", "jsonl")
     assert status == 0 and "note:" not in err
     assert [json.loads(line) for line in out.splitlines()] == results
+    # predict_speaker (what --same-speaker runs) reads and analyses each file once
+    calls: list[str] = []
+    original = predictor._raw_features
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(predictor, "_raw_features", lambda path: calls.append(path) or original(path))
+        again, again_stats = predictor.predict_speaker(paths)
+    assert again == results and len(calls) == len(paths)
+    np.testing.assert_array_equal(again_stats.mean, stats.mean)
     # without the speaker's statistics the training statistics stand in, and a note says so
     status, _, err = _cli(capsys, checkpoint, paths[0])
     assert status == 0 and "note:" in err and "--same-speaker" in err

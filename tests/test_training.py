@@ -126,6 +126,12 @@ def test_ctrl_c_during_fit_leaves_fit_instead_of_ending_it_as_if_trained(tmp_pat
         root_dir=str(tmp_path),
     )
     training.module.set_model(nn.Sequential(nn.Flatten(), nn.Linear(32, 2)))
-    with pytest.raises(KeyboardInterrupt):
-        training.fit()
+    # Python's own SIGINT handler, as a command starts with (an earlier test in the same
+    # process may have left another one installed)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            training.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert interrupt.seen == 2 and training.trainer.current_epoch == 0

@@ -81,19 +81,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     def skip(path: str, reason: str) -> None:
         skipped.append((path, reason))
 
-    speaker = None
-    if args.same_speaker:  # the inputs' own statistics; unreadable files are listed once below
-        speaker = predictor.speaker_statistics(paths, on_skip=lambda path, reason: None)
-    elif predictor.note:
-        print(f"emodarts: note: {predictor.note}", file=sys.stderr)
-
-    results = predictor.predict_files(
-        paths,
-        windows=args.windows,
-        speaker=speaker,
-        on_skip=skip,
-        progress=not args.no_progress and len(paths) >= PROGRESS_FROM,
-    )
+    progress = not args.no_progress and len(paths) >= PROGRESS_FROM
+    if args.same_speaker:  # the inputs' own statistics, each file's features computed once
+        results, _ = predictor.predict_speaker(
+            paths, windows=args.windows, on_skip=skip, progress=progress
+        )
+    else:
+        if predictor.note:
+            print(f"emodarts: note: {predictor.note}", file=sys.stderr)
+        results = predictor.predict_files(
+            paths, windows=args.windows, on_skip=skip, progress=progress
+        )
     text = format_predictions(results, predictor.class_names, args.format)
     if args.output is not None:
         atomic_write_text(args.output, text)
