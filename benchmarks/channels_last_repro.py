@@ -115,6 +115,7 @@ def check_supernet(case: dict[str, Any], repeats: int) -> str:
     import copy
 
     import torch
+    from search_step import split_parameters  # this folder's benchmark
 
     from emodarts_nni.oneshot import DARTS, darts_step
     from emodarts_nni.space import space_from_args
@@ -131,8 +132,7 @@ def check_supernet(case: dict[str, Any], repeats: int) -> str:
                for _ in range(2 * repeats)]  # fmt: skip
     loss = torch.nn.CrossEntropyLoss()
     for net in (reference, model):
-        alphas = [p for n, p in net.named_parameters() if "_arch_" in n]
-        weights = [p for n, p in net.named_parameters() if "_arch_" not in n]
+        alphas, weights = split_parameters(net)
         a_opt = torch.optim.Adam(alphas, 3e-2, betas=(0.5, 0.999))
         w_opt = torch.optim.SGD(weights, lr=0.05, momentum=0.9)
         for i in range(repeats):

@@ -156,6 +156,14 @@ STEPS: dict[str, Step] = {
 }
 
 
+def split_parameters(net: Any) -> tuple[list[Any], list[Any]]:
+    """A supernet's architecture parameters (α, and PC-DARTS's edge normalisation β: NNI's
+    ``_arch_`` names) and its weights."""
+    named = list(net.named_parameters())
+    arch = [p for n, p in named if n.startswith("_arch_") or "._arch_" in n]
+    return arch, [p for n, p in named if not (n.startswith("_arch_") or "._arch_" in n)]
+
+
 def _rss_bytes() -> int:
     """This process's resident memory now (Linux)."""
     with open("/proc/self/statm") as fh:
@@ -220,9 +228,7 @@ def measure(
     y = torch.randint(0, args["n_classes"], (batch,), device=device)
     base = _rss_bytes()
     net = step.make_strategy().mutate_model(space_from_args(args)).to(device)
-    # α, and PC-DARTS's edge normalisation β
-    alphas = [p for n, p in net.named_parameters() if "._arch_" in n or n.startswith("_arch_")]
-    weights = [p for n, p in net.named_parameters() if not any(p is a for a in alphas)]
+    alphas, weights = split_parameters(net)
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -357,8 +363,7 @@ def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: in
     # plain loop: same loaders, same optimisers as SerModule + the strategy
     torch.manual_seed(0)
     net = DARTS().mutate_model(space_from_args(args))
-    alphas = [p for name, p in net.named_parameters() if "_arch_alpha" in name]
-    weights = [p for name, p in net.named_parameters() if "_arch_alpha" not in name]
+    alphas, weights = split_parameters(net)
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()

@@ -20,13 +20,12 @@ Every α of the supernet counts as one edge: each cell edge (including NNI's ext
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from emodarts_nni.oneshot import DARTS, FrugalDartsModule
+from emodarts_nni.oneshot import DARTS, FrugalDartsModule, finite_number
 
 #: λ at the end of the search (the authors' 50 · epoch / 100 with 100 epochs).
 BETA_DECAY_WEIGHT = 50.0
@@ -71,14 +70,9 @@ class BetaDARTS(DARTS):
     """
 
     def __init__(self, *, beta_decay_weight: float = BETA_DECAY_WEIGHT, **kwargs: Any) -> None:
-        if not (
-            isinstance(beta_decay_weight, (int, float))
-            and not isinstance(beta_decay_weight, bool)
-            and 0 <= beta_decay_weight < math.inf
-        ):
-            raise ValueError(f"beta_decay_weight must be a number >= 0, got {beta_decay_weight!r}")
+        weight = finite_number("beta_decay_weight", beta_decay_weight)
         super().__init__(**kwargs)
-        self.beta_decay_weight = float(beta_decay_weight)
+        self.beta_decay_weight = weight
 
     def configure_oneshot_module(self, training_module):  # noqa: D102
         return BetaDartsModule(

@@ -32,6 +32,16 @@ with quiet_nni_import():
     from nni.nas.strategy import DARTS as NniDARTS
 
 
+def finite_number(name: str, value: Any, *, positive: bool = False) -> float:
+    """``value`` as a float when it is a finite number >= 0 (> 0 with ``positive``), else a
+    ``ValueError`` naming ``name``: the check of the DARTS variants' numeric parameters."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (number and (value > 0 if positive else value >= 0) and value < math.inf):
+        kind = "a positive number" if positive else "a number >= 0"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return float(value)
+
+
 @contextlib.contextmanager
 def frozen(parameters: Iterable[nn.Parameter]) -> Iterator[None]:
     """Turn ``requires_grad`` off for ``parameters`` inside the block (restored after)."""
@@ -118,12 +128,9 @@ class DARTS(NniDARTS):
     less work); ``arc_weight_decay`` as the module's."""
 
     def __init__(self, *, arc_weight_decay: float = ARC_WEIGHT_DECAY, **kwargs: Any) -> None:
-        if isinstance(arc_weight_decay, bool) or not (
-            isinstance(arc_weight_decay, (int, float)) and 0 <= arc_weight_decay < math.inf
-        ):
-            raise ValueError(f"arc_weight_decay must be a number >= 0, got {arc_weight_decay!r}")
+        decay = finite_number("arc_weight_decay", arc_weight_decay)
         super().__init__(**kwargs)
-        self.arc_weight_decay = float(arc_weight_decay)
+        self.arc_weight_decay = decay
 
     def module_kwargs(self) -> dict:
         """The DARTS module's keyword arguments held by this strategy (the variants add theirs)."""

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn, optim
 
-from emodarts_nni.oneshot import DARTS, FrugalDartsModule, frozen, weight_step
+from emodarts_nni.oneshot import DARTS, FrugalDartsModule, finite_number, frozen, weight_step
 
 #: ε = EPSILON_SCALE / ‖∇w' L_val‖ in the finite difference (Liu et al. 2019, footnote of eq. 8).
 EPSILON_SCALE = 0.01
@@ -264,12 +264,9 @@ class SecondOrderDARTS(DARTS):
     def __init__(self, *, epsilon_scale: float = EPSILON_SCALE, **kwargs: Any) -> None:
         if kwargs.get("penalty") is not None:
             raise ValueError("darts-2nd takes no penalty (NNI's profiler penalty is first-order)")
-        if isinstance(epsilon_scale, bool) or not (
-            isinstance(epsilon_scale, (int, float)) and 0 < epsilon_scale < math.inf
-        ):
-            raise ValueError(f"epsilon_scale must be a positive number, got {epsilon_scale!r}")
+        scale = finite_number("epsilon_scale", epsilon_scale, positive=True)
         super().__init__(**kwargs)
-        self.epsilon_scale = float(epsilon_scale)
+        self.epsilon_scale = scale
 
     def configure_oneshot_module(self, training_module):  # noqa: D102
         kwargs = self.module_kwargs()

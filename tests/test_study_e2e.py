@@ -247,15 +247,6 @@ def _descendants(pid: int) -> list:
         return []
 
 
-def _alive(process) -> bool:
-    import psutil
-
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 def _trial_processes(pid: int) -> list:
     import psutil
 
@@ -271,6 +262,7 @@ def _trial_processes(pid: int) -> list:
 
 
 def test_sigterm_stops_the_studys_manager_and_its_running_trials(tmp_path, cache):
+    from test_nni_runtime import _alive
     from test_webui import listening_addresses
 
     study = write_study(
