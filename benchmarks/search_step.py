@@ -182,6 +182,23 @@ def _peak_rss_bytes() -> int:
     raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
+def torch_step_peak_bytes(fn: Any) -> int:
+    """Peak of torch's own CPU allocations while ``fn`` runs, above what was live when it
+    started (the torch profiler's memory events, summed in time order). Unlike RSS it does
+    not depend on the C allocator's arenas and thresholds, so two runs, or two machines,
+    give the same number: what a test can compare."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
 def space_args(config: str, sizes: dict[str, Any]) -> dict[str, Any]:
     """Resolved space arguments of ``config`` with ``sizes`` overriding (torch-free)."""
     from emodarts_nni.space_args import resolve_space_args
@@ -202,13 +219,20 @@ def planned(config: str, step: str, sizes: dict[str, Any], batch: int) -> int:
 
 
 def measure(
-    row: str, steps: int, batch: int, device: str, threads: int, sizes: dict[str, Any]
+    row: str,
+    steps: int,
+    batch: int,
+    device: str,
+    threads: int,
+    sizes: dict[str, Any],
+    allocations: bool = False,
 ) -> dict[str, Any]:
     """Run ``steps`` steps of ``row`` (after one warm-up) in this process; timings and memory.
 
     ``peak_growth_bytes``: peak RSS minus the RSS after importing torch, Lightning and NNI's
     one-shot strategies, before the supernet is built (weights, gradients, optimiser state, activations): what the planner
-    predicts.
+    predicts. With ``allocations`` (CPU), one more step runs under the torch profiler for
+    ``torch_step_peak_bytes`` (:func:`torch_step_peak_bytes`).
     """
     import warnings
 
@@ -279,6 +303,8 @@ def measure(
         "peak_growth_bytes": peak - base,
         "planned_peak_bytes": planned(config, step_name, sizes, batch),
     }
+    if allocations and device == "cpu":
+        out["torch_step_peak_bytes"] = torch_step_peak_bytes(run)
     if device.startswith("cuda"):
         out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
         out["gpu"] = torch.cuda.get_device_name()
@@ -286,11 +312,18 @@ def measure(
 
 
 def run_row(
-    row: str, steps: int, batch: int, device: str, threads: int, sizes: dict[str, Any]
+    row: str,
+    steps: int,
+    batch: int,
+    device: str,
+    threads: int,
+    sizes: dict[str, Any],
+    allocations: bool = False,
 ) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (its own peak RSS)."""
     cmd = [sys.executable, __file__, "--child", row, "--steps", str(steps), "--batch", str(batch)]
     cmd += ["--device", device, "--threads", str(threads), "--sizes", json.dumps(sizes)]
+    cmd += ["--allocations"] * allocations
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [_repo(), os.environ.get("PYTHONPATH")])),
@@ -447,6 +480,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--overhead-config", default="cnn_only")
     parser.add_argument("--batches", type=int, default=12, help="steps per loop (--overhead)")
+    parser.add_argument(
+        "--allocations",
+        action="store_true",
+        help="one more step under the torch profiler: torch's own peak (CPU, deterministic)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = json.loads(args.sizes)
@@ -456,7 +494,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(
             json.dumps(
-                measure(args.child, args.steps, args.batch, args.device, args.threads, sizes)
+                measure(
+                    args.child,
+                    args.steps,
+                    args.batch,
+                    args.device,
+                    args.threads,
+                    sizes,
+                    args.allocations,
+                )
             )
         )
         return
@@ -476,7 +522,11 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"unknown row {row!r}: configs {list(CONFIGS)}, steps {list(STEPS)}")
         if not results:
             print(HEADER, flush=True)
-        results.append(run_row(row, args.steps, args.batch, args.device, args.threads, sizes))
+        results.append(
+            run_row(
+                row, args.steps, args.batch, args.device, args.threads, sizes, args.allocations
+            )
+        )
         print(row_line(results[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -70,18 +70,21 @@ def test_lean_cell_evaluates_like_nni_cell_without_gradients():
         torch.testing.assert_close(lean(x), normal(x), rtol=1e-5, atol=1e-6)
 
 
-def _peak(row: str) -> int:
+def _step_peak(row: str) -> int:
+    """torch's own peak allocation in one search step (the profiler's memory events, not
+    RSS: RSS at this size moves by tens of MB with the C allocator and the machine; CI's
+    ratio of RSS growths was 0.70 where this machine's is 0.60)."""
     sizes = {"n_mfcc": 40, "frames": 40, "cnn_cells": 3, "cnn_nodes": 2}
     cmd = [sys.executable, str(BENCHMARK), "--child", row, "--steps", "0", "--batch", "8"]
-    cmd += ["--threads", "1", "--sizes", json.dumps(sizes)]
+    cmd += ["--threads", "1", "--allocations", "--sizes", json.dumps(sizes)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_growth_bytes"]
+    return json.loads(out.stdout.strip().splitlines()[-1])["torch_step_peak_bytes"]
 
 
 @pytest.mark.e2e
 def test_lean_search_step_needs_less_memory_at_a_moderate_size():
-    normal, lean = _peak("cnn_only:frugal"), _peak("cnn_only:lean")
-    assert lean < 0.7 * normal, (lean, normal)
+    normal, lean = _step_peak("cnn_only:frugal"), _step_peak("cnn_only:lean")
+    assert lean < 0.5 * normal, (lean, normal)  # measured: 26.7 MB vs 133.3 MB
 
 
 def test_search_memory_lean_gives_a_differentiable_strategy_the_lean_cells():
@@ -100,3 +103,20 @@ def test_search_memory_lean_is_refused_for_a_strategy_without_mixed_edges():
 
     with pytest.raises(ConfigError, match=r"search.memory = 'lean': expected 'normal' \(strategy"):
         config_from_dict({"search": {"memory": "lean", "strategy": "random"}})
+
+
+def test_torch_step_peak_counts_what_a_step_holds_at_once_not_what_it_keeps():
+    sys.path.insert(0, str(BENCHMARK.parent))
+    try:
+        from search_step import torch_step_peak_bytes
+    finally:
+        sys.path.remove(str(BENCHMARK.parent))
+    kept: list[torch.Tensor] = []
+
+    def step() -> None:
+        a, b = torch.ones(1000, 1000), torch.ones(1000, 1000)  # 8 MB at once, then freed
+        del a, b
+        kept.append(torch.ones(250, 1000))  # 1 MB kept
+
+    peak = torch_step_peak_bytes(step)
+    assert 8_000_000 <= peak < 8_200_000, peak
