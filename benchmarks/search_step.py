@@ -523,9 +523,7 @@ def main(argv: list[str] | None = None) -> None:
         if not results:
             print(HEADER, flush=True)
         results.append(
-            run_row(
-                row, args.steps, args.batch, args.device, args.threads, sizes, args.allocations
-            )
+            run_row(row, args.steps, args.batch, args.device, args.threads, sizes, args.allocations)
         )
         print(row_line(results[-1]), flush=True)
     if args.json:
