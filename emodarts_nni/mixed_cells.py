@@ -1,8 +1,9 @@
 """PC-DARTS and DARTS-: NNI's differentiable cell with partial channels, or with a decaying skip.
 
 Both strategies are first-order DARTS (:class:`emodarts_nni.oneshot.DARTS`, the same step)
-on a different mixed cell, installed by a mutation hook that runs before NNI's own
-:class:`~nni.nas.oneshot.pytorch.supermodule.differentiable.DifferentiableMixedCell` hook.
+on a different mixed cell, installed by a mutation hook that runs before the DARTS cell's
+(:class:`~emodarts_nni.summed_cell.SummedMixedCell`, whose ``edge`` and ``node`` they
+override).
 The cells exist only in the supernet: the exported architecture is the usual dict and the
 retrained model is a fresh, full-width :class:`~emodarts_nni.space.EmoDartsSpace`.
 
@@ -35,16 +36,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from emodarts_nni.errors import ConfigError
-from emodarts_nni.nni_runtime.patches import quiet_nni_import
 from emodarts_nni.oneshot import DARTS, FrugalDartsModule
 from emodarts_nni.space import CnnCellOpFactory, SeqCellOpFactory
 from emodarts_nni.space_args import partial_width_problem
 from emodarts_nni.strategies import PC_DARTS_PARTIAL_CHANNELS as DEFAULT_PARTIAL_CHANNELS
 from emodarts_nni.strategies import PC_DARTS_PARTIAL_CHANNELS_KEY as PARTIAL_CHANNELS_KEY
-
-with quiet_nni_import():
-    from nni.nas.nn.pytorch.cell import preprocess_cell_inputs
-    from nni.nas.oneshot.pytorch.supermodule.differentiable import DifferentiableMixedCell
+from emodarts_nni.summed_cell import SummedMixedCell
 
 _SKIP = "skip_connect"
 _WIDTH_FIELDS = ("channels", "hidden")
@@ -123,41 +120,7 @@ def skip_factory(op_factory: Mapping[str, Any]) -> Any:
     )
 
 
-def _weighted_sum(ops: nn.ModuleDict, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    # NNI's cell stacks every op output (plus a zero tensor for the "none" slot) before the
-    # weighted sum; the sum below is the same value without the extra stacked copy. The
-    # "none" slot is weights[-1] and contributes nothing.
-    total: torch.Tensor | None = None
-    for w, op in zip(weights, ops.values(), strict=False):
-        term = w * op(x)
-        total = term if total is None else total + term
-    assert total is not None
-    return total
-
-
-class _EdgeCell(DifferentiableMixedCell):
-    """NNI's differentiable cell with the edge and the node sum as overridable methods."""
-
-    def edge(self, node: int, source: int, x: torch.Tensor) -> torch.Tensor:
-        """The mixed output of the edge ``source → node`` for the state ``x``."""
-        ops = self.ops[node - self.num_predecessors][source]
-        alpha = self._arch_alpha[f"{self.label}/{node}_{source}"]
-        return _weighted_sum(ops, self._softmax(alpha), x)
-
-    def node(self, node: int, states: list[torch.Tensor]) -> torch.Tensor:
-        """The state of ``node``: the sum of its incoming edges."""
-        return sum(self.edge(node, j, states[j]) for j in range(node))  # type: ignore[return-value]
-
-    def forward(self, *inputs: list[torch.Tensor] | torch.Tensor) -> Any:  # noqa: D102
-        processed = preprocess_cell_inputs(self.num_predecessors, *inputs)
-        states: list[torch.Tensor] = self.preprocessor(processed)
-        for i in range(self.num_predecessors, self.num_nodes + self.num_predecessors):
-            states.append(self.node(i, states))
-        this_cell = torch.cat(states[self.num_predecessors :], self.concat_dim)
-        return self.postprocessor(this_cell, processed)
-
-
-class PartialChannelCell(_EdgeCell):
+class PartialChannelCell(SummedMixedCell):
     """PC-DARTS's mixed cell: partial channel connections plus edge normalisation.
 
     ``mutate_kwargs["partial_channels"]`` is K. The candidates are built ``1/K`` as wide
@@ -255,7 +218,7 @@ class PartialChannelCell(_EdgeCell):
         return exported
 
 
-class AuxiliarySkipCell(_EdgeCell):
+class AuxiliarySkipCell(SummedMixedCell):
     """DARTS-'s mixed cell: every edge adds ``skip_weight · skip(x)`` outside the α mixture.
 
     ``skip_weight`` is set by :class:`DartsMinusModule` at the start of each epoch. The skip
@@ -304,7 +267,7 @@ class AuxiliarySkipCell(_EdgeCell):
         return mixed + self.skip_weight * skip(x)
 
 
-def _cell_hook(cell_cls: type[_EdgeCell], **extra: Any):
+def _cell_hook(cell_cls: type[SummedMixedCell], **extra: Any):
     """A mutation hook that replaces each NNI ``Cell`` with ``cell_cls`` (``extra`` goes to its
     ``mutate_kwargs``); NNI's hooks handle everything else."""
 

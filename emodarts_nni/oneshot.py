@@ -7,7 +7,9 @@ are over half of a step on CPU, and keeping α differentiable during the weight 
 autograd save every candidate's output of every mixed edge for a gradient nobody uses.
 
 :class:`DARTS` computes exactly the same updates (a test compares parameters after several
-steps) with the weights frozen during the α step and α frozen during the weight step.
+steps) with the weights frozen during the α step and α frozen during the weight step, on
+:class:`~emodarts_nni.summed_cell.SummedMixedCell` s (NNI's cell without its stacked copies
+of every edge's outputs).
 
 Variants change the α step only: :meth:`FrugalDartsModule.arch_step` (second-order DARTS,
 :mod:`emodarts_nni.second_order`) or :meth:`FrugalDartsModule.arch_penalty`, a term added
@@ -26,6 +28,7 @@ from torch import nn, optim
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
 from emodarts_nni.strategies import ARC_WEIGHT_DECAY
+from emodarts_nni.summed_cell import SummedMixedCell
 
 with quiet_nni_import():
     from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
@@ -124,8 +127,9 @@ class FrugalDartsModule(DartsLightningModule):
 
 
 class DARTS(NniDARTS):
-    """NNI's first-order ``DARTS`` strategy running :class:`FrugalDartsModule` (same updates,
-    less work); ``arc_weight_decay`` as the module's."""
+    """NNI's first-order ``DARTS`` strategy running :class:`FrugalDartsModule` on
+    :class:`~emodarts_nni.summed_cell.SummedMixedCell` s (same updates, less work);
+    ``arc_weight_decay`` as the module's."""
 
     def __init__(self, *, arc_weight_decay: float = ARC_WEIGHT_DECAY, **kwargs: Any) -> None:
         decay = finite_number("arc_weight_decay", arc_weight_decay)
@@ -142,6 +146,9 @@ class DARTS(NniDARTS):
             "penalty": self.penalty,
             "arc_weight_decay": self.arc_weight_decay,
         }
+
+    def default_mutation_hooks(self):  # noqa: D102
+        return [SummedMixedCell.mutate, *super().default_mutation_hooks()]
 
     def configure_oneshot_module(self, training_module):  # noqa: D102
         return FrugalDartsModule(training_module, **self.module_kwargs())

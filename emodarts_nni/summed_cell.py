@@ -1,0 +1,69 @@
+"""The differentiable DARTS cell every strategy of ours searches on: NNI's cell, summed op by op.
+
+NNI's :class:`~nni.nas.oneshot.pytorch.supermodule.differentiable.DifferentiableMixedCell`
+computes each mixed edge ``j → i`` as ``torch.stack`` of every candidate's output, a zero
+slot concatenated for the ``none`` choice, a broadcast multiplication by ``softmax(α)`` and a
+sum over the stack. That makes two extra copies of the edge's outputs (the stack and the
+product, both kept for backward) and a 5-D broadcast multiplication that torch's CPU kernels
+run slowly. :class:`SummedMixedCell` accumulates ``Σ_k softmax(α)_k · op_k(x)`` candidate by
+candidate instead: the same value and the same gradients (the zero slot adds nothing to the
+sum, and its weight still takes part in the softmax), up to float rounding
+(``tests/test_oneshot.py``). ``docs/benchmarks.md`` has what it saves.
+
+The cell has :meth:`~SummedMixedCell.edge` and :meth:`~SummedMixedCell.node` as methods, so
+the variants (:mod:`emodarts_nni.mixed_cells`, :mod:`emodarts_nni.lean`) change one edge or
+one node and keep the rest. It exists only in the supernet: the export and the retrained
+model are NNI's as ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from emodarts_nni.nni_runtime.patches import quiet_nni_import
+
+with quiet_nni_import():
+    from nni.nas.nn.pytorch.cell import preprocess_cell_inputs
+    from nni.nas.oneshot.pytorch.supermodule.differentiable import DifferentiableMixedCell
+
+
+def weighted_sum(ops: Iterable[nn.Module], x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``Σ_k weights[k] · ops[k](x)``. A trailing weight without an op (NNI's ``none`` slot)
+    adds nothing."""
+    total: torch.Tensor | None = None
+    for w, op in zip(weights, ops, strict=False):
+        term = w * op(x)
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("a mixed edge needs at least one candidate op")
+    return total
+
+
+class SummedMixedCell(DifferentiableMixedCell):
+    """NNI's differentiable cell with each mixed edge summed op by op (see the module)."""
+
+    def edge(self, node: int, source: int, x: torch.Tensor) -> torch.Tensor:
+        """The mixed output of the edge ``source → node`` for the state ``x``."""
+        ops = self.ops[node - self.num_predecessors][source]
+        alpha = self._arch_alpha[f"{self.label}/{node}_{source}"]
+        return weighted_sum(ops.values(), x, self._softmax(alpha))
+
+    def node(self, node: int, states: list[torch.Tensor]) -> torch.Tensor:
+        """The state of ``node``: the sum of its incoming edges."""
+        return sum(self.edge(node, j, states[j]) for j in range(node))  # type: ignore[return-value]
+
+    def forward(self, *inputs: list[torch.Tensor] | torch.Tensor) -> Any:
+        """The same value as :meth:`DifferentiableMixedCell.forward`."""
+        processed = preprocess_cell_inputs(self.num_predecessors, *inputs)
+        states: list[torch.Tensor] = self.preprocessor(processed)
+        for i in range(self.num_predecessors, self.num_nodes + self.num_predecessors):
+            states.append(self.node(i, states))
+        this_cell = torch.cat(states[self.num_predecessors :], self.concat_dim)
+        return self.postprocessor(this_cell, processed)
+
+
+__all__ = ["SummedMixedCell", "weighted_sum"]
