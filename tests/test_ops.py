@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
-from emodarts_nni.ops import CNN_OPS, SEQ_OPS, TemporalAttention
+from emodarts_nni.ops import (
+    CNN_OPS,
+    SEQ_OPS,
+    DepthwiseConv2d,
+    TemporalAttention,
+    channels_last_pays,
+)
 
 PAPER_CNN_OPS = {
     "max_pool_3x3",
@@ -86,3 +93,36 @@ def test_attention_is_over_time_steps():
 def test_odd_hidden_size_is_rejected():
     with pytest.raises(ValueError, match="even"):
         SEQ_OPS["lstm_1"](7)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation"),
+    [(3, 1, 1), (3, 2, 1), (5, 1, 1), (3, 1, 2), (5, 1, 2), (5, 2, 1)],
+)
+@pytest.mark.parametrize("side", [1, 3, 5, 16])
+def test_depthwise_conv_in_channels_last_gives_nchw_values_and_gradients(
+    kernel, stride, dilation, side
+):
+
+    torch.manual_seed(0)
+    ours = DepthwiseConv2d(8, kernel, stride, dilation * (kernel - 1) // 2, dilation)
+    assert ours.channels_last
+    plain = nn.Conv2d(8, 8, kernel, stride, ours.padding, dilation=dilation, groups=8, bias=False)
+    plain.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 8, side, side + 2)
+    outputs = []
+    for conv in (plain, ours):
+        xi = x.clone().requires_grad_()
+        y = conv(xi)
+        y.backward(torch.ones_like(y))
+        outputs.append((y, xi.grad, conv.weight.grad))
+    for a, b in zip(*outputs, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)  # summation order
+    assert outputs[1][0].is_contiguous()  # NCHW again for the ops after it
+
+
+def test_depthwise_conv_keeps_nchw_where_channels_last_is_slower():
+    assert not channels_last_pays(16, 3, 1, 1)  # NCHW's fast 3 × 3 path from 16 channels
+    assert channels_last_pays(8, 3, 1, 1) and channels_last_pays(8, 3, 2, 1)
+    assert not channels_last_pays(16, 3, 2, 2) and not channels_last_pays(16, 5, 2, 2)
+    assert channels_last_pays(32, 5, 1, 1) and channels_last_pays(32, 3, 1, 2)
