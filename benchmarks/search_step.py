@@ -16,13 +16,17 @@ Rows are ``CONFIG:STEP``. Configurations (equal sizes to the authors': 128 × 12
 Steps (:data:`STEPS`; add a row kind by adding an entry):
 
 * ``frugal`` — our first-order step (:func:`emodarts_nni.oneshot.darts_step`);
-* ``nni`` — NNI's own first-order step (full backward in both phases);
+* ``nni`` — NNI's own first-order step: NNI's differentiable cell, full backward in both
+  phases, every convolution in NCHW (the product without its speed levers; the row that
+  tells how fast the machine is today);
+* ``frugal-nchw`` — ``frugal`` with every depthwise convolution in NCHW (what
+  :class:`emodarts_nni.ops.DepthwiseConv2d`'s channels-last adds);
 * ``second`` — our second-order step (``darts-2nd``, :func:`emodarts_nni.second_order.darts_2nd_step`);
 * ``lean``, ``second-lean`` — those with ``search.memory: lean`` (:mod:`emodarts_nni.lean`);
 * ``pc`` — ``frugal`` on PC-DARTS's partial-channel cells, K = 4.
 
 Row sets (:data:`ROW_SETS`): ``paper`` (the default: issue 12's configurations) and
-``levers`` (the memory levers).
+``levers`` (``frugal-nchw`` and the memory levers).
 
     python benchmarks/search_step.py --json out.json      # paper set (~13 min, 2 idle cores)
     python benchmarks/search_step.py --rows levers --steps 1 --json levers.json
@@ -65,7 +69,8 @@ REFERENCE = {
 #: Named sets of rows (``--rows paper,levers`` or single rows). ``paper``: every
 #: configuration of issue 12's table at the authors' sizes (17.5 minutes measured with 3
 #: timed steps on 2 idle cores; the default 2 take about three quarters of that);
-#: ``levers``: the memory levers (lean recomputation, PC-DARTS K = 4), first and second
+#: ``levers``: our step with NCHW depthwise convolutions (what channels-last adds) and the
+#: memory levers (lean recomputation, PC-DARTS K = 4), first and second
 #: order (run with ``--steps 1``: their time is indicative).
 ROW_SETS: dict[str, tuple[str, ...]] = {
     "paper": (
@@ -76,6 +81,7 @@ ROW_SETS: dict[str, tuple[str, ...]] = {
         "joint:second",
     ),
     "levers": (
+        "cnn_only:frugal-nchw",
         "cnn_only:lean",
         "cnn_only:second-lean",
         "cnn_only:pc",
@@ -99,12 +105,23 @@ class Step:
     run: Callable[..., None]
     #: What else the planner needs (``partial_channels`` for PC-DARTS).
     plan: dict[str, Any] = field(default_factory=dict)
+    #: Every depthwise convolution in NCHW (the ops before ``DepthwiseConv2d``'s layout).
+    nchw: bool = False
 
 
 def _frugal_strategy() -> Any:
     from emodarts_nni.oneshot import DARTS
 
     return DARTS()
+
+
+def _nni_strategy() -> Any:
+    from emodarts_nni.nni_runtime.patches import quiet_nni_import
+
+    with quiet_nni_import():
+        from nni.nas.strategy import DARTS
+
+    return DARTS()  # NNI's own DifferentiableMixedCell
 
 
 def _lean_strategy() -> Any:
@@ -148,7 +165,11 @@ def _nni_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
 #: Step kinds by name.
 STEPS: dict[str, Step] = {
     "frugal": Step("first", "normal", _frugal_strategy, _frugal_step),
-    "nni": Step("first", "normal", _frugal_strategy, _nni_step),
+    # NNI's unmodified step: its cell, full backward in both phases, NCHW throughout (the
+    # reference that tells how fast the machine is today)
+    "nni": Step("first", "normal", _nni_strategy, _nni_step, nchw=True),
+    # our step and cell with NCHW depthwise convolutions: what channels-last adds
+    "frugal-nchw": Step("first", "normal", _frugal_strategy, _frugal_step, nchw=True),
     "lean": Step("first", "lean", _lean_strategy, _frugal_step),
     "second": Step("second", "normal", _frugal_strategy, _second_step),
     "second-lean": Step("second", "lean", _lean_strategy, _second_step),
@@ -241,6 +262,7 @@ def measure(
 
     import emodarts_nni.lean
     import emodarts_nni.oneshot  # noqa: F401 (imported before the baseline RSS is taken)
+    from emodarts_nni.ops import DepthwiseConv2d
     from emodarts_nni.space import space_from_args
 
     config, step_name = row.split(":")
@@ -252,6 +274,10 @@ def measure(
     y = torch.randint(0, args["n_classes"], (batch,), device=device)
     base = _rss_bytes()
     net = step.make_strategy().mutate_model(space_from_args(args)).to(device)
+    if step.nchw:
+        for module in net.modules():
+            if isinstance(module, DepthwiseConv2d):
+                module.channels_last = False
     alphas, weights = split_parameters(net)
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)

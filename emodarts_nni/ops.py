@@ -78,8 +78,12 @@ class DepthwiseConv2d(nn.Conv2d):
         )
         self.channels_last = channels_last_pays(channels, kernel, stride, dilation)
 
+    def uses_channels_last(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`forward` runs ``x`` in channels-last."""
+        return self.channels_last and x.is_cpu and x.dim() == 4
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if not (self.channels_last and x.is_cpu and x.dim() == 4):
+        if not self.uses_channels_last(x):
             return super().forward(x)
         y = super().forward(x.contiguous(memory_format=torch.channels_last))
         return y.contiguous()
@@ -97,6 +101,17 @@ class DilConv(nn.Sequential):
             nn.Conv2d(c_in, c_out, 1, bias=False),
             nn.BatchNorm2d(c_out),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        relu, depthwise, *rest = self
+        if depthwise.uses_channels_last(x):
+            # Change layout before the ReLU: the ReLU's output, which it keeps for backward,
+            # is then the tensor the convolution keeps too, not a second copy of it.
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = depthwise(relu(x))
+        for module in rest:
+            x = module(x)
+        return x
 
 
 class SepConv(nn.Sequential):

@@ -126,3 +126,33 @@ def test_depthwise_conv_keeps_nchw_where_channels_last_is_slower():
     assert channels_last_pays(8, 3, 1, 1) and channels_last_pays(8, 3, 2, 1)
     assert not channels_last_pays(16, 3, 2, 2) and not channels_last_pays(16, 5, 2, 2)
     assert channels_last_pays(32, 5, 1, 1) and channels_last_pays(32, 3, 1, 2)
+
+
+def _saved_bytes_and_result(op: nn.Module, x: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """Bytes of the distinct storages autograd keeps for ``op``'s backward, and its output."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = op(x)
+    return sum(storages.values()), y
+
+
+@pytest.mark.parametrize("name", ["sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"])
+def test_channels_last_depthwise_keeps_no_more_for_backward_than_nchw(name):
+    torch.manual_seed(0)
+    fast = CNN_OPS[name](8, 1)
+    plain = CNN_OPS[name](8, 1)
+    plain.load_state_dict(fast.state_dict())
+    for m in plain.modules():
+        if isinstance(m, DepthwiseConv2d):
+            m.channels_last = False
+    assert any(m.channels_last for m in fast.modules() if isinstance(m, DepthwiseConv2d))
+    x = torch.randn(4, 8, 12, 12, requires_grad=True)
+    kept_fast, y_fast = _saved_bytes_and_result(fast, x)
+    kept_plain, y_plain = _saved_bytes_and_result(plain, x)
+    torch.testing.assert_close(y_fast, y_plain, rtol=1e-4, atol=1e-5)
+    assert kept_fast <= kept_plain, (kept_fast, kept_plain)
