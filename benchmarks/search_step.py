@@ -32,6 +32,7 @@ Row sets (:data:`ROW_SETS`): ``paper`` (the default: issue 12's configurations) 
     python benchmarks/search_step.py --rows levers --steps 1 --json levers.json
     python benchmarks/search_step.py --quick               # smoke test at 64 × 64, batch 8
     python benchmarks/search_step.py --rows cnn_only:lean --steps 0   # memory only
+    python benchmarks/search_step.py --rows cnn_only:frugal --steps 0 --profile  # where time goes
     python benchmarks/search_step.py --device cuda         # adds peak GPU memory
     python benchmarks/search_step.py --overhead            # Lightning/NNI loop vs plain loop
 
@@ -247,13 +248,15 @@ def measure(
     threads: int,
     sizes: dict[str, Any],
     allocations: bool = False,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Run ``steps`` steps of ``row`` (after one warm-up) in this process; timings and memory.
 
     ``peak_growth_bytes``: peak RSS minus the RSS after importing torch, Lightning and NNI's
     one-shot strategies, before the supernet is built (weights, gradients, optimiser state, activations): what the planner
     predicts. With ``allocations`` (CPU), one more step runs under the torch profiler for
-    ``torch_step_peak_bytes`` (:func:`torch_step_peak_bytes`).
+    ``torch_step_peak_bytes`` (:func:`torch_step_peak_bytes`); with ``profile``, one more
+    under the torch profiler for ``profile``, its operators by total CPU time (a table).
     """
     import warnings
 
@@ -331,6 +334,13 @@ def measure(
     }
     if allocations and device == "cpu":
         out["torch_step_peak_bytes"] = torch_step_peak_bytes(run)
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            run()
+        out["profile"] = prof.key_averages().table(sort_by="cpu_time_total", row_limit=20)
     if device.startswith("cuda"):
         out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
         out["gpu"] = torch.cuda.get_device_name()
@@ -345,11 +355,12 @@ def run_row(
     threads: int,
     sizes: dict[str, Any],
     allocations: bool = False,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (its own peak RSS)."""
     cmd = [sys.executable, __file__, "--child", row, "--steps", str(steps), "--batch", str(batch)]
     cmd += ["--device", device, "--threads", str(threads), "--sizes", json.dumps(sizes)]
-    cmd += ["--allocations"] * allocations
+    cmd += ["--allocations"] * allocations + ["--profile"] * profile
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [_repo(), os.environ.get("PYTHONPATH")])),
@@ -511,6 +522,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="one more step under the torch profiler: torch's own peak (CPU, deterministic)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more step under the torch profiler: where each row's time goes",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = json.loads(args.sizes)
@@ -528,6 +544,7 @@ def main(argv: list[str] | None = None) -> None:
                     args.threads,
                     sizes,
                     args.allocations,
+                    args.profile,
                 )
             )
         )
@@ -549,9 +566,20 @@ def main(argv: list[str] | None = None) -> None:
         if not results:
             print(HEADER, flush=True)
         results.append(
-            run_row(row, args.steps, args.batch, args.device, args.threads, sizes, args.allocations)
+            run_row(
+                row,
+                args.steps,
+                args.batch,
+                args.device,
+                args.threads,
+                sizes,
+                args.allocations,
+                args.profile,
+            )
         )
         print(row_line(results[-1]), flush=True)
+        if args.profile:
+            print(results[-1]["profile"], flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
