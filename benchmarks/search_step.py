@@ -240,23 +240,33 @@ def planned(config: str, step: str, sizes: dict[str, Any], batch: int) -> int:
     ).peak_bytes
 
 
-def measure(
-    row: str,
-    steps: int,
-    batch: int,
-    device: str,
-    threads: int,
-    sizes: dict[str, Any],
-    allocations: bool = False,
-    profile: bool = False,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RowOptions:
+    """How each row is measured (the command line's options)."""
+
+    steps: int
+    batch: int
+    device: str = "cpu"
+    threads: int = 2
+    sizes: dict[str, Any] = field(default_factory=dict)
+    allocations: bool = False
+    profile: bool = False
+
+    def child_args(self) -> list[str]:
+        """These options as the command line of a ``--child`` process."""
+        out = ["--steps", str(self.steps), "--batch", str(self.batch), "--device", self.device]
+        out += ["--threads", str(self.threads), "--sizes", json.dumps(self.sizes)]
+        return out + ["--allocations"] * self.allocations + ["--profile"] * self.profile
+
+
+def measure(row: str, options: RowOptions) -> dict[str, Any]:
     """Run ``steps`` steps of ``row`` (after one warm-up) in this process; timings and memory.
 
     ``peak_growth_bytes``: peak RSS minus the RSS after importing torch, Lightning and NNI's
     one-shot strategies, before the supernet is built (weights, gradients, optimiser state, activations): what the planner
-    predicts. With ``allocations`` (CPU), one more step runs under the torch profiler for
-    ``torch_step_peak_bytes`` (:func:`torch_step_peak_bytes`); with ``profile``, one more
-    under the torch profiler for ``profile``, its operators by total CPU time (a table).
+    predicts. With ``options.allocations`` (CPU), one more step runs under the torch
+    profiler for ``torch_step_peak_bytes`` (:func:`torch_step_peak_bytes`); with
+    ``options.profile``, one more for ``profile``, its operators by total CPU time (a table).
     """
     import warnings
 
@@ -268,6 +278,8 @@ def measure(
     from emodarts_nni.ops import DepthwiseConv2d
     from emodarts_nni.space import space_from_args
 
+    steps, batch, device, threads = options.steps, options.batch, options.device, options.threads
+    sizes = options.sizes
     config, step_name = row.split(":")
     step = STEPS[step_name]
     torch.set_num_threads(threads)
@@ -332,9 +344,9 @@ def measure(
         "peak_growth_bytes": peak - base,
         "planned_peak_bytes": planned(config, step_name, sizes, batch),
     }
-    if allocations and device == "cpu":
+    if options.allocations and device == "cpu":
         out["torch_step_peak_bytes"] = torch_step_peak_bytes(run)
-    if profile:
+    if options.profile:
         from torch.profiler import ProfilerActivity
         from torch.profiler import profile as torch_profile
 
@@ -347,20 +359,9 @@ def measure(
     return out
 
 
-def run_row(
-    row: str,
-    steps: int,
-    batch: int,
-    device: str,
-    threads: int,
-    sizes: dict[str, Any],
-    allocations: bool = False,
-    profile: bool = False,
-) -> dict[str, Any]:
+def run_row(row: str, options: RowOptions) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (its own peak RSS)."""
-    cmd = [sys.executable, __file__, "--child", row, "--steps", str(steps), "--batch", str(batch)]
-    cmd += ["--device", device, "--threads", str(threads), "--sizes", json.dumps(sizes)]
-    cmd += ["--allocations"] * allocations + ["--profile"] * profile
+    cmd = [sys.executable, __file__, "--child", row, *options.child_args()]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [_repo(), os.environ.get("PYTHONPATH")])),
@@ -533,21 +534,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         sizes = {**QUICK_SIZES, **sizes}
         args.batch, args.steps = 8, 1
+    options = RowOptions(
+        args.steps, args.batch, args.device, args.threads, sizes, args.allocations, args.profile
+    )
     if args.child:
-        print(
-            json.dumps(
-                measure(
-                    args.child,
-                    args.steps,
-                    args.batch,
-                    args.device,
-                    args.threads,
-                    sizes,
-                    args.allocations,
-                    args.profile,
-                )
-            )
-        )
+        print(json.dumps(measure(args.child, options)))
         return
     if args.overhead:
         result = measure_overhead(
@@ -565,18 +556,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"unknown row {row!r}: configs {list(CONFIGS)}, steps {list(STEPS)}")
         if not results:
             print(HEADER, flush=True)
-        results.append(
-            run_row(
-                row,
-                args.steps,
-                args.batch,
-                args.device,
-                args.threads,
-                sizes,
-                args.allocations,
-                args.profile,
-            )
-        )
+        results.append(run_row(row, options))
         print(row_line(results[-1]), flush=True)
         if args.profile:
             print(results[-1]["profile"], flush=True)
