@@ -40,11 +40,11 @@ def channels_last_pays(channels: int, kernel: int, stride: int, dilation: int) -
     """Whether a depthwise ``kernel × kernel`` convolution over ``channels`` channels trains
     faster on CPU in channels-last than in NCHW (forward + backward with the layout
     conversions, torch 2.13, 2 threads, batch 16, 4-32 channels on 32-128 sides:
-    ``benchmarks/depthwise_layout.py``). Channels-last was 1.1-3.1× faster for a 5-wide
-    receptive field at stride 1 (5 × 5, or 3 × 3 dilated by 2), for an undilated 5 × 5 at
-    stride 2, and for an undilated 3 × 3 over fewer than 16 channels (1.5-5.3×); slower
-    (0.26-0.75×) for an undilated 3 × 3 over 16 channels or more, which NCHW runs through a
-    fast path, and for dilated kernels at stride 2."""
+    ``benchmarks/depthwise_layout.py``, ``docs/benchmarks.md``). Channels-last wins for a
+    5-wide receptive field at stride 1 (5 × 5, or 3 × 3 dilated by 2), for an undilated
+    5 × 5 at stride 2 and for an undilated 3 × 3 over fewer than 16 channels; it loses for
+    an undilated 3 × 3 over 16 channels or more, which NCHW runs through a fast path, and
+    for dilated kernels at stride 2."""
     if dilation == 1 and kernel == 3:
         return channels < 16
     if stride == 1:
