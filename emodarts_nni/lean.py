@@ -64,13 +64,14 @@ def _contexts(candidates: Sequence[nn.Module]) -> tuple[Any, Any]:
 class LeanMixedCell(SummedMixedCell):
     """The DARTS cell with each mixed edge recomputed in backward (see the module)."""
 
-    def edge(self, node: int, source: int, x: torch.Tensor) -> torch.Tensor:
-        """Same value as :meth:`SummedMixedCell.edge`, less memory kept."""
-        candidates = list(self.ops[node - self.num_predecessors][source].values())
-        # α's softmax (or Gumbel sample) is taken once, outside the recomputed part.
-        weights = self._softmax(self._arch_alpha[f"{self.label}/{node}_{source}"])
+    def mix(
+        self, candidates: list[nn.Module], x: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """Same value as :meth:`SummedMixedCell.mix`, less memory kept. α's softmax
+        (``weights``, or a Gumbel sample) is taken by :meth:`SummedMixedCell.edge`, outside
+        the recomputed part."""
         if not torch.is_grad_enabled():
-            return weighted_sum(candidates, x, weights)
+            return super().mix(candidates, x, weights)
         return checkpoint(
             partial(weighted_sum, candidates),
             x,

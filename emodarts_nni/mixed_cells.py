@@ -192,7 +192,7 @@ class PartialChannelCell(SummedMixedCell):
         beta = self.edge_weights(node).detach()
         out = []
         for j in range(node):
-            probs = self._softmax(self._arch_alpha[f"{self.label}/{node}_{j}"]).detach()
+            probs = self._softmax(self.edge_alpha(node, j)).detach()
             weights = probs[: len(self.op_names)] * beta[j]  # the last slot is "none"
             best = int(torch.argmax(weights))
             out.append((float(weights[best]), self.op_names[best]))

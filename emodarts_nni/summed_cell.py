@@ -10,9 +10,9 @@ candidate instead: the same value and the same gradients (the zero slot adds not
 sum, and its weight still takes part in the softmax), up to float rounding
 (``tests/test_oneshot.py``). ``docs/benchmarks.md`` has what it saves.
 
-The cell has :meth:`~SummedMixedCell.edge` and :meth:`~SummedMixedCell.node` as methods, so
-the variants (:mod:`emodarts_nni.mixed_cells`, :mod:`emodarts_nni.lean`) change one edge or
-one node and keep the rest. It exists only in the supernet: the export and the retrained
+The cell has :meth:`~SummedMixedCell.edge`, :meth:`~SummedMixedCell.mix` and
+:meth:`~SummedMixedCell.node` as methods, so the variants (:mod:`emodarts_nni.mixed_cells`,
+:mod:`emodarts_nni.lean`) change one edge, one mixture or one node and keep the rest. It exists only in the supernet: the export and the retrained
 model are NNI's as ever.
 """
 
@@ -46,11 +46,20 @@ def weighted_sum(ops: Iterable[nn.Module], x: torch.Tensor, weights: torch.Tenso
 class SummedMixedCell(DifferentiableMixedCell):
     """NNI's differentiable cell with each mixed edge summed op by op (see the module)."""
 
+    def edge_alpha(self, node: int, source: int) -> nn.Parameter:
+        """α of the edge ``source → node`` (one entry per candidate, then ``none``)."""
+        return self._arch_alpha[f"{self.label}/{node}_{source}"]
+
     def edge(self, node: int, source: int, x: torch.Tensor) -> torch.Tensor:
         """The mixed output of the edge ``source → node`` for the state ``x``."""
-        ops = self.ops[node - self.num_predecessors][source]
-        alpha = self._arch_alpha[f"{self.label}/{node}_{source}"]
-        return weighted_sum(ops.values(), x, self._softmax(alpha))
+        candidates = list(self.ops[node - self.num_predecessors][source].values())
+        return self.mix(candidates, x, self._softmax(self.edge_alpha(node, source)))
+
+    def mix(
+        self, candidates: list[nn.Module], x: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """One edge's candidates on ``x``, weighted by ``weights`` (:func:`weighted_sum`)."""
+        return weighted_sum(candidates, x, weights)
 
     def node(self, node: int, states: list[torch.Tensor]) -> torch.Tensor:
         """The state of ``node``: the sum of its incoming edges."""

@@ -103,7 +103,6 @@ def test_odd_hidden_size_is_rejected():
 def test_depthwise_conv_in_channels_last_gives_nchw_values_and_gradients(
     kernel, stride, dilation, side
 ):
-
     torch.manual_seed(0)
     ours = DepthwiseConv2d(8, kernel, stride, dilation * (kernel - 1) // 2, dilation)
     assert ours.channels_last
