@@ -191,13 +191,14 @@ class Predictor:
         self,
         paths: Iterable[str | os.PathLike],
         on_skip: Callable[[str, str], None] | None,
-    ) -> tuple[dict[str, np.ndarray], NormalisationStats]:
-        """Each readable file's unnormalised features, and the statistics fitted on them."""
-        maps: dict[str, np.ndarray] = {}
+    ) -> tuple[list[tuple[str, np.ndarray]], NormalisationStats]:
+        """Each readable file with its unnormalised features (in order, a path given twice
+        counted twice, as :meth:`predict_files` does), and the statistics fitted on them."""
+        maps: list[tuple[str, np.ndarray]] = []
         failures = []
         for path in paths:
             try:
-                maps[os.fspath(path)] = self._raw_features(path)
+                maps.append((os.fspath(path), self._raw_features(path)))
             except DataError as exc:
                 if on_skip is None:
                     raise
@@ -208,7 +209,7 @@ class Predictor:
                 "speaker statistics: no readable recording of the speaker"
                 + (f" ({len(failures)} unreadable; first: {failures[0]})" if failures else "")
             )
-        stack = np.stack(list(maps.values()))
+        stack = np.stack([features for _, features in maps])
         return maps, fit_normalisation(stack, np.arange(len(stack)))
 
     def predict_speaker(
@@ -227,15 +228,17 @@ class Predictor:
         of their own). Unreadable files: as :meth:`predict_files`, reported once.
         """
         maps, stats = self._speaker_maps(paths, on_skip)
+        readable = [path for path, _ in maps]
         if windows:
             return self.predict_files(
-                list(maps), windows=True, speaker=stats, progress=progress
+                readable, windows=True, speaker=stats, progress=progress
             ), stats
+        raw = dict(maps)
 
         def features(path: str) -> tuple[np.ndarray, np.ndarray]:
-            return self._normalise(maps[path][None], stats), np.ones(1)
+            return self._normalise(raw[path][None], stats), np.ones(1)
 
-        return self._predict(list(maps), features, None, progress), stats
+        return self._predict(readable, features, None, progress), stats
 
     def window_features(
         self, path: str | os.PathLike, *, speaker: NormalisationStats | None = None

@@ -96,6 +96,10 @@ def test_the_training_feature_pipeline_reproduces_the_runs_own_test_predictions(
         again, again_stats = predictor.predict_speaker(paths)
     assert again == results and len(calls) == len(paths)
     np.testing.assert_array_equal(again_stats.mean, stats.mean)
+    # a file given twice counts twice, in the statistics and in the results
+    twice = [*paths, paths[0]]
+    expected = predictor.predict_files(twice, speaker=predictor.speaker_statistics(twice))
+    assert predictor.predict_speaker(twice)[0] == expected and len(expected) == len(twice)
     # without the speaker's statistics the training statistics stand in, and a note says so
     status, _, err = _cli(capsys, checkpoint, paths[0])
     assert status == 0 and "note:" in err and "--same-speaker" in err
