@@ -106,7 +106,7 @@ class Step:
     run: Callable[..., None]
     #: What else the planner needs (``partial_channels`` for PC-DARTS).
     plan: dict[str, Any] = field(default_factory=dict)
-    #: Every depthwise convolution in NCHW (the ops before ``DepthwiseConv2d``'s layout).
+    #: Every kernel in NCHW (no :class:`~emodarts_nni.ops.ChannelsLastKernel` in channels-last).
     nchw: bool = False
 
 
@@ -275,7 +275,7 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
 
     import emodarts_nni.lean
     import emodarts_nni.oneshot  # noqa: F401 (imported before the baseline RSS is taken)
-    from emodarts_nni.ops import DepthwiseConv2d
+    from emodarts_nni.ops import ChannelsLastKernel
     from emodarts_nni.space import space_from_args
 
     steps, batch, device, threads = options.steps, options.batch, options.device, options.threads
@@ -291,7 +291,7 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
     net = step.make_strategy().mutate_model(space_from_args(args)).to(device)
     if step.nchw:
         for module in net.modules():
-            if isinstance(module, DepthwiseConv2d):
+            if isinstance(module, ChannelsLastKernel):
                 module.channels_last = False
     alphas, weights = split_parameters(net)
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)

@@ -25,7 +25,44 @@ SeqOpFactory = Callable[[int], nn.Module]
 
 
 # --------------------------------------------------------------------------- CNN ops
-class ReLUConvBN(nn.Sequential):
+class ActivatedInput:
+    """``relu(x)`` of one input, made at most once per layout (NCHW, channels-last), for
+    the ops that start with a ReLU of that input (:class:`StartsWithReLU`).
+
+    On a mixed edge five of the seven CNN candidates start with ``relu(x)``; made once, it
+    is computed once, and autograd keeps one copy of it per layout instead of one per
+    candidate (``weighted_sum`` in :mod:`emodarts_nni.summed_cell`).
+    """
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+        self._made: dict[bool, torch.Tensor] = {}
+
+    def relu(self, channels_last: bool = False) -> torch.Tensor:
+        """``relu(x)``, in channels-last when asked (the layout changes before the ReLU, so
+        the tensor the ReLU keeps for backward is the one the next kernel keeps too)."""
+        made = self._made.get(channels_last)
+        if made is None:
+            x = self.x.contiguous(memory_format=torch.channels_last) if channels_last else self.x
+            made = self._made[channels_last] = torch.relu(x)
+        return made
+
+
+class StartsWithReLU(nn.Module):
+    """An op whose first step is ``relu`` of its input; :meth:`after_relu` runs the rest
+    on an :class:`ActivatedInput` that other ops may share. Its ``nn.ReLU`` stays a
+    submodule (the ``state_dict`` keys are unchanged) but :meth:`after_relu` takes the ReLU
+    from the shared input."""
+
+    def after_relu(self, activated: ActivatedInput) -> torch.Tensor:
+        """The op's output, its ReLU taken from ``activated``."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.after_relu(ActivatedInput(x))
+
+
+class ReLUConvBN(StartsWithReLU, nn.Sequential):
     """ReLU → Conv2d → BatchNorm (the DARTS building block)."""
 
     def __init__(self, c_in: int, c_out: int, kernel, stride, padding, dilation=1) -> None:
@@ -34,6 +71,10 @@ class ReLUConvBN(nn.Sequential):
             nn.Conv2d(c_in, c_out, kernel, stride, padding, dilation=dilation, bias=False),
             nn.BatchNorm2d(c_out),
         )
+
+    def after_relu(self, activated: ActivatedInput) -> torch.Tensor:  # noqa: D102
+        _, conv, bn = self
+        return bn(conv(activated.relu()))
 
 
 def channels_last_pays(channels: int, kernel: int, stride: int, dilation: int) -> bool:
@@ -52,16 +93,44 @@ def channels_last_pays(channels: int, kernel: int, stride: int, dilation: int) -
     return dilation == 1 and kernel == 5
 
 
-class DepthwiseConv2d(nn.Conv2d):
-    """A depthwise ``nn.Conv2d`` (``groups = channels``) that, on CPU and where
-    :func:`channels_last_pays`, runs its kernel in channels-last and hands back NCHW.
+class ChannelsLastKernel(nn.Module):
+    """A kernel that, on CPU and where :attr:`channels_last` says it is faster, runs in
+    channels-last; it takes and hands back NCHW tensors unless its caller asks for
+    channels-last (:meth:`run_channels_last`).
 
-    Only this kernel changes layout: every other op keeps seeing NCHW tensors. (A whole
+    Only these kernels change layout: every other op keeps seeing NCHW tensors. (A whole
     network in channels-last crashed torch 2.13's CPU kernels on small maps, and no single
-    kernel reproduced it; ``benchmarks/channels_last_repro.py`` checks each depthwise shape
-    of the space on its own, forward and backward, against NCHW.) The values are NCHW's up
-    to float rounding; the parameters and the ``state_dict`` are ``nn.Conv2d``'s.
+    kernel reproduced it; ``benchmarks/channels_last_repro.py`` checks each kernel shape
+    of the space on its own, forward and backward, against NCHW.) Values are NCHW's up to
+    float rounding. Set :attr:`channels_last` to ``False`` to keep NCHW (the benchmark's
+    ``frugal-nchw`` step does, for every kernel).
     """
+
+    #: Whether this kernel runs in channels-last on CPU (set by the subclass's rule).
+    channels_last: bool = False
+
+    def uses_channels_last(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`forward` runs ``x`` in channels-last."""
+        return self.channels_last and x.is_cpu and x.dim() == 4
+
+    def run_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """The kernel on ``x`` in channels-last, the result left in channels-last."""
+        return self.kernel(x.contiguous(memory_format=torch.channels_last))
+
+    def kernel(self, x: torch.Tensor) -> torch.Tensor:
+        """The plain kernel, in whatever layout ``x`` has."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if not self.uses_channels_last(x):
+            return self.kernel(x)
+        return self.run_channels_last(x).contiguous()
+
+
+class DepthwiseConv2d(ChannelsLastKernel, nn.Conv2d):
+    """A depthwise ``nn.Conv2d`` (``groups = channels``) in channels-last where
+    :func:`channels_last_pays` (:class:`ChannelsLastKernel`). The parameters and the
+    ``state_dict`` are ``nn.Conv2d``'s."""
 
     def __init__(
         self, channels: int, kernel: int, stride: int, padding: int, dilation: int = 1
@@ -78,18 +147,28 @@ class DepthwiseConv2d(nn.Conv2d):
         )
         self.channels_last = channels_last_pays(channels, kernel, stride, dilation)
 
-    def uses_channels_last(self, x: torch.Tensor) -> bool:
-        """Whether :meth:`forward` runs ``x`` in channels-last."""
-        return self.channels_last and x.is_cpu and x.dim() == 4
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if not self.uses_channels_last(x):
-            return super().forward(x)
-        y = super().forward(x.contiguous(memory_format=torch.channels_last))
-        return y.contiguous()
+    def kernel(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return nn.Conv2d.forward(self, x)
 
 
-class DilConv(nn.Sequential):
+class MaxPool2d(ChannelsLastKernel, nn.MaxPool2d):
+    """3 × 3 max pooling, in channels-last at stride 1 (:class:`ChannelsLastKernel`).
+
+    Forward + backward at batch 16, 2 threads, torch 2.13 CPU: 8 channels on 128 × 128
+    28.7 vs 62.8 ms in NCHW, 16 on 64 × 64 9.5 vs 17.6 ms, 32 on 32 × 32 5.7 vs 9.2 ms
+    (with the conversions); at stride 2 neither layout wins clearly. The maximum and the
+    position it takes its gradient from are NCHW's exactly.
+    """
+
+    def __init__(self, stride: int) -> None:
+        super().__init__(3, stride=stride, padding=1)
+        self.channels_last = stride == 1
+
+    def kernel(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return nn.MaxPool2d.forward(self, x)
+
+
+class DilConv(StartsWithReLU, nn.Sequential):
     """ReLU → depthwise dilated conv → pointwise conv → BN."""
 
     def __init__(
@@ -102,19 +181,18 @@ class DilConv(nn.Sequential):
             nn.BatchNorm2d(c_out),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        relu, depthwise, *rest = self
-        if depthwise.uses_channels_last(x):
-            # Change layout before the ReLU: the ReLU's output, which it keeps for backward,
-            # is then the tensor the convolution keeps too, not a second copy of it.
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = depthwise(relu(x))
-        for module in rest:
-            x = module(x)
-        return x
+    def after_relu(self, activated: ActivatedInput) -> torch.Tensor:  # noqa: D102
+        _, depthwise, pointwise, bn = self
+        if not depthwise.uses_channels_last(activated.x):
+            return bn(pointwise(depthwise(activated.relu())))
+        # The pointwise convolution stays in channels-last too (at 8 channels on 128 × 128
+        # its forward and backward take 4.3 ms there and 19 ms in NCHW); batch norm, whose
+        # backward is slower in channels-last, is back in NCHW.
+        x = depthwise.kernel(activated.relu(channels_last=True))
+        return bn(pointwise(x).contiguous())
 
 
-class SepConv(nn.Sequential):
+class SepConv(StartsWithReLU, nn.Sequential):
     """Separable conv applied twice (the second at stride 1), as in DARTS."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
@@ -123,8 +201,12 @@ class SepConv(nn.Sequential):
             DilConv(c_in, c_out, kernel, 1, padding, dilation=1),
         )
 
+    def after_relu(self, activated: ActivatedInput) -> torch.Tensor:  # noqa: D102
+        first, second = self
+        return second(first.after_relu(activated))
 
-class Conv7x1x1x7(nn.Sequential):
+
+class Conv7x1x1x7(StartsWithReLU, nn.Sequential):
     """ReLU → (1×7) conv → (7×1) conv → BN: a factorised 7×7 receptive field."""
 
     def __init__(self, channels: int, stride: int) -> None:
@@ -134,6 +216,10 @@ class Conv7x1x1x7(nn.Sequential):
             nn.Conv2d(channels, channels, (7, 1), stride=(stride, 1), padding=(3, 0), bias=False),
             nn.BatchNorm2d(channels),
         )
+
+    def after_relu(self, activated: ActivatedInput) -> torch.Tensor:  # noqa: D102
+        _, wide, tall, bn = self
+        return bn(tall(wide(activated.relu())))
 
 
 class Zero(nn.Module):
@@ -149,7 +235,7 @@ class Zero(nn.Module):
         return x[..., :: self.stride, :: self.stride].mul(0.0)
 
 
-class FactorizedReduce(nn.Module):
+class FactorizedReduce(StartsWithReLU):
     """Halve the spatial size with two offset stride-2 1×1 convs (works for odd sizes too)."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
@@ -159,8 +245,8 @@ class FactorizedReduce(nn.Module):
         self.conv_2 = nn.Conv2d(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
+    def after_relu(self, activated: ActivatedInput) -> torch.Tensor:  # noqa: D102
+        x = activated.relu()
         a = self.conv_1(x)
         # The offset branch sees x shifted by one; pad so odd sizes line up with branch a.
         shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
@@ -170,7 +256,7 @@ class FactorizedReduce(nn.Module):
 
 def _pool(kind: str, channels: int, stride: int) -> nn.Module:
     if kind == "max":
-        return nn.MaxPool2d(3, stride=stride, padding=1)
+        return MaxPool2d(stride)
     return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
 
 

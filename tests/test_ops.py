@@ -9,7 +9,9 @@ from torch import nn
 from emodarts_nni.ops import (
     CNN_OPS,
     SEQ_OPS,
+    ChannelsLastKernel,
     DepthwiseConv2d,
+    MaxPool2d,
     TemporalAttention,
     channels_last_pays,
 )
@@ -140,18 +142,60 @@ def _saved_bytes_and_result(op: nn.Module, x: torch.Tensor) -> tuple[int, torch.
     return sum(storages.values()), y
 
 
+def _all_nchw(op: nn.Module) -> nn.Module:
+    for m in op.modules():
+        if isinstance(m, ChannelsLastKernel):
+            m.channels_last = False
+    return op
+
+
 @pytest.mark.parametrize("name", ["sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"])
 def test_channels_last_depthwise_keeps_no_more_for_backward_than_nchw(name):
     torch.manual_seed(0)
     fast = CNN_OPS[name](8, 1)
-    plain = CNN_OPS[name](8, 1)
+    plain = _all_nchw(CNN_OPS[name](8, 1))
     plain.load_state_dict(fast.state_dict())
-    for m in plain.modules():
-        if isinstance(m, DepthwiseConv2d):
-            m.channels_last = False
     assert any(m.channels_last for m in fast.modules() if isinstance(m, DepthwiseConv2d))
     x = torch.randn(4, 8, 12, 12, requires_grad=True)
     kept_fast, y_fast = _saved_bytes_and_result(fast, x)
     kept_plain, y_plain = _saved_bytes_and_result(plain, x)
     torch.testing.assert_close(y_fast, y_plain, rtol=1e-4, atol=1e-5)
+    assert y_fast.is_contiguous()
     assert kept_fast <= kept_plain, (kept_fast, kept_plain)
+
+
+@pytest.mark.parametrize("name", ["sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_channels_last_ops_give_nchw_gradients(name, stride):
+    """The depthwise and pointwise kernels in channels-last: NCHW's values and gradients."""
+    torch.manual_seed(0)
+    fast = CNN_OPS[name](8, stride)
+    plain = _all_nchw(CNN_OPS[name](8, stride))
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(4, 8, 11, 13)
+    results = []
+    for op in (fast, plain):
+        xi = x.clone().requires_grad_()
+        y = op(xi)
+        y.backward(torch.linspace(-1, 1, y.numel()).view_as(y))
+        results.append([y, xi.grad, *(p.grad for p in op.parameters())])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("side", [1, 2, 5, 16])
+def test_max_pool_in_channels_last_is_nchw_max_pool_exactly(side):
+    pool = MaxPool2d(1)
+    assert pool.channels_last and not MaxPool2d(2).channels_last
+    x = torch.randn(4, 8, side, side + 3)
+    x[:, :, :, 1] = x[:, :, :, 0]  # ties: the gradient goes where NCHW's kernel sends it
+    results = []
+    for op in (pool, nn.MaxPool2d(3, 1, 1)):
+        xi = x.clone().requires_grad_()
+        y = op(xi)
+        y.backward(torch.arange(y.numel(), dtype=y.dtype).view_as(y))
+        results.append((y, xi.grad))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    assert results[0][0].is_contiguous()
+
