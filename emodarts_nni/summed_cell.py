@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
+from emodarts_nni.ops import ActivatedInput, StartsWithReLU
 
 with quiet_nni_import():
     from nni.nas.nn.pytorch.cell import preprocess_cell_inputs
@@ -33,10 +34,14 @@ with quiet_nni_import():
 
 def weighted_sum(ops: Iterable[nn.Module], x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``Σ_k weights[k] · ops[k](x)``. A trailing weight without an op (NNI's ``none`` slot)
-    adds nothing."""
+    adds nothing. The ops that start with ``relu(x)`` (:class:`~emodarts_nni.ops.StartsWithReLU`)
+    share one, made once per layout (:class:`~emodarts_nni.ops.ActivatedInput`): the same
+    values, one ReLU kept for backward instead of one per op."""
+    activated = ActivatedInput(x)
     total: torch.Tensor | None = None
     for w, op in zip(weights, ops, strict=False):
-        term = w * op(x)
+        out = op.after_relu(activated) if isinstance(op, StartsWithReLU) else op(x)
+        term = w * out
         total = term if total is None else total + term
     if total is None:
         raise ValueError("a mixed edge needs at least one candidate op")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -199,3 +201,36 @@ def test_max_pool_in_channels_last_is_nchw_max_pool_exactly(side):
         assert torch.equal(a, b)
     assert results[0][0].is_contiguous()
 
+
+def _edge(candidates, weights, shared: bool, x: torch.Tensor) -> torch.Tensor:
+    from emodarts_nni.summed_cell import weighted_sum
+
+    if shared:
+        return weighted_sum(candidates, x, weights)
+    return sum(w * op(x) for w, op in zip(weights, candidates, strict=False))
+
+
+def test_an_edge_shares_one_relu_among_its_candidates():
+    """``weighted_sum`` makes ``relu(x)`` once per layout for the ops that start with it:
+    the same values and gradients as every op on its own, less kept for backward."""
+    from emodarts_nni.ops import StartsWithReLU
+
+    torch.manual_seed(0)
+    names = [n for n in CNN_OPS if n != "none"]
+    for stride in (1, 2):
+        candidates = [CNN_OPS[n](8, stride) for n in names]
+        assert sum(isinstance(op, StartsWithReLU) for op in candidates) == 5 + (stride == 2)
+        weights = torch.softmax(torch.randn(len(names) + 1), 0).requires_grad_()
+        x = torch.randn(4, 8, 12, 12)
+        results = []
+        for shared in (True, False):
+            xi = x.clone().requires_grad_()
+            wi = weights.detach().clone().requires_grad_()
+            kept, y = _saved_bytes_and_result(partial(_edge, candidates, wi, shared), xi)
+            y.backward(torch.linspace(-1, 1, y.numel()).view_as(y))
+            results.append((kept, [y, xi.grad, wi.grad]))
+        (kept_shared, shared), (kept_apart, apart) = results
+        for a, b in zip(shared, apart, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        # Five (six with FactorizedReduce) ReLU outputs kept become one per layout.
+        assert kept_shared <= kept_apart - 3 * x.numel() * 4, (kept_shared, kept_apart)
