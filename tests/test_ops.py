@@ -234,3 +234,30 @@ def test_an_edge_shares_one_relu_among_its_candidates():
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
         # Five (six with FactorizedReduce) ReLU outputs kept become one per layout.
         assert kept_shared <= kept_apart - 3 * x.numel() * 4, (kept_shared, kept_apart)
+
+
+@pytest.mark.parametrize("side", [1, 2, 5, 8, 13])
+def test_factorized_reduce_equals_its_two_strided_convolutions(side):
+    """Subsampling before the 1×1 convs gives the stride-2 convs' values and gradients."""
+    from emodarts_nni.ops import FactorizedReduce
+
+    torch.manual_seed(0)
+    reduce = FactorizedReduce(6, 7)
+    x = torch.randn(3, 6, side, side + 1)
+
+    def reference(v: torch.Tensor) -> torch.Tensor:
+        v = torch.relu(v)
+        a = reduce.conv_1(v)  # nn.Conv2d with stride 2
+        b = reduce.conv_2(nn.functional.pad(v[:, :, 1:, 1:], (0, 1, 0, 1)))
+        return reduce.bn(torch.cat([a, b], dim=1))
+
+    results = []
+    for fn in (reduce, reference):
+        xi = x.clone().requires_grad_()
+        reduce.zero_grad()
+        y = fn(xi)
+        y.backward(torch.linspace(-1, 1, y.numel()).view_as(y))
+        results.append([y, xi.grad, reduce.conv_1.weight.grad, reduce.conv_2.weight.grad])
+    assert results[0][0].shape[-2:] == ((side + 1) // 2, (side + 2) // 2)
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
