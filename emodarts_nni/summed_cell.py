@@ -41,8 +41,8 @@ def weighted_sum(ops: Iterable[nn.Module], x: torch.Tensor, weights: torch.Tenso
     total: torch.Tensor | None = None
     for w, op in zip(weights, ops, strict=False):
         out = op.after_relu(activated) if isinstance(op, StartsWithReLU) else op(x)
-        term = w * out
-        total = term if total is None else total + term
+        # addcmul: the product and the sum in one pass, without a tensor for the product.
+        total = w * out if total is None else torch.addcmul(total, w, out)
     if total is None:
         raise ValueError("a mixed edge needs at least one candidate op")
     return total
