@@ -108,6 +108,8 @@ class Step:
     plan: dict[str, Any] = field(default_factory=dict)
     #: Every kernel in NCHW (no :class:`~emodarts_nni.ops.ChannelsLastKernel` in channels-last).
     nchw: bool = False
+    #: ``FactorizedReduce`` runs its 1×1 convolutions at stride 2 (as before our speed-ups).
+    strided_reduce: bool = False
 
 
 def _frugal_strategy() -> Any:
@@ -166,9 +168,10 @@ def _nni_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
 #: Step kinds by name.
 STEPS: dict[str, Step] = {
     "frugal": Step("first", "normal", _frugal_strategy, _frugal_step),
-    # NNI's unmodified step: its cell, full backward in both phases, NCHW throughout (the
-    # reference that tells how fast the machine is today)
-    "nni": Step("first", "normal", _nni_strategy, _nni_step, nchw=True),
+    # NNI's unmodified step: its cell, full backward in both phases, NCHW throughout and
+    # FactorizedReduce's strided convolutions (the reference that tells how fast the machine
+    # is today)
+    "nni": Step("first", "normal", _nni_strategy, _nni_step, nchw=True, strided_reduce=True),
     # our step and cell with NCHW depthwise convolutions: what channels-last adds
     "frugal-nchw": Step("first", "normal", _frugal_strategy, _frugal_step, nchw=True),
     "lean": Step("first", "lean", _lean_strategy, _frugal_step),
@@ -275,7 +278,7 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
 
     import emodarts_nni.lean
     import emodarts_nni.oneshot  # noqa: F401 (imported before the baseline RSS is taken)
-    from emodarts_nni.ops import ChannelsLastKernel
+    from emodarts_nni.ops import ChannelsLastKernel, FactorizedReduce
     from emodarts_nni.space import space_from_args
 
     steps, batch, device, threads = options.steps, options.batch, options.device, options.threads
@@ -293,6 +296,10 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
         for module in net.modules():
             if isinstance(module, ChannelsLastKernel):
                 module.channels_last = False
+    if step.strided_reduce:
+        for module in net.modules():
+            if isinstance(module, FactorizedReduce):
+                module.subsample = False
     alphas, weights = split_parameters(net)
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)

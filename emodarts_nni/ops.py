@@ -236,7 +236,14 @@ class Zero(nn.Module):
 
 
 class FactorizedReduce(StartsWithReLU):
-    """Halve the spatial size with two offset stride-2 1×1 convs (works for odd sizes too)."""
+    """Halve the spatial size with two offset stride-2 1×1 convs (works for odd sizes too).
+
+    :attr:`subsample` ``False`` runs the convolutions at stride 2 as they are (the same
+    values, slower on CPU; the reference step of ``benchmarks/search_step.py`` does).
+    """
+
+    #: Subsample the input, then run the 1×1 convolutions at stride 1 (see :meth:`after_relu`).
+    subsample: bool = True
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
@@ -252,6 +259,9 @@ class FactorizedReduce(StartsWithReLU):
         # backward). The offset branch sees x shifted by one, zero-padded at the end for odd
         # sizes so that it lines up with the first.
         x = activated.relu()
+        if not self.subsample:
+            shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
+            return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
         a = nn.functional.conv2d(x[:, :, ::2, ::2], self.conv_1.weight)
         shifted = x[:, :, 1::2, 1::2]
         rows, cols = a.shape[-2] - shifted.shape[-2], a.shape[-1] - shifted.shape[-1]
