@@ -106,7 +106,7 @@ class Step:
     run: Callable[..., None]
     #: What else the planner needs (``partial_channels`` for PC-DARTS).
     plan: dict[str, Any] = field(default_factory=dict)
-    #: Every kernel in NCHW (no :class:`~emodarts_nni.ops.ChannelsLastKernel` in channels-last).
+    #: Every kernel in NCHW (no :class:`~emodarts_nni.ops.LayoutSwitch` in channels-last).
     nchw: bool = False
     #: ``FactorizedReduce`` runs its 1×1 convolutions at stride 2 (as before our speed-ups).
     strided_reduce: bool = False
@@ -278,7 +278,7 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
 
     import emodarts_nni.lean
     import emodarts_nni.oneshot  # noqa: F401 (imported before the baseline RSS is taken)
-    from emodarts_nni.ops import ChannelsLastKernel, FactorizedReduce
+    from emodarts_nni.ops import FactorizedReduce, LayoutSwitch
     from emodarts_nni.space import space_from_args
 
     steps, batch, device, threads = options.steps, options.batch, options.device, options.threads
@@ -294,7 +294,7 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
     net = step.make_strategy().mutate_model(space_from_args(args)).to(device)
     if step.nchw:
         for module in net.modules():
-            if isinstance(module, ChannelsLastKernel):
+            if isinstance(module, LayoutSwitch):
                 module.channels_last = False
     if step.strided_reduce:
         for module in net.modules():

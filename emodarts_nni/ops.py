@@ -93,25 +93,31 @@ def channels_last_pays(channels: int, kernel: int, stride: int, dilation: int) -
     return dilation == 1 and kernel == 5
 
 
-class ChannelsLastKernel(nn.Module):
-    """A kernel that, on CPU and where :attr:`channels_last` says it is faster, runs in
-    channels-last; it takes and hands back NCHW tensors unless its caller asks for
-    channels-last (:meth:`run_channels_last`).
+class LayoutSwitch(nn.Module):
+    """A module that, on CPU and where :attr:`channels_last` says it is faster, runs its
+    kernels in channels-last; it takes and hands back NCHW tensors unless its caller asks
+    for channels-last.
 
-    Only these kernels change layout: every other op keeps seeing NCHW tensors. (A whole
+    Only these modules change layout: every other op keeps seeing NCHW tensors. (A whole
     network in channels-last crashed torch 2.13's CPU kernels on small maps, and no single
     kernel reproduced it; ``benchmarks/channels_last_repro.py`` checks each kernel shape
     of the space on its own, forward and backward, against NCHW.) Values are NCHW's up to
     float rounding. Set :attr:`channels_last` to ``False`` to keep NCHW (the benchmark's
-    ``frugal-nchw`` step does, for every kernel).
+    ``frugal-nchw`` step does, for every one).
     """
 
-    #: Whether this kernel runs in channels-last on CPU (set by the subclass's rule).
+    #: Whether this module runs in channels-last on CPU (set by the subclass's rule).
     channels_last: bool = False
 
     def uses_channels_last(self, x: torch.Tensor) -> bool:
-        """Whether :meth:`forward` runs ``x`` in channels-last."""
+        """Whether the module runs ``x`` in channels-last."""
         return self.channels_last and x.is_cpu and x.dim() == 4
+
+
+class ChannelsLastKernel(LayoutSwitch):
+    """One kernel with a :class:`LayoutSwitch`: :meth:`kernel` in channels-last where
+    :attr:`channels_last` says so, NCHW in and out (or channels-last out:
+    :meth:`run_channels_last`)."""
 
     def run_channels_last(self, x: torch.Tensor) -> torch.Tensor:
         """The kernel on ``x`` in channels-last, the result left in channels-last."""
@@ -206,8 +212,14 @@ class SepConv(StartsWithReLU, nn.Sequential):
         return second(first.after_relu(activated))
 
 
-class Conv7x1x1x7(StartsWithReLU, nn.Sequential):
-    """ReLU → (1×7) conv → (7×1) conv → BN: a factorised 7×7 receptive field."""
+class Conv7x1x1x7(StartsWithReLU, LayoutSwitch, nn.Sequential):
+    """ReLU → (1×7) conv → (7×1) conv → BN: a factorised 7×7 receptive field.
+
+    Over fewer than 32 channels the two convolutions run in channels-last
+    (:class:`LayoutSwitch`; batch 16, 2 threads, forward + backward with the conversions:
+    8 channels on 128 × 128 43 vs 57-64 ms, 16 channels at stride 2 from 128 × 128 36-45 vs
+    62-65 ms, a wash on 64 × 64 and smaller maps); batch norm stays in NCHW.
+    """
 
     def __init__(self, channels: int, stride: int) -> None:
         super().__init__(
@@ -216,10 +228,13 @@ class Conv7x1x1x7(StartsWithReLU, nn.Sequential):
             nn.Conv2d(channels, channels, (7, 1), stride=(stride, 1), padding=(3, 0), bias=False),
             nn.BatchNorm2d(channels),
         )
+        self.channels_last = channels < 32
 
     def after_relu(self, activated: ActivatedInput) -> torch.Tensor:  # noqa: D102
         _, wide, tall, bn = self
-        return bn(tall(wide(activated.relu())))
+        if not self.uses_channels_last(activated.x):
+            return bn(tall(wide(activated.relu())))
+        return bn(tall(wide(activated.relu(channels_last=True))).contiguous())
 
 
 class Zero(nn.Module):

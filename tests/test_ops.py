@@ -11,8 +11,8 @@ from torch import nn
 from emodarts_nni.ops import (
     CNN_OPS,
     SEQ_OPS,
-    ChannelsLastKernel,
     DepthwiseConv2d,
+    LayoutSwitch,
     MaxPool2d,
     TemporalAttention,
     channels_last_pays,
@@ -146,18 +146,21 @@ def _saved_bytes_and_result(op: nn.Module, x: torch.Tensor) -> tuple[int, torch.
 
 def _all_nchw(op: nn.Module) -> nn.Module:
     for m in op.modules():
-        if isinstance(m, ChannelsLastKernel):
+        if isinstance(m, LayoutSwitch):
             m.channels_last = False
     return op
 
 
-@pytest.mark.parametrize("name", ["sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"])
-def test_channels_last_depthwise_keeps_no_more_for_backward_than_nchw(name):
+CHANNELS_LAST_OPS = ["sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "conv_7x1_1x7"]
+
+
+@pytest.mark.parametrize("name", CHANNELS_LAST_OPS)
+def test_channels_last_ops_keep_no_more_for_backward_than_nchw(name):
     torch.manual_seed(0)
     fast = CNN_OPS[name](8, 1)
     plain = _all_nchw(CNN_OPS[name](8, 1))
     plain.load_state_dict(fast.state_dict())
-    assert any(m.channels_last for m in fast.modules() if isinstance(m, DepthwiseConv2d))
+    assert any(m.channels_last for m in fast.modules() if isinstance(m, LayoutSwitch))
     x = torch.randn(4, 8, 12, 12, requires_grad=True)
     kept_fast, y_fast = _saved_bytes_and_result(fast, x)
     kept_plain, y_plain = _saved_bytes_and_result(plain, x)
@@ -166,10 +169,10 @@ def test_channels_last_depthwise_keeps_no_more_for_backward_than_nchw(name):
     assert kept_fast <= kept_plain, (kept_fast, kept_plain)
 
 
-@pytest.mark.parametrize("name", ["sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"])
+@pytest.mark.parametrize("name", CHANNELS_LAST_OPS)
 @pytest.mark.parametrize("stride", [1, 2])
 def test_channels_last_ops_give_nchw_gradients(name, stride):
-    """The depthwise and pointwise kernels in channels-last: NCHW's values and gradients."""
+    """The kernels of an op in channels-last: NCHW's values and gradients."""
     torch.manual_seed(0)
     fast = CNN_OPS[name](8, stride)
     plain = _all_nchw(CNN_OPS[name](8, stride))
