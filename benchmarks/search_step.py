@@ -17,10 +17,10 @@ Steps (:data:`STEPS`; add a row kind by adding an entry):
 
 * ``frugal`` — our first-order step (:func:`emodarts_nni.oneshot.darts_step`);
 * ``nni`` — NNI's own first-order step: NNI's differentiable cell, full backward in both
-  phases, every convolution in NCHW (the product without its speed levers; the row that
-  tells how fast the machine is today);
-* ``frugal-nchw`` — ``frugal`` with every depthwise convolution in NCHW (what
-  :class:`emodarts_nni.ops.DepthwiseConv2d`'s channels-last adds);
+  phases, every kernel in NCHW, ``FactorizedReduce``'s strided convolutions (the product
+  without its speed levers; the row that tells how fast the machine is today);
+* ``frugal-nchw`` — ``frugal`` with every :class:`emodarts_nni.ops.LayoutSwitch` in NCHW
+  (what channels-last adds);
 * ``second`` — our second-order step (``darts-2nd``, :func:`emodarts_nni.second_order.darts_2nd_step`);
 * ``lean``, ``second-lean`` — those with ``search.memory: lean`` (:mod:`emodarts_nni.lean`);
 * ``pc`` — ``frugal`` on PC-DARTS's partial-channel cells, K = 4.
@@ -28,7 +28,7 @@ Steps (:data:`STEPS`; add a row kind by adding an entry):
 Row sets (:data:`ROW_SETS`): ``paper`` (the default: issue 12's configurations) and
 ``levers`` (``frugal-nchw`` and the memory levers).
 
-    python benchmarks/search_step.py --json out.json      # paper set (~13 min, 2 idle cores)
+    python benchmarks/search_step.py --json out.json      # paper set (~10 min, 2 idle cores)
     python benchmarks/search_step.py --rows levers --steps 1 --json levers.json
     python benchmarks/search_step.py --quick               # smoke test at 64 × 64, batch 8
     python benchmarks/search_step.py --rows cnn_only:lean --steps 0   # memory only
@@ -68,9 +68,9 @@ REFERENCE = {
     ("joint", "second"): (61.1, 18.9),
 }
 #: Named sets of rows (``--rows paper,levers`` or single rows). ``paper``: every
-#: configuration of issue 12's table at the authors' sizes (17.5 minutes measured with 3
-#: timed steps on 2 idle cores; the default 2 take about three quarters of that);
-#: ``levers``: our step with NCHW depthwise convolutions (what channels-last adds) and the
+#: configuration of issue 12's table at the authors' sizes (10 minutes with 2 timed steps
+#: on 2 idle cores, 2026-12-04 evening);
+#: ``levers``: our step with every kernel in NCHW (what channels-last adds) and the
 #: memory levers (lean recomputation, PC-DARTS K = 4), first and second
 #: order (run with ``--steps 1``: their time is indicative).
 ROW_SETS: dict[str, tuple[str, ...]] = {
