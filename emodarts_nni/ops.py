@@ -29,9 +29,10 @@ class ActivatedInput:
     """``relu(x)`` of one input, made at most once per layout (NCHW, channels-last), for
     the ops that start with a ReLU of that input (:class:`StartsWithReLU`).
 
-    On a mixed edge five of the seven CNN candidates start with ``relu(x)``; made once, it
-    is computed once, and autograd keeps one copy of it per layout instead of one per
-    candidate (``weighted_sum`` in :mod:`emodarts_nni.summed_cell`).
+    On a mixed edge five of the eight CNN candidates (six on a reduction edge, with
+    :class:`FactorizedReduce`) start with ``relu(x)``. Made here, it is computed once per
+    layout, and autograd keeps one copy of it per layout instead of one per candidate
+    (``weighted_sum`` in :mod:`emodarts_nni.summed_cell`).
     """
 
     def __init__(self, x: torch.Tensor) -> None:
