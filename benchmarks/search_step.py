@@ -172,7 +172,7 @@ STEPS: dict[str, Step] = {
     # FactorizedReduce's strided convolutions (the reference that tells how fast the machine
     # is today)
     "nni": Step("first", "normal", _nni_strategy, _nni_step, nchw=True, strided_reduce=True),
-    # our step and cell with NCHW depthwise convolutions: what channels-last adds
+    # our step and cell with every kernel in NCHW: what channels-last adds
     "frugal-nchw": Step("first", "normal", _frugal_strategy, _frugal_step, nchw=True),
     "lean": Step("first", "lean", _lean_strategy, _frugal_step),
     "second": Step("second", "normal", _frugal_strategy, _second_step),

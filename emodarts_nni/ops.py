@@ -117,12 +117,7 @@ class LayoutSwitch(nn.Module):
 
 class ChannelsLastKernel(LayoutSwitch):
     """One kernel with a :class:`LayoutSwitch`: :meth:`kernel` in channels-last where
-    :attr:`channels_last` says so, NCHW in and out (or channels-last out:
-    :meth:`run_channels_last`)."""
-
-    def run_channels_last(self, x: torch.Tensor) -> torch.Tensor:
-        """The kernel on ``x`` in channels-last, the result left in channels-last."""
-        return self.kernel(x.contiguous(memory_format=torch.channels_last))
+    :attr:`channels_last` says so, NCHW in and out."""
 
     def kernel(self, x: torch.Tensor) -> torch.Tensor:
         """The plain kernel, in whatever layout ``x`` has."""
@@ -131,7 +126,7 @@ class ChannelsLastKernel(LayoutSwitch):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         if not self.uses_channels_last(x):
             return self.kernel(x)
-        return self.run_channels_last(x).contiguous()
+        return self.kernel(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
 class DepthwiseConv2d(ChannelsLastKernel, nn.Conv2d):
@@ -190,13 +185,12 @@ class DilConv(StartsWithReLU, nn.Sequential):
 
     def after_relu(self, activated: ActivatedInput) -> torch.Tensor:  # noqa: D102
         _, depthwise, pointwise, bn = self
-        if not depthwise.uses_channels_last(activated.x):
-            return bn(pointwise(depthwise(activated.relu())))
-        # The pointwise convolution stays in channels-last too (at 8 channels on 128 × 128
-        # its forward and backward take 4.3 ms there and 19 ms in NCHW); batch norm, whose
-        # backward is slower in channels-last, is back in NCHW.
-        x = depthwise.kernel(activated.relu(channels_last=True))
-        return bn(pointwise(x).contiguous())
+        # Where the depthwise kernel runs in channels-last the pointwise convolution stays
+        # in it too (at 8 channels on 128 × 128 its forward and backward take 4.3 ms there
+        # and 19 ms in NCHW); batch norm, whose backward is slower in channels-last, is
+        # back in NCHW (``contiguous`` leaves an NCHW tensor as it is).
+        x = activated.relu(channels_last=depthwise.uses_channels_last(activated.x))
+        return bn(pointwise(depthwise.kernel(x)).contiguous())
 
 
 class SepConv(StartsWithReLU, nn.Sequential):
@@ -233,9 +227,8 @@ class Conv7x1x1x7(StartsWithReLU, LayoutSwitch, nn.Sequential):
 
     def after_relu(self, activated: ActivatedInput) -> torch.Tensor:  # noqa: D102
         _, wide, tall, bn = self
-        if not self.uses_channels_last(activated.x):
-            return bn(tall(wide(activated.relu())))
-        return bn(tall(wide(activated.relu(channels_last=True))).contiguous())
+        x = activated.relu(channels_last=self.uses_channels_last(activated.x))
+        return bn(tall(wide(x)).contiguous())  # batch norm in NCHW
 
 
 class Zero(nn.Module):
