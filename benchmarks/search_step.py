@@ -17,8 +17,9 @@ Steps (:data:`STEPS`; add a row kind by adding an entry):
 
 * ``frugal`` — our first-order step (:func:`emodarts_nni.oneshot.darts_step`);
 * ``nni`` — NNI's own first-order step: NNI's differentiable cell, full backward in both
-  phases, every kernel in NCHW, ``FactorizedReduce``'s strided convolutions (the product
-  without its speed levers; the row that tells how fast the machine is today);
+  phases, every kernel in NCHW, strided kernels at their stride (``FactorizedReduce``'s
+  1×1 convolutions, the dilated depthwise ones of reduction edges: the product without
+  its speed levers; the row that tells how fast the machine is today);
 * ``frugal-nchw`` — ``frugal`` with every :class:`emodarts_nni.ops.LayoutSwitch` in NCHW
   (what channels-last adds);
 * ``second`` — our second-order step (``darts-2nd``, :func:`emodarts_nni.second_order.darts_2nd_step`);
@@ -108,8 +109,9 @@ class Step:
     plan: dict[str, Any] = field(default_factory=dict)
     #: Every kernel in NCHW (no :class:`~emodarts_nni.ops.LayoutSwitch` in channels-last).
     nchw: bool = False
-    #: ``FactorizedReduce`` runs its 1×1 convolutions at stride 2 (as before our speed-ups).
-    strided_reduce: bool = False
+    #: Strided kernels run as they are, not at stride 1 on the subsampled input
+    #: (:class:`~emodarts_nni.ops.SubsamplesFirst`; as before our speed-ups).
+    strided: bool = False
 
 
 def _frugal_strategy() -> Any:
@@ -169,9 +171,9 @@ def _nni_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
 STEPS: dict[str, Step] = {
     "frugal": Step("first", "normal", _frugal_strategy, _frugal_step),
     # NNI's unmodified step: its cell, full backward in both phases, NCHW throughout and
-    # FactorizedReduce's strided convolutions (the reference that tells how fast the machine
+    # strided kernels at their stride (the reference that tells how fast the machine
     # is today)
-    "nni": Step("first", "normal", _nni_strategy, _nni_step, nchw=True, strided_reduce=True),
+    "nni": Step("first", "normal", _nni_strategy, _nni_step, nchw=True, strided=True),
     # our step and cell with every kernel in NCHW: what channels-last adds
     "frugal-nchw": Step("first", "normal", _frugal_strategy, _frugal_step, nchw=True),
     "lean": Step("first", "lean", _lean_strategy, _frugal_step),
@@ -278,7 +280,7 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
 
     import emodarts_nni.lean
     import emodarts_nni.oneshot  # noqa: F401 (imported before the baseline RSS is taken)
-    from emodarts_nni.ops import FactorizedReduce, LayoutSwitch
+    from emodarts_nni.ops import LayoutSwitch, SubsamplesFirst
     from emodarts_nni.space import space_from_args
 
     steps, batch, device, threads = options.steps, options.batch, options.device, options.threads
@@ -296,9 +298,9 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
         for module in net.modules():
             if isinstance(module, LayoutSwitch):
                 module.channels_last = False
-    if step.strided_reduce:
+    if step.strided:
         for module in net.modules():
-            if isinstance(module, FactorizedReduce):
+            if isinstance(module, SubsamplesFirst):
                 module.subsample = False
     alphas, weights = split_parameters(net)
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)

@@ -101,7 +101,7 @@ def test_odd_hidden_size_is_rejected():
 
 @pytest.mark.parametrize(
     ("kernel", "stride", "dilation"),
-    [(3, 1, 1), (3, 2, 1), (5, 1, 1), (3, 1, 2), (5, 1, 2), (5, 2, 1)],
+    [(3, 1, 1), (3, 2, 1), (5, 1, 1), (3, 1, 2), (5, 1, 2), (5, 2, 1), (3, 2, 2), (5, 2, 2)],
 )
 @pytest.mark.parametrize("side", [1, 3, 5, 16])
 def test_depthwise_conv_in_channels_last_gives_nchw_values_and_gradients(
@@ -122,6 +122,38 @@ def test_depthwise_conv_in_channels_last_gives_nchw_values_and_gradients(
     for a, b in zip(*outputs, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)  # summation order
     assert outputs[1][0].is_contiguous()  # NCHW again for the ops after it
+
+
+@pytest.mark.parametrize("channels", [8, 16])  # the grid's kernel in channels-last, in NCHW
+@pytest.mark.parametrize(("kernel", "side"), [(3, 1), (3, 6), (5, 7), (5, 12)])
+def test_dilated_strided_depthwise_conv_runs_on_its_grid_with_the_same_values(
+    channels, kernel, side
+):
+    """Dilation 2 at stride 2 reads every second row and column only: run at stride 1 there,
+    the values and gradients are the strided kernel's (``subsample=False``)."""
+    torch.manual_seed(0)
+    conv = DepthwiseConv2d(channels, kernel, 2, kernel - 1, 2)
+    assert conv.grid == 2
+    assert conv.channels_last == channels_last_pays(channels, kernel, 1, 1)
+    x = torch.randn(3, channels, side, side + 3)
+    results = []
+    for subsample in (True, False):
+        conv.subsample = subsample
+        conv.zero_grad()
+        xi = x.clone().requires_grad_()
+        y = conv(xi)
+        y.backward(torch.linspace(-1, 1, y.numel()).view_as(y))
+        results.append((y, xi.grad, conv.weight.grad))
+    assert results[0][0].is_contiguous()
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)  # summation order
+
+
+def test_depthwise_conv_runs_on_a_grid_only_where_every_tap_falls_on_it():
+    assert DepthwiseConv2d(8, 3, 2, 2, 2).grid == 2
+    assert DepthwiseConv2d(8, 3, 2, 1, 1).grid == 1  # undilated: taps on both grids
+    assert DepthwiseConv2d(8, 3, 2, 1, 2).grid == 1  # odd padding: the other grid
+    assert DepthwiseConv2d(8, 3, 1, 2, 2).grid == 1  # stride 1: nothing to skip
 
 
 def test_depthwise_conv_keeps_nchw_where_channels_last_is_slower():
