@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
-from emodarts_nni.ops import ActivatedInput, StartsWithReLU
+from emodarts_nni.ops import ActivatedInput, StartsWithReLU, Zero
 
 with quiet_nni_import():
     from nni.nas.nn.pytorch.cell import preprocess_cell_inputs
@@ -34,15 +34,25 @@ with quiet_nni_import():
 
 def weighted_sum(ops: Iterable[nn.Module], x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``Σ_k weights[k] · ops[k](x)``. A trailing weight without an op (NNI's ``none`` slot)
-    adds nothing. The ops that start with ``relu(x)`` (:class:`~emodarts_nni.ops.StartsWithReLU`)
-    share one, made once per layout (:class:`~emodarts_nni.ops.ActivatedInput`): the same
-    values, one ReLU kept for backward instead of one per op."""
+    adds nothing, nor does a :class:`~emodarts_nni.ops.Zero` op (the ``none`` candidate):
+    its term is zero and so is its own share of α's gradient (its weight still takes part
+    in the softmax), so it is not computed unless it is the edge's only op. The ops that
+    start with ``relu(x)`` (:class:`~emodarts_nni.ops.StartsWithReLU`) share one, made once
+    per layout (:class:`~emodarts_nni.ops.ActivatedInput`): the same values, one ReLU kept
+    for backward instead of one per op."""
     activated = ActivatedInput(x)
     total: torch.Tensor | None = None
+    zero: tuple[torch.Tensor, nn.Module] | None = None
     for w, op in zip(weights, ops, strict=False):
+        if isinstance(op, Zero):
+            zero = zero or (w, op)
+            continue
         out = op.after_relu(activated) if isinstance(op, StartsWithReLU) else op(x)
         # addcmul: the product and the sum in one pass, without a tensor for the product.
         total = w * out if total is None else torch.addcmul(total, w, out)
+    if total is None and zero is not None:
+        w, op = zero
+        total = w * op(x)
     if total is None:
         raise ValueError("a mixed edge needs at least one candidate op")
     return total

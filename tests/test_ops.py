@@ -271,6 +271,54 @@ def test_an_edge_shares_one_relu_among_its_candidates():
         assert kept_shared <= kept_apart - 3 * x.numel() * 4, (kept_shared, kept_apart)
 
 
+@pytest.mark.parametrize(("c_in", "channels_last"), [(24, True), (12, True), (16, False)])
+def test_preprocessing_conv_in_channels_last_gives_nchw_values_and_gradients(c_in, channels_last):
+    from emodarts_nni.ops import ReLUConvBN
+
+    torch.manual_seed(0)
+    ours = ReLUConvBN(c_in, 8, 1, 1, 0)
+    assert ours.channels_last == channels_last
+    x = torch.randn(4, c_in, 7, 10)
+    results = []
+    for flag in (True, False):
+        ours.channels_last = flag and channels_last
+        ours.zero_grad()
+        xi = x.clone().requires_grad_()
+        y = ours(xi)
+        y.backward(torch.linspace(-1, 1, y.numel()).view_as(y))
+        results.append((y, xi.grad, ours[1].weight.grad))
+    assert results[0][0].is_contiguous()
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_an_edge_does_not_compute_its_none_candidate(stride):
+    """The ``none`` op's term of the weighted sum is zero: skipped, the edge's value and the
+    gradients of x and of every α weight (``none``'s included) are the full sum's."""
+    from emodarts_nni.ops import Zero
+    from emodarts_nni.summed_cell import weighted_sum
+
+    torch.manual_seed(0)
+    candidates = [CNN_OPS[n](8, stride) for n in ("none", "sep_conv_3x3", "none", "avg_pool_3x3")]
+    x = torch.randn(4, 8, 9, 9)
+    alpha = torch.randn(len(candidates) + 1)
+    results = []
+    for skip in (True, False):
+        xi, ai = x.clone().requires_grad_(), alpha.clone().requires_grad_()
+        weights = torch.softmax(ai, 0)
+        if skip:
+            y = weighted_sum(candidates, xi, weights)
+        else:
+            y = sum(w * op(xi) for w, op in zip(weights, candidates, strict=False))
+        y.backward(torch.linspace(-1, 1, y.numel()).view_as(y))
+        results.append((y, xi.grad, ai.grad))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    only = weighted_sum([Zero(stride)], x, torch.ones(2))  # an edge of none alone: zeros
+    assert only.shape == x[..., ::stride, ::stride].shape and not only.any()
+
+
 @pytest.mark.parametrize("side", [1, 2, 5, 8, 13])
 def test_factorized_reduce_equals_its_two_strided_convolutions(side):
     """Subsampling before the 1×1 convs gives the stride-2 convs' values and gradients."""
