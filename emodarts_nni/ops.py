@@ -38,6 +38,7 @@ class ActivatedInput:
     def __init__(self, x: torch.Tensor) -> None:
         self.x = x
         self._made: dict[bool, torch.Tensor] = {}
+        self._grids: dict[tuple[int, int, bool], torch.Tensor] = {}
 
     def relu(self, channels_last: bool = False) -> torch.Tensor:
         """``relu(x)``, in channels-last when asked (the layout changes before the ReLU, so
@@ -46,6 +47,21 @@ class ActivatedInput:
         if made is None:
             x = self.x.contiguous(memory_format=torch.channels_last) if channels_last else self.x
             made = self._made[channels_last] = torch.relu(x)
+        return made
+
+    def grid(self, stride: int, offset: int = 0, channels_last: bool = False) -> torch.Tensor:
+        """``relu(x)`` at every ``stride``-th row and column from ``offset``: a copy made
+        once per grid and layout for the ops that read only that grid (on a reduction edge
+        the two dilated convolutions and :class:`FactorizedReduce`). Shared, its backward
+        writes one gradient of the whole map instead of one per op."""
+        key = (stride, offset, channels_last)
+        made = self._grids.get(key)
+        if made is None:
+            if channels_last:
+                made = self.grid(stride, offset).contiguous(memory_format=torch.channels_last)
+            else:
+                made = self.relu()[:, :, offset::stride, offset::stride].contiguous()
+            self._grids[key] = made
         return made
 
 
@@ -180,22 +196,33 @@ class DepthwiseConv2d(SubsamplesFirst, ChannelsLastKernel, nn.Conv2d):
         g = self.grid
         self.channels_last = channels_last_pays(channels, kernel, stride // g, dilation // g)
 
-    def _on_grid(self) -> bool:
+    def on_grid(self) -> bool:
+        """Whether the kernel runs at stride 1 on its :attr:`grid` (:meth:`grid_kernel`)."""
         return self.grid > 1 and self.subsample
 
     def uses_channels_last(self, x: torch.Tensor) -> bool:
         """Whether the module wants ``x`` in channels-last. On a grid it takes NCHW: the
-        copy of the grid it makes is in the kernel's layout."""
-        return not self._on_grid() and super().uses_channels_last(x)
+        copy of the grid it makes is in the kernel's layout (:meth:`grid_channels_last`)."""
+        return not self.on_grid() and super().uses_channels_last(x)
 
-    def kernel(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if not self._on_grid():
-            return nn.Conv2d.forward(self, x)
+    def grid_channels_last(self, x: torch.Tensor) -> bool:
+        """Whether :meth:`grid_kernel` wants the grid of ``x`` in channels-last."""
+        return super().uses_channels_last(x)
+
+    def grid_kernel(self, on_grid: torch.Tensor) -> torch.Tensor:
+        """The kernel at stride 1, undilated, on the grid of its input (``on_grid``: every
+        :attr:`grid`-th row and column from the first)."""
         g = self.grid
-        layout = torch.channels_last if super().uses_channels_last(x) else torch.contiguous_format
-        on_grid = x[:, :, ::g, ::g].contiguous(memory_format=layout)
         padding = (self.padding[0] // g, self.padding[1] // g)
         return nn.functional.conv2d(on_grid, self.weight, None, 1, padding, 1, self.groups)
+
+    def kernel(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if not self.on_grid():
+            return nn.Conv2d.forward(self, x)
+        layout = torch.channels_last if self.grid_channels_last(x) else torch.contiguous_format
+        return self.grid_kernel(
+            x[:, :, :: self.grid, :: self.grid].contiguous(memory_format=layout)
+        )
 
 
 class MaxPool2d(ChannelsLastKernel, nn.MaxPool2d):
@@ -234,8 +261,14 @@ class DilConv(StartsWithReLU, nn.Sequential):
         # in it too (at 8 channels on 128 × 128 its forward and backward take 4.3 ms there
         # and 19 ms in NCHW); batch norm, whose backward is slower in channels-last, is
         # back in NCHW (``contiguous`` leaves an NCHW tensor as it is).
-        x = activated.relu(channels_last=depthwise.uses_channels_last(activated.x))
-        return bn(pointwise(depthwise.kernel(x)).contiguous())
+        # On a grid, the grid is shared with the edge's other ops that read it.
+        if depthwise.on_grid():
+            layout = depthwise.grid_channels_last(activated.x)
+            out = depthwise.grid_kernel(activated.grid(depthwise.grid, channels_last=layout))
+        else:
+            x = activated.relu(channels_last=depthwise.uses_channels_last(activated.x))
+            out = depthwise.kernel(x)
+        return bn(pointwise(out).contiguous())
 
 
 class SepConv(StartsWithReLU, nn.Sequential):
@@ -306,13 +339,14 @@ class FactorizedReduce(SubsamplesFirst, StartsWithReLU):
         # first, the same values (bit for bit) 1.4-2.2x faster on CPU, where oneDNN's
         # strided 1×1 kernel is slow (16 channels on 128 × 128: 52 vs 88 ms forward and
         # backward). The offset branch sees x shifted by one, zero-padded at the end for odd
-        # sizes so that it lines up with the first.
-        x = activated.relu()
+        # sizes so that it lines up with the first. The grids are shared with the edge's
+        # other ops that read them (ActivatedInput.grid).
         if not self.subsample:
+            x = activated.relu()
             shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
             return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
-        a = nn.functional.conv2d(x[:, :, ::2, ::2], self.conv_1.weight)
-        shifted = x[:, :, 1::2, 1::2]
+        a = nn.functional.conv2d(activated.grid(2), self.conv_1.weight)
+        shifted = activated.grid(2, offset=1)
         rows, cols = a.shape[-2] - shifted.shape[-2], a.shape[-1] - shifted.shape[-1]
         b = nn.functional.conv2d(nn.functional.pad(shifted, (0, cols, 0, rows)), self.conv_2.weight)
         return self.bn(torch.cat([a, b], dim=1))

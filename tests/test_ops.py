@@ -292,6 +292,34 @@ def test_preprocessing_conv_in_channels_last_gives_nchw_values_and_gradients(c_i
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_a_reduction_edge_reads_each_grid_of_its_input_once():
+    """The dilated convolutions and FactorizedReduce of a reduction edge share one copy of
+    each grid they read: backward makes one whole-map gradient per grid, not one per op."""
+    from emodarts_nni.ops import ActivatedInput
+
+    x = torch.randn(2, 8, 7, 6, requires_grad=True)
+    activated = ActivatedInput(x)
+    even, odd = activated.grid(2), activated.grid(2, offset=1)
+    assert activated.grid(2) is even and activated.grid(2, offset=1) is odd
+    torch.testing.assert_close(even, torch.relu(x)[:, :, ::2, ::2], rtol=0, atol=0)
+    torch.testing.assert_close(odd, torch.relu(x)[:, :, 1::2, 1::2], rtol=0, atol=0)
+    in_cl = activated.grid(2, channels_last=True)
+    assert in_cl.is_contiguous(memory_format=torch.channels_last) and torch.equal(in_cl, even)
+    names = ("dil_conv_3x3", "dil_conv_5x5", "skip_connect")
+    ops = [CNN_OPS[n](8, 2) for n in names]
+    slices = []
+    y = sum(op.after_relu(activated) for op in ops)
+    pending, seen = [y.grad_fn], set()
+    while pending:  # every slicing node of the graph: one per grid
+        node = pending.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        slices += [node] if "Slice" in type(node).__name__ else []
+        pending += [n for n, _ in node.next_functions]
+    assert len(slices) == 4, slices  # each grid: one row slice, one column slice
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_an_edge_does_not_compute_its_none_candidate(stride):
     """The ``none`` op's term of the weighted sum is zero: skipped, the edge's value and the
