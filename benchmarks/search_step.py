@@ -35,7 +35,7 @@ Row sets (:data:`ROW_SETS`): ``paper`` (the default: issue 12's configurations) 
     python benchmarks/search_step.py --rows cnn_only:lean --steps 0   # memory only
     python benchmarks/search_step.py --rows cnn_only:frugal --steps 0 --profile  # where time goes
     python benchmarks/search_step.py --device cuda         # adds peak GPU memory
-    python benchmarks/search_step.py --overhead            # Lightning/NNI loop vs plain loop
+    python benchmarks/search_step.py --overhead --rounds 3 # Lightning/NNI loop vs plain loop, fresh processes
 
 The authors' figures (issue 12, their code on the project's 2-core machine, batch 16):
 first-order CNN-only 23.0 s / 9.75 GiB; second order CNN-only 53.0 s / 13.44 GiB, joint
@@ -413,11 +413,14 @@ def row_line(r: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- overhead
-def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: int, threads: int):
-    """Seconds per search step of the same supernet and data: a plain PyTorch loop over
-    :func:`emodarts_nni.oneshot.darts_step` vs the product's loop (Lightning running
-    :class:`emodarts_nni.oneshot.FrugalDartsModule` through NNI, as ``emodarts run`` does).
-    Medians over ``batches`` steps after the first (one epoch each)."""
+def overhead_loop_seconds(
+    loop: str, config: str, sizes: dict[str, Any], batch: int, batches: int, threads: int
+) -> list[float]:
+    """Seconds of each search step after the first, in this process, of one loop over the
+    same supernet and data (``batches`` steps, one epoch): ``plain``, a PyTorch loop over
+    :func:`emodarts_nni.oneshot.darts_step`, or ``framework``, the product's loop
+    (Lightning running :class:`emodarts_nni.oneshot.FrugalDartsModule` through NNI, as
+    ``emodarts run`` does)."""
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -439,21 +442,20 @@ def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: in
     n = batch * batches
     x = rng.standard_normal((n, args["n_mfcc"], args["frames"])).astype(np.float32)
     y = rng.integers(0, args["n_classes"], n)
-
-    # plain loop: same loaders, same optimisers as SerModule + the strategy
     torch.manual_seed(0)
-    net = DARTS().mutate_model(space_from_args(args))
-    alphas, weights = split_parameters(net)
-    w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
-    a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    train = make_loader(x, y, batch_size=batch, shuffle=True, seed=0)
-    val = make_loader(x, y, batch_size=batch, shuffle=True, seed=1)
-    stamps = [time.perf_counter()]
-    for trn_batch, val_batch in zip(train, val, strict=True):
-        darts_step(net, loss_fn, val_batch, trn_batch, a_opt, w_opt, grad_clip=5.0)
-        stamps.append(time.perf_counter())
-    plain = statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:], strict=False))
+    if loop == "plain":  # same loaders, same optimisers as SerModule + the strategy
+        net = DARTS().mutate_model(space_from_args(args))
+        alphas, weights = split_parameters(net)
+        w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
+        a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        train = make_loader(x, y, batch_size=batch, shuffle=True, seed=0)
+        val = make_loader(x, y, batch_size=batch, shuffle=True, seed=1)
+        stamps = [time.perf_counter()]
+        for trn_batch, val_batch in zip(train, val, strict=True):
+            darts_step(net, loss_fn, val_batch, trn_batch, a_opt, w_opt, grad_clip=5.0)
+            stamps.append(time.perf_counter())
+        return [b - a for a, b in zip(stamps[1:], stamps[2:], strict=False)]
 
     class Stamps(pl.Callback):
         def __init__(self) -> None:
@@ -482,21 +484,53 @@ def measure_overhead(config: str, sizes: dict[str, Any], batch: int, batches: in
             shuffle_validation=True,
             traced=True,
         )
-        evaluator = training.evaluator()
-        torch.manual_seed(0)
         run_search(
             space_from_args(args),
-            evaluator,
+            training.evaluator(),
             DARTS(gradient_clip_val=5.0),
             experiment_dir=Path(tmp) / "nni",
         )
-    framework = statistics.median(b - a for a, b in zip(stamp.times, stamp.times[1:], strict=False))
+    return [b - a for a, b in zip(stamp.times, stamp.times[1:], strict=False)]
+
+
+#: The two loops of :func:`overhead_loop_seconds`.
+OVERHEAD_LOOPS = ("plain", "framework")
+
+
+def measure_overhead(
+    config: str, sizes: dict[str, Any], batch: int, batches: int, threads: int, rounds: int = 2
+) -> dict[str, Any]:
+    """Framework overhead: the product's loop against a plain loop, each loop in a fresh
+    process, ``rounds`` times alternately (the second loop of one process ran up to 28 %
+    slower than the first, whichever it was). Medians of each loop's steps, then the
+    median over the rounds."""
+    per_round: dict[str, list[float]] = {loop: [] for loop in OVERHEAD_LOOPS}
+    for _ in range(rounds):
+        for loop in OVERHEAD_LOOPS:
+            spec = json.dumps([loop, config, sizes, batch, batches, threads])
+            cmd = [sys.executable, __file__, "--overhead-child", spec]
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [_repo(), os.environ.get("PYTHONPATH")])
+                ),
+            }
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if proc.returncode:
+                raise RuntimeError(f"{loop} loop failed:\n{proc.stderr[-3000:]}")
+            seconds = json.loads(proc.stdout.strip().splitlines()[-1])
+            per_round[loop].append(statistics.median(seconds))
+    plain = statistics.median(per_round["plain"])
+    framework = statistics.median(per_round["framework"])
     return {
         "config": config,
         "sizes": sizes,
         "batch": batch,
         "batches": batches,
         "threads": threads,
+        "rounds": rounds,
+        "plain_seconds_per_step_each_round": per_round["plain"],
+        "framework_seconds_per_step_each_round": per_round["framework"],
         "plain_seconds_per_step": plain,
         "framework_seconds_per_step": framework,
         "overhead": framework / plain - 1,
@@ -528,6 +562,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overhead-config", default="cnn_only")
     parser.add_argument("--batches", type=int, default=12, help="steps per loop (--overhead)")
     parser.add_argument(
+        "--rounds", type=int, default=2, help="fresh processes per loop (--overhead)"
+    )
+    parser.add_argument(
         "--allocations",
         action="store_true",
         help="one more step under the torch profiler: torch's own peak (CPU, deterministic)",
@@ -538,6 +575,7 @@ def main(argv: list[str] | None = None) -> None:
         help="one more step under the torch profiler: where each row's time goes",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--overhead-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = json.loads(args.sizes)
     if args.quick:
@@ -549,9 +587,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(measure(args.child, options)))
         return
+    if args.overhead_child:
+        print(json.dumps(overhead_loop_seconds(*json.loads(args.overhead_child))))
+        return
     if args.overhead:
         result = measure_overhead(
-            args.overhead_config, sizes, args.batch, args.batches, args.threads
+            args.overhead_config, sizes, args.batch, args.batches, args.threads, args.rounds
         )
         print(json.dumps(result, indent=2))
         if args.json:
