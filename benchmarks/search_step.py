@@ -368,17 +368,23 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
     return out
 
 
-def run_row(row: str, options: RowOptions) -> dict[str, Any]:
-    """:func:`measure` in a fresh Python process (its own peak RSS)."""
-    cmd = [sys.executable, __file__, "--child", row, *options.child_args()]
+def run_child(what: str, args: list[str]) -> Any:
+    """This script with ``args`` in a fresh Python process: the JSON of its last line of
+    output (``what`` names the work in the error when it fails)."""
+    cmd = [sys.executable, __file__, *args]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [_repo(), os.environ.get("PYTHONPATH")])),
     }
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
-        raise RuntimeError(f"{row} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_row(row: str, options: RowOptions) -> dict[str, Any]:
+    """:func:`measure` in a fresh Python process (its own peak RSS)."""
+    return run_child(row, ["--child", row, *options.child_args()])
 
 
 def _repo() -> str:
@@ -508,17 +514,7 @@ def measure_overhead(
     for _ in range(rounds):
         for loop in OVERHEAD_LOOPS:
             spec = json.dumps([loop, config, sizes, batch, batches, threads])
-            cmd = [sys.executable, __file__, "--overhead-child", spec]
-            env = {
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join(
-                    filter(None, [_repo(), os.environ.get("PYTHONPATH")])
-                ),
-            }
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if proc.returncode:
-                raise RuntimeError(f"{loop} loop failed:\n{proc.stderr[-3000:]}")
-            seconds = json.loads(proc.stdout.strip().splitlines()[-1])
+            seconds = run_child(f"the {loop} loop", ["--overhead-child", spec])
             per_round[loop].append(statistics.median(seconds))
     plain = statistics.median(per_round["plain"])
     framework = statistics.median(per_round["framework"])
