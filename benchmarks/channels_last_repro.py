@@ -104,7 +104,7 @@ def shapes() -> list[dict[str, Any]]:
 
 def supernet_cases() -> list[dict[str, Any]]:
     """One small CNN-only DARTS supernet per CNN op (that op alone) and one with every op."""
-    from emodarts_nni.ops import CNN_OPS
+    from emodarts_nni.space.ops import CNN_OPS
 
     ops = [[name] for name in CNN_OPS if name != "none"] + [list(CNN_OPS)]
     return [dict(kind="supernet", ops=o, side=side) for o in ops for side in (16, 32)]
@@ -117,9 +117,9 @@ def check_supernet(case: dict[str, Any], repeats: int) -> str:
     import torch
     from search_step import split_parameters  # this folder's benchmark
 
-    from emodarts_nni.oneshot import DARTS, darts_step
-    from emodarts_nni.space import space_from_args
-    from emodarts_nni.space_args import resolve_space_args
+    from emodarts_nni.space.args import resolve_space_args
+    from emodarts_nni.space.model import space_from_args
+    from emodarts_nni.strategy.darts.first_order import DARTS, darts_step
 
     torch.manual_seed(0)
     side = case["side"]

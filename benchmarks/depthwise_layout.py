@@ -1,10 +1,10 @@
 """Depthwise convolution on CPU: NCHW against channels-last, forward + backward.
 
-The table behind :func:`emodarts_nni.ops.channels_last_pays`: for each depthwise kernel
+The table behind :func:`emodarts_nni.space.ops.channels_last_pays`: for each depthwise kernel
 the CNN ops build (3 × 3 and 5 × 5, dilation 1 and 2, stride 1 and 2) at the channel and
 map sizes of the paper's search (4 and 8 channels at 128 × 128 down to 32 at 32 × 32, batch 16),
 the median time of a forward and backward pass in NCHW, and in channels-last with the
-conversions in and out that :class:`~emodarts_nni.ops.DepthwiseConv2d` makes. Run it on an
+conversions in and out that :class:`~emodarts_nni.space.ops.DepthwiseConv2d` makes. Run it on an
 otherwise idle machine; the rule was read off its output on 2 cores (torch 2.13).
 
     python benchmarks/depthwise_layout.py
@@ -41,7 +41,7 @@ def _median_seconds(fn: Callable[[], None], repeats: int) -> float:
 
 def measure(channels: int, side: int, kernel: int, dilation: int, stride: int, repeats: int):
     """Median seconds of forward + backward in NCHW and in channels-last (batch 16)."""
-    from emodarts_nni.ops import channels_last_pays
+    from emodarts_nni.space.ops import channels_last_pays
 
     pad = dilation * (kernel - 1) // 2
     x = torch.randn(16, channels, side, side, requires_grad=True)

@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/recipe_classical.py
 
 Prints one JSON line per (corpus, normalisation): validation and test UA per fold of the
-logistic regression of :mod:`emodarts_nni.classical` (fitted on search + train, C chosen on
+logistic regression of :mod:`emodarts_nni.training.classical` (fitted on search + train, C chosen on
 validation). The table in docs/recipe.md comes from this.
 """
 
@@ -21,10 +21,10 @@ def main() -> None:
     """Fit and score the classical control on every fold, both normalisations."""
     import numpy as np
 
-    from emodarts_nni.classical import fit_classical, utterance_statistics
-    from emodarts_nni.config import load_config
-    from emodarts_nni.metrics import unweighted_accuracy
+    from emodarts_nni.config.experiment import load_config
     from emodarts_nni.pipeline.data import prepare_fold
+    from emodarts_nni.training.classical import fit_classical, utterance_statistics
+    from emodarts_nni.training.metrics import unweighted_accuracy
 
     warnings.filterwarnings("ignore")
     for path, n_folds in CORPORA:

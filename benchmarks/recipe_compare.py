@@ -82,14 +82,14 @@ def run(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
 
-    from emodarts_nni.architecture import freeze, sample_architecture
-    from emodarts_nni.baselines import build_baseline
-    from emodarts_nni.config import load_config
-    from emodarts_nni.metrics import unweighted_accuracy
+    from emodarts_nni.config.experiment import load_config
     from emodarts_nni.pipeline.data import prepare_fold
     from emodarts_nni.pipeline.retrain import retrain
     from emodarts_nni.pipeline.search_result import space_arguments
-    from emodarts_nni.training import predict_proba
+    from emodarts_nni.space.architecture import freeze, sample_architecture
+    from emodarts_nni.training.baselines import build_baseline
+    from emodarts_nni.training.metrics import unweighted_accuracy
+    from emodarts_nni.training.module import predict_proba
 
     torch.set_num_threads(args.threads)
     done = set()

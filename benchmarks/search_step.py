@@ -4,7 +4,7 @@ A search step is what the authors' code does per batch: one α update on a valid
 batch, then one weight update on a training batch, through NNI's DARTS supernet of our
 space. Each row runs in a fresh process, so its peak RSS is its own; the median of the
 timed steps after one warm-up. Every row also records what ``emodarts plan`` predicted
-(:func:`emodarts_nni.sizing.search_estimate`), so the planner's error is measured too.
+(:func:`emodarts_nni.space.sizing.search_estimate`), so the planner's error is measured too.
 
 Rows are ``CONFIG:STEP``. Configurations (equal sizes to the authors': 128 × 128 MFCC,
 8 initial channels, 4 CNN cells × 4 nodes, batch 16; the joint space has 2 SeqNN cells
@@ -15,15 +15,15 @@ Rows are ``CONFIG:STEP``. Configurations (equal sizes to the authors': 128 × 12
 
 Steps (:data:`STEPS`; add a row kind by adding an entry):
 
-* ``frugal`` — our first-order step (:func:`emodarts_nni.oneshot.darts_step`);
+* ``frugal`` — our first-order step (:func:`emodarts_nni.strategy.darts.first_order.darts_step`);
 * ``nni`` — NNI's own first-order step: NNI's differentiable cell, full backward in both
   phases, every kernel in NCHW, strided kernels at their stride (``FactorizedReduce``'s
   1×1 convolutions, the dilated depthwise ones of reduction edges: the product without
   its speed levers; the row that tells how fast the machine is today);
-* ``frugal-nchw`` — ``frugal`` with every :class:`emodarts_nni.ops.LayoutSwitch` in NCHW
+* ``frugal-nchw`` — ``frugal`` with every :class:`emodarts_nni.space.ops.LayoutSwitch` in NCHW
   (what channels-last adds);
-* ``second`` — our second-order step (``darts-2nd``, :func:`emodarts_nni.second_order.darts_2nd_step`);
-* ``lean``, ``second-lean`` — those with ``search.memory: lean`` (:mod:`emodarts_nni.lean`);
+* ``second`` — our second-order step (``darts-2nd``, :func:`emodarts_nni.strategy.darts.second_order.darts_2nd_step`);
+* ``lean``, ``second-lean`` — those with ``search.memory: lean`` (:mod:`emodarts_nni.strategy.supermodule.lean`);
 * ``pc`` — ``frugal`` on PC-DARTS's partial-channel cells, K = 4.
 
 Row sets (:data:`ROW_SETS`): ``paper`` (the default: issue 12's configurations) and
@@ -107,15 +107,15 @@ class Step:
     run: Callable[..., None]
     #: What else the planner needs (``partial_channels`` for PC-DARTS).
     plan: dict[str, Any] = field(default_factory=dict)
-    #: Every kernel in NCHW (no :class:`~emodarts_nni.ops.LayoutSwitch` in channels-last).
+    #: Every kernel in NCHW (no :class:`~emodarts_nni.space.ops.LayoutSwitch` in channels-last).
     nchw: bool = False
     #: Strided kernels run as they are, not at stride 1 on the subsampled input
-    #: (:class:`~emodarts_nni.ops.SubsamplesFirst`; as before our speed-ups).
+    #: (:class:`~emodarts_nni.space.ops.SubsamplesFirst`; as before our speed-ups).
     strided: bool = False
 
 
 def _frugal_strategy() -> Any:
-    from emodarts_nni.oneshot import DARTS
+    from emodarts_nni.strategy.darts.first_order import DARTS
 
     return DARTS()
 
@@ -130,26 +130,26 @@ def _nni_strategy() -> Any:
 
 
 def _lean_strategy() -> Any:
-    from emodarts_nni.lean import lean_mutation_hooks
-    from emodarts_nni.oneshot import DARTS
+    from emodarts_nni.strategy.darts.first_order import DARTS
+    from emodarts_nni.strategy.supermodule.lean import lean_mutation_hooks
 
     return DARTS(mutation_hooks=lean_mutation_hooks())
 
 
 def _pc_strategy() -> Any:
-    from emodarts_nni.mixed_cells import PCDARTS
+    from emodarts_nni.strategy.supermodule.partial_channel import PCDARTS
 
     return PCDARTS()  # K = 4, the strategy's default
 
 
 def _second_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
-    from emodarts_nni.second_order import darts_2nd_step
+    from emodarts_nni.strategy.darts.second_order import darts_2nd_step
 
     darts_2nd_step(net, loss_fn, batch, batch, a_opt, w_opt, grad_clip=5.0)
 
 
 def _frugal_step(net, loss_fn, batch, a_opt, w_opt, weights) -> None:
-    from emodarts_nni.oneshot import darts_step
+    from emodarts_nni.strategy.darts.first_order import darts_step
 
     darts_step(net, loss_fn, batch, batch, a_opt, w_opt, grad_clip=5.0)
 
@@ -228,7 +228,7 @@ def torch_step_peak_bytes(fn: Any) -> int:
 
 def space_args(config: str, sizes: dict[str, Any]) -> dict[str, Any]:
     """Resolved space arguments of ``config`` with ``sizes`` overriding (torch-free)."""
-    from emodarts_nni.space_args import resolve_space_args
+    from emodarts_nni.space.args import resolve_space_args
 
     cfg = {**CONFIGS[config], **sizes}
     scope = cfg.pop("scope")
@@ -237,7 +237,7 @@ def space_args(config: str, sizes: dict[str, Any]) -> dict[str, Any]:
 
 def planned(config: str, step: str, sizes: dict[str, Any], batch: int) -> int:
     """What the planner predicts for this row's peak (bytes)."""
-    from emodarts_nni.sizing import search_estimate
+    from emodarts_nni.space.sizing import search_estimate
 
     kind = STEPS[step]
     return search_estimate(
@@ -278,10 +278,9 @@ def measure(row: str, options: RowOptions) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     import torch
 
-    import emodarts_nni.lean
-    import emodarts_nni.oneshot  # noqa: F401 (imported before the baseline RSS is taken)
-    from emodarts_nni.ops import LayoutSwitch, SubsamplesFirst
-    from emodarts_nni.space import space_from_args
+    import emodarts_nni.strategy.darts.first_order  # noqa: F401 (imported before the baseline RSS is taken)
+    from emodarts_nni.space.model import space_from_args
+    from emodarts_nni.space.ops import LayoutSwitch, SubsamplesFirst
 
     steps, batch, device, threads = options.steps, options.batch, options.device, options.threads
     sizes = options.sizes
@@ -424,8 +423,8 @@ def overhead_loop_seconds(
 ) -> list[float]:
     """Seconds of each search step after the first, in this process, of one loop over the
     same supernet and data (``batches`` steps, one epoch): ``plain``, a PyTorch loop over
-    :func:`emodarts_nni.oneshot.darts_step`, or ``framework``, the product's loop
-    (Lightning running :class:`emodarts_nni.oneshot.FrugalDartsModule` through NNI, as
+    :func:`emodarts_nni.strategy.darts.first_order.darts_step`, or ``framework``, the product's loop
+    (Lightning running :class:`emodarts_nni.strategy.darts.first_order.FrugalDartsModule` through NNI, as
     ``emodarts run`` does)."""
     import warnings
 
@@ -436,11 +435,11 @@ def overhead_loop_seconds(
     import pytorch_lightning as pl
     import torch
 
-    from emodarts_nni.config import config_from_dict
+    from emodarts_nni.config.experiment import config_from_dict
     from emodarts_nni.nni_runtime import run_search
-    from emodarts_nni.oneshot import DARTS, darts_step
-    from emodarts_nni.space import space_from_args
-    from emodarts_nni.training import make_loader, make_training
+    from emodarts_nni.space.model import space_from_args
+    from emodarts_nni.strategy.darts.first_order import DARTS, darts_step
+    from emodarts_nni.training.module import make_loader, make_training
 
     torch.set_num_threads(threads)
     args = space_args(config, sizes)

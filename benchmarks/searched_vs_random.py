@@ -28,9 +28,13 @@ def main() -> None:
     parser.add_argument("--baselines", default="cnn,cnn_lstm,cnn_lstm_att")
     args = parser.parse_args()
 
-    from emodarts_nni.architecture import read_architecture, sample_architecture, save_architecture
-    from emodarts_nni.config import load_config
+    from emodarts_nni.config.experiment import load_config
     from emodarts_nni.pipeline.run import run_pipeline
+    from emodarts_nni.space.architecture import (
+        read_architecture,
+        sample_architecture,
+        save_architecture,
+    )
 
     cfg = load_config(
         args.run_dir / "config.yaml", {"webui.enabled": False, "trainer.progress": False}

@@ -8,6 +8,7 @@ the CLI start without importing torch and NNI.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 __version__ = "0.1.0"
@@ -20,12 +21,16 @@ __all__ = [
     "__version__",
 ]
 
+# Release 0.1's flat module paths (``emodarts_nni.predict``, …) resolve to the warning shims
+# in ``_compat/`` for one release; this extends this package's own search path only.
+__path__.append(os.path.join(os.path.dirname(__file__), "_compat"))
+
 _LAZY = {
-    "CNN_OPS": "emodarts_nni.ops",
-    "SEQ_OPS": "emodarts_nni.ops",
-    "build_space": "emodarts_nni.space",
-    "load_architecture": "emodarts_nni.architecture",
-    "Predictor": "emodarts_nni.predict",
+    "CNN_OPS": "emodarts_nni.space.ops",
+    "SEQ_OPS": "emodarts_nni.space.ops",
+    "build_space": "emodarts_nni.space.model",
+    "load_architecture": "emodarts_nni.space.architecture",
+    "Predictor": "emodarts_nni.inference.predict",
 }
 
 

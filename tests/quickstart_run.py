@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from emodarts_nni.cli.main import main
-from emodarts_nni.shipped import EXPERIMENTS, shipped_folder
+from emodarts_nni.common.shipped import EXPERIMENTS, shipped_folder
 
 #: The quickstart at test size: every override is a config key of the quickstart file.
 OVERRIDES = {

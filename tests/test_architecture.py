@@ -10,7 +10,8 @@ import torch
 from conftest import SMALL_SPACE
 
 from emodarts_nni import load_architecture
-from emodarts_nni.architecture import (
+from emodarts_nni.common.errors import ArchitectureError
+from emodarts_nni.space.architecture import (
     FORMAT,
     check_matches_data,
     choice_count,
@@ -19,8 +20,7 @@ from emodarts_nni.architecture import (
     sample_architecture,
     save_architecture,
 )
-from emodarts_nni.errors import ArchitectureError
-from emodarts_nni.space import build_space, resolve_space_args
+from emodarts_nni.space.model import build_space, resolve_space_args
 
 SCOPES = ["emodarts", "lstm_only", "lstm_att_only", "rnn_only", "rnn_att_only", "cnn_only"]
 

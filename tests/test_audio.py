@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from emodarts_nni.common.errors import DataError
 from emodarts_nni.data.audio import EmptyAudioError, audio_duration, load_audio
-from emodarts_nni.errors import DataError
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from emodarts_nni.baselines import BASELINES, build_baseline
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.training.baselines import BASELINES, build_baseline
 
 NAMES = sorted(BASELINES)
 

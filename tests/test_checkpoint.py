@@ -9,10 +9,10 @@ import pytest
 import torch
 from conftest import SMALL_SPACE
 
-from emodarts_nni.architecture import ArchitectureFile, freeze, sample_architecture
-from emodarts_nni.checkpoint import load_checkpoint, save_checkpoint
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.space import resolve_space_args
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.inference.checkpoint import load_checkpoint, save_checkpoint
+from emodarts_nni.space.architecture import ArchitectureFile, freeze, sample_architecture
+from emodarts_nni.space.model import resolve_space_args
 
 CLASSES = ["neutral", "happy", "sad", "angry"]
 

@@ -12,7 +12,9 @@ import torch
 from test_pipeline import tiny_config
 from torch import nn
 
-from emodarts_nni.collapse import (
+from emodarts_nni.space.genotype import alpha_column, edge_name
+from emodarts_nni.space.ops import CNN_OPS, PARAMETER_FREE_OPS, SEQ_OPS
+from emodarts_nni.strategy.collapse import (
     COLLAPSE_SHARE,
     DECIDED_ENTROPY,
     CollapseMonitor,
@@ -22,9 +24,7 @@ from emodarts_nni.collapse import (
     collapse_summary,
     web_fields,
 )
-from emodarts_nni.genotype import alpha_column, edge_name
-from emodarts_nni.metrics import classification_report, single_class
-from emodarts_nni.ops import CNN_OPS, PARAMETER_FREE_OPS, SEQ_OPS
+from emodarts_nni.training.metrics import classification_report, single_class
 
 CNN = list(CNN_OPS)  # includes "none"
 SEQ = list(SEQ_OPS)
@@ -181,7 +181,7 @@ def test_search_run_reports_stage_collapse_architecture_and_stops_early(tmp_path
     """Through the real reporter: stage per epoch, collapse fields on search epochs, the
     architecture and parameter count on the final result; DARTS+'s stable-ranking stop
     (α frozen by a negligible arch lr); metrics.json flags; the single-class warning."""
-    from emodarts_nni.config import load_config
+    from emodarts_nni.config.experiment import load_config
     from emodarts_nni.nni_runtime.reporter import TrialReporter
     from emodarts_nni.pipeline.data import prepare_fold
     from emodarts_nni.pipeline.retrain import evaluate
@@ -226,7 +226,7 @@ def test_search_run_reports_stage_collapse_architecture_and_stops_early(tmp_path
 
 
 def test_reports_list_what_the_ua_hides():
-    from emodarts_nni.report import run_warnings
+    from emodarts_nni.reporting.runs import run_warnings
 
     metrics = {
         "ua": 0.25,

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from emodarts_nni.config import (
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.config.experiment import (
     STRATEGY_NAMES,
     CorpusConfig,
     ExperimentConfig,
@@ -21,7 +22,6 @@ from emodarts_nni.config import (
     dump_config,
     load_config,
 )
-from emodarts_nni.errors import ConfigError
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 PAPER_CONFIGS = ("iemocap", "msp_improv", "msp_podcast")
@@ -497,8 +497,8 @@ def test_the_config_validates_against_each_facts_owner() -> None:
     from emodarts_nni.data.corpora import CORPUS_KINDS
     from emodarts_nni.data.feature_config import NORMALISATIONS
     from emodarts_nni.data.splits import PROTOCOLS
-    from emodarts_nni.space_args import SPACE_DEFAULTS
-    from emodarts_nni.strategies import STRATEGY_NAMES as OWNED_NAMES
+    from emodarts_nni.space.args import SPACE_DEFAULTS
+    from emodarts_nni.strategy.registry import STRATEGY_NAMES as OWNED_NAMES
 
     def rule(cls: type, name: str) -> Any:
         return next(f for f in dataclasses.fields(cls) if f.name == name).metadata["rule"]
@@ -518,7 +518,7 @@ def test_config_and_strategies_import_without_torch_or_nni() -> None:
     import sys
 
     code = (
-        "import sys, emodarts_nni.config, emodarts_nni.strategies; "
+        "import sys, emodarts_nni.config.experiment, emodarts_nni.strategy.registry; "
         "print(sorted(m for m in ('torch', 'nni', 'librosa') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -536,7 +536,7 @@ SETTINGS_SCOPE = (
 
 
 def test_space_defaults_fill_every_argument_nobody_set() -> None:
-    from emodarts_nni.space_args import SPACE_DEFAULTS
+    from emodarts_nni.space.args import SPACE_DEFAULTS
 
     space = config_from_dict({"space": {"scope": "emodarts"}}).space  # no settings
     for name, value in space.build_kwargs().items():

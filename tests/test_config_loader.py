@@ -15,13 +15,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emodarts_nni.config import (
+from emodarts_nni.common.errors import ConfigError, EmodartsError
+from emodarts_nni.common.yaml_loader import YAML_MAX_DEPTH, YAML_MAX_VALUES
+from emodarts_nni.config.experiment import (
     ExperimentConfig,
     config_from_dict,
     load_config,
 )
-from emodarts_nni.errors import ConfigError, EmodartsError
-from emodarts_nni.yaml_loader import YAML_MAX_DEPTH, YAML_MAX_VALUES
 
 #: ~400 bytes that expand to 9^9 (387 million) strings: "billion laughs".
 ALIAS_BOMB = "\n".join(
@@ -61,7 +61,7 @@ def test_an_alias_bomb_is_refused_at_once_with_its_line(tmp_path):
 
 
 def test_an_alias_bomb_in_a_scope_file_is_refused_too(tmp_path):
-    from emodarts_nni.scopes import load_scope
+    from emodarts_nni.space.scopes import load_scope
 
     path = write(tmp_path, ALIAS_BOMB, "bomb.yaml")
     with pytest.raises(ConfigError, match=f"^{path}:5: invalid YAML: more than"):

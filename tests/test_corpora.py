@@ -21,6 +21,7 @@ from fakecorpora import (
     write_wav,
 )
 
+from emodarts_nni.common.errors import DataError
 from emodarts_nni.data.corpora import CORPUS_READERS, build_manifest, reader_options
 from emodarts_nni.data.corpora.common import (
     AUDIO_WITHOUT_LABEL,
@@ -31,7 +32,6 @@ from emodarts_nni.data.corpora.common import (
     probe_duration,
 )
 from emodarts_nni.data.manifest import read_manifest, write_manifest
-from emodarts_nni.errors import DataError
 
 
 def labels_of(result: ReadResult) -> dict[str, str]:

@@ -381,5 +381,8 @@ def test_every_relative_link_and_anchor_resolves():
 
 
 def test_github_slugs_match_githubs_rule():
-    assert github_slug("Operations (`emodarts_nni/ops.py`)") == "operations-emodarts_nniopspy"
+    assert (
+        github_slug("Operations (`emodarts_nni/space/ops.py`)")
+        == "operations-emodarts_nnispaceopspy"
+    )
     assert github_slug("Layouts: what `ROOT` must look like") == "layouts-what-root-must-look-like"

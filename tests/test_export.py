@@ -17,16 +17,16 @@ import torch
 from quickstart_run import quickstart_checkpoint
 from unseen_audio import LONG_TEXT, SHORT_TEXT, write_unseen
 
-from emodarts_nni.architecture import freeze, sample_architecture, validate_architecture
 from emodarts_nni.cli.main import main
 from emodarts_nni.data.audio import load_audio
 from emodarts_nni.data.feature_config import FeatureConfig
 from emodarts_nni.data.features import compute_features
-from emodarts_nni.export import export_model, load_exported, max_difference, sidecar_path
-from emodarts_nni.genotype import input_label, op_label
-from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS
-from emodarts_nni.predict import Predictor
-from emodarts_nni.space import resolve_space_args
+from emodarts_nni.inference.export import export_model, load_exported, max_difference, sidecar_path
+from emodarts_nni.inference.predict import Predictor
+from emodarts_nni.space.architecture import freeze, sample_architecture, validate_architecture
+from emodarts_nni.space.genotype import input_label, op_label
+from emodarts_nni.space.model import resolve_space_args
+from emodarts_nni.space.ops import CNN_OPS, NONE_OP, SEQ_OPS
 
 TOLERANCE = 1e-4
 N_MFCC, FRAMES = 16, 16

@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from emodarts_nni.cli.main import main
+from emodarts_nni.common.errors import ConfigError, DataError
 from emodarts_nni.data import features as feat
 from emodarts_nni.data.features import (
     EMPTY_AUDIO,
@@ -30,7 +31,6 @@ from emodarts_nni.data.features import (
     fit_normalisation,
 )
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance, read_manifest, write_manifest
-from emodarts_nni.errors import ConfigError, DataError
 
 #: A small configuration for speed: 20 MFCCs, 4 s, 128 frames pooled to 32.
 SMALL = FeatureConfig(

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emodarts_nni.errors import DataError
-from emodarts_nni.files import (
+from emodarts_nni.common.errors import DataError
+from emodarts_nni.common.files import (
     atomic_path,
     atomic_write_json,
     atomic_write_text,
@@ -116,8 +116,8 @@ def test_ensure_folder_names_the_culprit_in_one_line(tmp_path):
 
 
 def test_a_run_folder_that_cannot_be_created_is_one_line_error(tmp_path):
-    from emodarts_nni.config import ExperimentConfig
-    from emodarts_nni.runfolder import RunFolder
+    from emodarts_nni.config.experiment import ExperimentConfig
+    from emodarts_nni.pipeline.runfolder import RunFolder
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -126,8 +126,8 @@ def test_a_run_folder_that_cannot_be_created_is_one_line_error(tmp_path):
 
 
 def test_out_naming_a_file_is_one_line_error(tmp_path):
-    from emodarts_nni.config import ExperimentConfig
-    from emodarts_nni.runfolder import RunFolder
+    from emodarts_nni.config.experiment import ExperimentConfig
+    from emodarts_nni.pipeline.runfolder import RunFolder
 
     blocker = tmp_path / "file"
     blocker.write_text("x")

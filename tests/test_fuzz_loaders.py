@@ -1,7 +1,7 @@
 """Property-based fuzzing of the architecture JSON loader and the checkpoint loader.
 
 Property: every generated input either loads or fails with our own error type
-(:class:`~emodarts_nni.errors.ArchitectureError` / :class:`EmodartsError`) and a one-line
+(:class:`~emodarts_nni.common.errors.ArchitectureError` / :class:`EmodartsError`) and a one-line
 message — never another exception (a traceback at the CLI), never a hang.
 
 Budget (examples per target; derandomised, so every run tries the same examples):
@@ -29,17 +29,17 @@ from conftest import SMALL_SPACE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emodarts_nni.architecture import (
+from emodarts_nni.common.errors import ArchitectureError, EmodartsError
+from emodarts_nni.inference.checkpoint import load_checkpoint, save_checkpoint
+from emodarts_nni.space.architecture import (
     FORMAT,
     ArchitectureFile,
     freeze,
     read_architecture,
     sample_architecture,
 )
-from emodarts_nni.checkpoint import load_checkpoint, save_checkpoint
-from emodarts_nni.errors import ArchitectureError, EmodartsError
-from emodarts_nni.ops import CNN_OPS, SEQ_OPS
-from emodarts_nni.space import SPACE_DEFAULTS, resolve_space_args
+from emodarts_nni.space.model import SPACE_DEFAULTS, resolve_space_args
+from emodarts_nni.space.ops import CNN_OPS, SEQ_OPS
 
 FUZZ = dict(
     deadline=timedelta(seconds=2),

@@ -8,10 +8,10 @@ import sys
 import pytest
 from conftest import SMALL_SPACE
 
-from emodarts_nni import genotype
-from emodarts_nni.architecture import choice_domains, describe, sample_architecture
-from emodarts_nni.errors import ArchitectureError
-from emodarts_nni.genotype import Edge
+from emodarts_nni.common.errors import ArchitectureError
+from emodarts_nni.space import genotype
+from emodarts_nni.space.architecture import choice_domains, describe, sample_architecture
+from emodarts_nni.space.genotype import Edge
 
 
 def test_labels_round_trip():
@@ -40,7 +40,7 @@ def test_alpha_columns_round_trip():
 
 
 def test_built_space_uses_the_genotype_labels():
-    from emodarts_nni.space import build_space, resolve_space_args
+    from emodarts_nni.space.model import build_space, resolve_space_args
 
     space = build_space("emodarts", **SMALL_SPACE)
     labels = set(space.simplify())
@@ -53,8 +53,8 @@ def test_differentiable_edges_are_named_as_the_genotype_module_says():
     """``alpha_probabilities`` writes columns the genotype module parses back."""
     from nni.nas.strategy import DARTS
 
-    from emodarts_nni.space import build_space
-    from emodarts_nni.training import alpha_probabilities
+    from emodarts_nni.space.model import build_space
+    from emodarts_nni.training.module import alpha_probabilities
 
     strategy = DARTS()
     supernet = strategy.mutate_model(build_space("emodarts", **SMALL_SPACE))
@@ -101,5 +101,5 @@ def test_describe_is_unchanged():
 
 
 def test_genotype_module_does_not_import_torch():
-    code = "import sys, emodarts_nni.genotype; sys.exit('torch' in sys.modules)"
+    code = "import sys, emodarts_nni.space.genotype; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import SMALL_SPACE
 
-from emodarts_nni.lean import LeanMixedCell, lean_mutation_hooks
-from emodarts_nni.oneshot import DARTS
-from emodarts_nni.space import build_space
+from emodarts_nni.space.model import build_space
+from emodarts_nni.strategy.darts.first_order import DARTS
+from emodarts_nni.strategy.supermodule.lean import LeanMixedCell, lean_mutation_hooks
 
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "search_step.py"
 
@@ -88,8 +88,8 @@ def test_lean_search_step_needs_less_memory_at_a_moderate_size():
 
 
 def test_search_memory_lean_gives_a_differentiable_strategy_the_lean_cells():
-    from emodarts_nni.config import config_from_dict
-    from emodarts_nni.strategies import strategy_from_config
+    from emodarts_nni.config.experiment import config_from_dict
+    from emodarts_nni.strategy.registry import strategy_from_config
 
     lean = strategy_from_config(config_from_dict({"search": {"memory": "lean"}}))
     normal = strategy_from_config(config_from_dict({}))
@@ -98,8 +98,8 @@ def test_search_memory_lean_gives_a_differentiable_strategy_the_lean_cells():
 
 
 def test_search_memory_lean_is_refused_for_a_strategy_without_mixed_edges():
-    from emodarts_nni.config import config_from_dict
-    from emodarts_nni.errors import ConfigError
+    from emodarts_nni.common.errors import ConfigError
+    from emodarts_nni.config.experiment import config_from_dict
 
     with pytest.raises(ConfigError, match=r"search.memory = 'lean': expected 'normal' \(strategy"):
         config_from_dict({"search": {"memory": "lean", "strategy": "random"}})

@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from emodarts_nni.cli.main import main
+from emodarts_nni.common.errors import DataError, EmodartsError
 from emodarts_nni.data.manifest import (
     MANIFEST_COLUMNS,
     PAPER_CLASSES,
     class_names,
     read_manifest,
 )
-from emodarts_nni.errors import DataError, EmodartsError
 
 HEADER = ",".join(MANIFEST_COLUMNS)
 
@@ -65,7 +65,7 @@ def test_the_paper_classes_in_any_spelling_pass_the_class_check(tmp_path):
 
 
 def test_a_run_on_a_manifest_refuses_an_unknown_label_unless_all_classes(tmp_path):
-    from emodarts_nni.config import config_from_dict
+    from emodarts_nni.config.experiment import config_from_dict
     from emodarts_nni.pipeline.data import load_utterances
 
     path = manifest(tmp_path, row(1, "angry"), row(2, "bored"))

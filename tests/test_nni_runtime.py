@@ -98,13 +98,13 @@ def test_import_build_and_load_change_no_nni_global(tmp_path: Path) -> None:
         + f"""
 before = snapshot()
 import emodarts_nni
-from emodarts_nni.architecture import sample_architecture, save_architecture
-from emodarts_nni.space import resolve_space_args
+from emodarts_nni.space.architecture import sample_architecture, save_architecture
+from emodarts_nni.space.model import resolve_space_args
 space = emodarts_nni.build_space("emodarts", **{SMALL_SPACE!r})
 args = resolve_space_args("emodarts", **{SMALL_SPACE!r})
 path = save_architecture(sys.argv[1], args, sample_architecture(args, 0))
 model = emodarts_nni.load_architecture(path)
-import emodarts_nni.strategies, emodarts_nni.training, emodarts_nni.oneshot
+import emodarts_nni.strategy.registry, emodarts_nni.training.module, emodarts_nni.strategy.darts.first_order
 after = snapshot()
 for key in before:
     assert before[key] == after[key], (key, before[key], after[key])
@@ -245,7 +245,7 @@ def test_one_shot_search_installs_no_patch_and_needs_no_manager_module(tmp_path:
         + """
 import json, pytorch_lightning as pl, toyspace
 from emodarts_nni.nni_runtime import run_search
-from emodarts_nni.strategies import make_strategy
+from emodarts_nni.strategy.registry import make_strategy
 
 before, seen = snapshot(), []
 

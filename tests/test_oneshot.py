@@ -7,9 +7,9 @@ from conftest import SMALL_SPACE
 from nni.nas.oneshot.pytorch.supermodule.differentiable import DifferentiableMixedCell
 from nni.nas.strategy import DARTS as NniDARTS
 
-from emodarts_nni.oneshot import DARTS, darts_step, frozen
-from emodarts_nni.space import build_space
-from emodarts_nni.summed_cell import SummedMixedCell
+from emodarts_nni.space.model import build_space
+from emodarts_nni.strategy.darts.first_order import DARTS, darts_step, frozen
+from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 
 
 def _optimizers(net):
@@ -60,7 +60,7 @@ def test_frozen_restores_only_what_it_froze():
 
 
 def test_strategy_uses_the_frugal_module():
-    from emodarts_nni.oneshot import FrugalDartsModule
-    from emodarts_nni.training import SerModule
+    from emodarts_nni.strategy.darts.first_order import FrugalDartsModule
+    from emodarts_nni.training.module import SerModule
 
     assert isinstance(DARTS().configure_oneshot_module(SerModule()), FrugalDartsModule)

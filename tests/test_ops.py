@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from emodarts_nni.ops import (
+from emodarts_nni.space.ops import (
     CNN_OPS,
     SEQ_OPS,
     DepthwiseConv2d,
@@ -238,7 +238,7 @@ def test_max_pool_in_channels_last_is_nchw_max_pool_exactly(side):
 
 
 def _edge(candidates, weights, shared: bool, x: torch.Tensor) -> torch.Tensor:
-    from emodarts_nni.summed_cell import weighted_sum
+    from emodarts_nni.strategy.supermodule.summed import weighted_sum
 
     if shared:
         return weighted_sum(candidates, x, weights)
@@ -248,7 +248,7 @@ def _edge(candidates, weights, shared: bool, x: torch.Tensor) -> torch.Tensor:
 def test_an_edge_shares_one_relu_among_its_candidates():
     """``weighted_sum`` makes ``relu(x)`` once per layout for the ops that start with it:
     the same values and gradients as every op on its own, less kept for backward."""
-    from emodarts_nni.ops import StartsWithReLU
+    from emodarts_nni.space.ops import StartsWithReLU
 
     torch.manual_seed(0)
     names = [n for n in CNN_OPS if n != "none"]
@@ -273,7 +273,7 @@ def test_an_edge_shares_one_relu_among_its_candidates():
 
 @pytest.mark.parametrize(("c_in", "channels_last"), [(24, True), (12, True), (16, False)])
 def test_preprocessing_conv_in_channels_last_gives_nchw_values_and_gradients(c_in, channels_last):
-    from emodarts_nni.ops import ReLUConvBN
+    from emodarts_nni.space.ops import ReLUConvBN
 
     torch.manual_seed(0)
     ours = ReLUConvBN(c_in, 8, 1, 1, 0)
@@ -295,7 +295,7 @@ def test_preprocessing_conv_in_channels_last_gives_nchw_values_and_gradients(c_i
 def test_a_reduction_edge_reads_each_grid_of_its_input_once():
     """The dilated convolutions and FactorizedReduce of a reduction edge share one copy of
     each grid they read: backward makes one whole-map gradient per grid, not one per op."""
-    from emodarts_nni.ops import ActivatedInput
+    from emodarts_nni.space.ops import ActivatedInput
 
     x = torch.randn(2, 8, 7, 6, requires_grad=True)
     activated = ActivatedInput(x)
@@ -324,8 +324,8 @@ def test_a_reduction_edge_reads_each_grid_of_its_input_once():
 def test_an_edge_does_not_compute_its_none_candidate(stride):
     """The ``none`` op's term of the weighted sum is zero: skipped, the edge's value and the
     gradients of x and of every α weight (``none``'s included) are the full sum's."""
-    from emodarts_nni.ops import Zero
-    from emodarts_nni.summed_cell import weighted_sum
+    from emodarts_nni.space.ops import Zero
+    from emodarts_nni.strategy.supermodule.summed import weighted_sum
 
     torch.manual_seed(0)
     candidates = [CNN_OPS[n](8, stride) for n in ("none", "sep_conv_3x3", "none", "avg_pool_3x3")]
@@ -350,7 +350,7 @@ def test_an_edge_does_not_compute_its_none_candidate(stride):
 @pytest.mark.parametrize("side", [1, 2, 5, 8, 13])
 def test_factorized_reduce_equals_its_two_strided_convolutions(side):
     """Subsampling before the 1×1 convs gives the stride-2 convs' values and gradients."""
-    from emodarts_nni.ops import FactorizedReduce
+    from emodarts_nni.space.ops import FactorizedReduce
 
     torch.manual_seed(0)
     reduce = FactorizedReduce(6, 7)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from emodarts_nni.config import load_config, locate_config, shipped_configs
-from emodarts_nni.errors import ConfigError
-from emodarts_nni.scopes import available_scopes, load_scope
-from emodarts_nni.shipped import EXPERIMENTS, SCOPES, shipped_folder
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.common.shipped import EXPERIMENTS, SCOPES, shipped_folder
+from emodarts_nni.config.experiment import load_config, locate_config, shipped_configs
+from emodarts_nni.space.scopes import available_scopes, load_scope
 
 ROOT = Path(__file__).resolve().parent.parent
 

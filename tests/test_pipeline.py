@@ -14,8 +14,8 @@ import yaml
 from conftest import SMALL_SPACE
 
 from emodarts_nni.cli.main import main
-from emodarts_nni.config import load_config
-from emodarts_nni.metrics import unweighted_accuracy, weighted_accuracy
+from emodarts_nni.config.experiment import load_config
+from emodarts_nni.training.metrics import unweighted_accuracy, weighted_accuracy
 
 pytestmark = pytest.mark.e2e
 
@@ -103,7 +103,7 @@ def test_run_writes_a_complete_reproducible_run_folder(tmp_path, cache):
     assert metrics["wa"] == pytest.approx(weighted_accuracy(y_true, y_pred))
     assert sum(map(sum, metrics["confusion_matrix"])) == len(rows)
     # the checkpoint loads safely and reproduces the predictions
-    from emodarts_nni.checkpoint import load_checkpoint
+    from emodarts_nni.inference.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert metrics["parameters"] == sum(p.numel() for p in ckpt.model.parameters())
@@ -124,7 +124,7 @@ def _hashes(x: np.ndarray) -> set[str]:
 
 
 def test_no_test_speaker_reaches_search_retraining_or_model_selection(tmp_path, cache, monkeypatch):
-    import emodarts_nni.training as training_mod
+    import emodarts_nni.training.module as training_mod
     from emodarts_nni.pipeline import data as data_mod
     from emodarts_nni.pipeline.run import run_pipeline
 
@@ -175,8 +175,8 @@ def test_resume_skips_finished_stages(tmp_path, cache, monkeypatch):
 
 def test_retrain_and_evaluate_commands(tmp_path, cache, capsys):
     config = tiny_config(tmp_path, cache)
-    from emodarts_nni.architecture import sample_architecture, save_architecture
-    from emodarts_nni.space import resolve_space_args
+    from emodarts_nni.space.architecture import sample_architecture, save_architecture
+    from emodarts_nni.space.model import resolve_space_args
 
     space = resolve_space_args("emodarts", **SMALL_SPACE)  # the space tiny_config sets
     arch = save_architecture(tmp_path / "random.json", space, sample_architecture(space, seed=5))
@@ -223,8 +223,8 @@ def test_checkpoint_is_weights_only(tmp_path, cache):
     assert payload["format"] == "emodarts-checkpoint/1"
     evil = tmp_path / "evil.pt"
     torch.save({"format": "emodarts-checkpoint/1", "obj": Path("x")}, evil)
-    from emodarts_nni.checkpoint import load_checkpoint
-    from emodarts_nni.errors import EmodartsError
+    from emodarts_nni.common.errors import EmodartsError
+    from emodarts_nni.inference.checkpoint import load_checkpoint
 
     with pytest.raises(EmodartsError, match="evil.pt"):
         load_checkpoint(evil)
@@ -236,7 +236,7 @@ def test_baseline_runs_under_the_same_protocol(tmp_path, cache):
     assert main(["baseline", "cnn_lstm_att", str(config), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["strategy"] == "baseline" and metrics["scope"] == "cnn_lstm_att"
-    from emodarts_nni.checkpoint import load_checkpoint
+    from emodarts_nni.inference.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt.architecture is None
@@ -303,7 +303,7 @@ def test_kill_during_retraining_then_resume_keeps_one_history_row_per_epoch(tmp_
     import sys
     import time
 
-    from emodarts_nni.runfolder import RunFolder
+    from emodarts_nni.pipeline.runfolder import RunFolder
 
     epochs = 12
     config = tiny_config(tmp_path, cache, retrain={"epochs": epochs})

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from emodarts_nni import sizing
 from emodarts_nni.cli.main import main
+from emodarts_nni.space import sizing
 
 ROOT = Path(__file__).resolve().parent.parent
 IEMOCAP = ROOT / "experiments" / "iemocap.yaml"  # its corpus.root does not exist here

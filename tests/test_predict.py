@@ -15,8 +15,8 @@ from unseen_audio import LONG_TEXT, SHORT_TEXT, write_unseen
 
 import emodarts_nni
 from emodarts_nni.cli.main import main
-from emodarts_nni.errors import DataError
-from emodarts_nni.predict import Predictor
+from emodarts_nni.common.errors import DataError
+from emodarts_nni.inference.predict import Predictor
 
 pytestmark = pytest.mark.e2e  # the shared checkpoint comes from a (tiny) quickstart run
 
@@ -207,7 +207,7 @@ def test_a_folder_without_audio_is_one_line_and_exit_2(checkpoint, tmp_path, cap
 
 
 def test_predictor_is_a_lazy_public_name():
-    from emodarts_nni import predict
+    from emodarts_nni.inference import predict
 
     assert "Predictor" in emodarts_nni.__all__
     assert emodarts_nni.Predictor is predict.Predictor

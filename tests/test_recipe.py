@@ -14,9 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from emodarts_nni.config import AugmentConfig, RetrainConfig, TrainerConfig, config_from_dict
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.config.experiment import (
+    AugmentConfig,
+    RetrainConfig,
+    TrainerConfig,
+    config_from_dict,
+)
 from emodarts_nni.data.features import fit_normalisation, speaker_normalise
-from emodarts_nni.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,7 +151,7 @@ def test_prepare_fold_normalises_test_speakers_with_their_own_statistics(tmp_pat
 
 
 def test_checkpoint_normalises_with_a_speakers_statistics_when_given() -> None:
-    from emodarts_nni.checkpoint import Checkpoint
+    from emodarts_nni.inference.checkpoint import Checkpoint
 
     stored = {"mean": [1.0, 1.0], "std": [2.0, 2.0]}
     own = {"mean": [0.0, 0.0], "std": [1.0, 1.0]}
@@ -160,7 +165,7 @@ def test_checkpoint_normalises_with_a_speakers_statistics_when_given() -> None:
 
 # ------------------------------------------------------------------------ training
 def test_masks_cover_the_asked_spans_with_the_maps_mean() -> None:
-    from emodarts_nni.training import mask_batch
+    from emodarts_nni.training.module import mask_batch
 
     x = torch.arange(2 * 6 * 20, dtype=torch.float32).view(2, 6, 20)
     gen = torch.Generator().manual_seed(0)
@@ -179,7 +184,7 @@ def test_masks_cover_the_asked_spans_with_the_maps_mean() -> None:
 
 
 def test_a_balanced_loader_draws_classes_equally_often() -> None:
-    from emodarts_nni.training import make_loader
+    from emodarts_nni.training.module import make_loader
 
     y = np.array([0] * 90 + [1] * 10)
     x = np.zeros((100, 2, 2), dtype=np.float32)
@@ -195,7 +200,7 @@ def test_a_balanced_loader_draws_classes_equally_often() -> None:
 
 
 def test_make_training_applies_the_retrain_recipe() -> None:
-    from emodarts_nni.training import make_training
+    from emodarts_nni.training.module import make_training
 
     y = np.array([0, 0, 0, 1])
     x = np.zeros((4, 2, 2), dtype=np.float32)

@@ -23,7 +23,7 @@ from sshd_fixture import SshServer, running_sshd, sshd_binary
 from test_webui import free_port, listening_addresses, reachable
 
 import emodarts_nni
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.nni_runtime import (
     fetch_metrics,
     fetch_status,
@@ -180,8 +180,8 @@ def test_plain_remote_experiment_reports_its_final_metric(sshd, tmp_path):
 def test_pipeline_trial_on_the_remote_service_reports_epochs_and_final_ua(sshd, tmp_path):
     from test_pipeline import tiny_config
 
-    from emodarts_nni.config import load_config
-    from emodarts_nni.runfolder import RunFolder
+    from emodarts_nni.config.experiment import load_config
+    from emodarts_nni.pipeline.runfolder import RunFolder
 
     cfg = load_config(tiny_config(tmp_path, tmp_path / "cache", retrain={"epochs": 2}))
     run = RunFolder((tmp_path / "run").resolve())

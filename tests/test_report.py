@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from emodarts_nni import plots
 from emodarts_nni.cli import report as cli_report
-from emodarts_nni.errors import ArchitectureError, EmodartsError
-from emodarts_nni.report import collect_runs, render_run, summarise, write_report
+from emodarts_nni.common.errors import ArchitectureError, EmodartsError
+from emodarts_nni.reporting import plots
+from emodarts_nni.reporting.runs import collect_runs, render_run, summarise, write_report
 
 CLASSES = ["neutral", "happy", "sad", "angry"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -327,7 +327,7 @@ def test_scatter_labels_of_nearby_points_do_not_overlap():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from emodarts_nni.plots import annotate_points
+    from emodarts_nni.reporting.plots import annotate_points
 
     fig = Figure(figsize=(6, 4))
     FigureCanvasAgg(fig)

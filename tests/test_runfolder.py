@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from emodarts_nni.config import config_from_dict, dump_config
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.runfolder import STAGES, RunFolder
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.config.experiment import config_from_dict, dump_config
+from emodarts_nni.pipeline.runfolder import STAGES, RunFolder
 
 
 def _cfg(tmp_path: Path, **overrides):
@@ -160,7 +160,7 @@ def test_resume_refuses_a_config_that_changes_results_naming_the_keys(
 
 def test_run_folder_module_needs_neither_torch_nor_nni():
     code = (
-        "import sys, emodarts_nni.runfolder, emodarts_nni.report; "
+        "import sys, emodarts_nni.pipeline.runfolder, emodarts_nni.reporting.runs; "
         "print(sorted(m for m in ('torch', 'nni') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

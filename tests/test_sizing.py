@@ -13,10 +13,10 @@ import sys
 import pytest
 import torch
 
-from emodarts_nni import sizing
-from emodarts_nni.architecture import freeze, read_architecture, sample_architecture
-from emodarts_nni.errors import ArchitectureError, ConfigError
-from emodarts_nni.space import build_space, resolve_space_args
+from emodarts_nni.common.errors import ArchitectureError, ConfigError
+from emodarts_nni.space import sizing
+from emodarts_nni.space.architecture import freeze, read_architecture, sample_architecture
+from emodarts_nni.space.model import build_space, resolve_space_args
 
 SIZES = [
     (
@@ -50,7 +50,7 @@ def trainable(model: torch.nn.Module) -> int:
 
 
 def darts_supernet(scope: str, sizes: dict) -> torch.nn.Module:
-    from emodarts_nni.oneshot import DARTS
+    from emodarts_nni.strategy.darts.first_order import DARTS
 
     return DARTS().mutate_model(build_space(scope, **sizes))
 
@@ -121,7 +121,7 @@ def test_guard_refuses_with_one_line_giving_the_estimate():
 
 @pytest.mark.parametrize("sizes", [dict(init_channels=1_000_000), dict(cnn_cells=1_000_000)])
 def test_build_space_refuses_what_cannot_fit_before_building(sizes, monkeypatch):
-    import emodarts_nni.space as space_module
+    import emodarts_nni.space.model as space_module
 
     def never(*args, **kwargs):
         raise AssertionError("the space was built")
@@ -147,5 +147,5 @@ def test_architecture_json_of_an_impossible_size_is_refused(tmp_path):
 
 
 def test_sizing_module_does_not_import_torch():
-    code = "import sys, emodarts_nni.sizing; sys.exit('torch' in sys.modules)"
+    code = "import sys, emodarts_nni.space.sizing; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

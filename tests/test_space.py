@@ -8,16 +8,16 @@ from conftest import SMALL_SPACE
 from nni.nas.strategy import DARTS
 
 from emodarts_nni import build_space
-from emodarts_nni.architecture import (
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.space.architecture import (
     choice_domains,
     count_parameters,
     freeze,
     sample_architecture,
 )
-from emodarts_nni.errors import ConfigError
-from emodarts_nni.ops import CNN_OPS
-from emodarts_nni.scopes import available_scopes, load_scope
-from emodarts_nni.space import reduction_positions, resolve_space_args
+from emodarts_nni.space.model import reduction_positions, resolve_space_args
+from emodarts_nni.space.ops import CNN_OPS
+from emodarts_nni.space.scopes import available_scopes, load_scope
 
 SCOPES = ["emodarts", "lstm_only", "lstm_att_only", "rnn_only", "rnn_att_only", "cnn_only"]
 

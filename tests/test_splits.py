@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from emodarts_nni.common.errors import DataError
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance
 from emodarts_nni.data.splits import (
     PARTS,
@@ -17,7 +18,6 @@ from emodarts_nni.data.splits import (
     split_summary,
     write_splits,
 )
-from emodarts_nni.errors import DataError
 
 
 def iemocap_like(sessions: int = 5, per_class: int = 6) -> list[Utterance]:

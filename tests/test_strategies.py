@@ -18,8 +18,8 @@ import pytest
 import toyspace
 from nni.nas.strategy import Strategy
 
-from emodarts_nni import config
-from emodarts_nni.errors import ConfigError, EmodartsError
+from emodarts_nni.common.errors import ConfigError, EmodartsError
+from emodarts_nni.config import experiment as config
 from emodarts_nni.nni_runtime import (
     configure_nas_experiment,
     fetch_metrics,
@@ -27,7 +27,7 @@ from emodarts_nni.nni_runtime import (
     run_search,
     running_nas_experiment,
 )
-from emodarts_nni.strategies import (
+from emodarts_nni.strategy.registry import (
     ONE_SHOT_STRATEGIES,
     STRATEGIES,
     STRATEGY_NAMES,
@@ -251,8 +251,8 @@ def _trial_logs(jobs: list[dict[str, Any]]) -> str:
 def test_each_strategy_maps_the_config_to_parameters_it_accepts():
     """Each registry entry derives its own parameters from a config (no if-chain on names
     elsewhere), and only parameters its NNI class takes; ``search.params`` wins."""
-    from emodarts_nni.config import config_from_dict
-    from emodarts_nni.strategies import strategy_params
+    from emodarts_nni.config.experiment import config_from_dict
+    from emodarts_nni.strategy.registry import strategy_params
 
     for name, spec in STRATEGIES.items():
         cfg = config_from_dict({"search": {"strategy": name, "arch_lr": 0.01}})
@@ -275,10 +275,10 @@ def test_each_strategy_maps_the_config_to_parameters_it_accepts():
 def test_arch_weight_decay_reaches_the_alpha_optimiser(name):
     from conftest import SMALL_SPACE
 
-    from emodarts_nni.config import config_from_dict
-    from emodarts_nni.space import build_space
-    from emodarts_nni.strategies import strategy_from_config
-    from emodarts_nni.training import SerModule
+    from emodarts_nni.config.experiment import config_from_dict
+    from emodarts_nni.space.model import build_space
+    from emodarts_nni.strategy.registry import strategy_from_config
+    from emodarts_nni.training.module import SerModule
 
     search = {"strategy": name, "arch_weight_decay": 0.05}
     if name == "pc-darts":  # the small space's 2 channels do not split into K = 4
@@ -293,7 +293,7 @@ def test_arch_weight_decay_reaches_the_alpha_optimiser(name):
 
 @pytest.mark.parametrize("name", ["gumbel", "proxyless"])
 def test_arch_weight_decay_is_refused_where_nnis_strategy_fixes_it(name, tmp_path):
-    from emodarts_nni.config import load_config
+    from emodarts_nni.config.experiment import load_config
 
     path = tmp_path / "c.yaml"
     path.write_text(f"search:\n  strategy: {name}\n  arch_weight_decay: 0.05\n")

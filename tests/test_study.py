@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from emodarts_nni.cli.main import main
-from emodarts_nni.config import config_from_dict
+from emodarts_nni.common.errors import ConfigError, DataError
+from emodarts_nni.config.experiment import config_from_dict
 from emodarts_nni.data.manifest import Utterance
 from emodarts_nni.data.splits import emodarts_pair_groups, make_folds
-from emodarts_nni.errors import ConfigError, DataError
 from emodarts_nni.study.cells import expand_cells
 from emodarts_nni.study.config import load_study
 from emodarts_nni.study.report import comparisons, summary_rows, wilcoxon_p
@@ -249,7 +249,7 @@ def test_emodarts_pairs_refuse_other_corpora_and_are_a_config_protocol():
 
 # ------------------------------------------------------------------------- classical
 def test_utterance_statistics_are_per_coefficient_mean_then_std_over_frames():
-    from emodarts_nni.classical import utterance_statistics
+    from emodarts_nni.training.classical import utterance_statistics
 
     x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
     stats = utterance_statistics(x)
@@ -259,8 +259,8 @@ def test_utterance_statistics_are_per_coefficient_mean_then_std_over_frames():
 
 
 def test_classical_regularisation_is_chosen_on_validation_only():
-    from emodarts_nni.classical import C_GRID, fit_classical
-    from emodarts_nni.metrics import unweighted_accuracy
+    from emodarts_nni.training.classical import C_GRID, fit_classical
+    from emodarts_nni.training.metrics import unweighted_accuracy
 
     rng = np.random.default_rng(0)
     y_fit = np.repeat([0, 1, 2], 20)

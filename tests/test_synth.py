@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from emodarts_nni.common.errors import DataError
 from emodarts_nni.data import synth
 from emodarts_nni.data.cache import cache_root
 from emodarts_nni.data.manifest import PAPER_CLASSES, read_manifest
@@ -23,7 +24,6 @@ from emodarts_nni.data.synth import (
     synthesize_corpus,
     synthesize_utterance,
 )
-from emodarts_nni.errors import DataError
 
 SMALL = dict(n_speakers=4, n_sessions=2, utterances_per_class_per_speaker=2)
 

@@ -12,8 +12,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from emodarts_nni.config import OptimiserConfig, TrainerConfig, config_from_dict
-from emodarts_nni.training import SerModule, make_training
+from emodarts_nni.config.experiment import OptimiserConfig, TrainerConfig, config_from_dict
+from emodarts_nni.training.module import SerModule, make_training
 
 
 def _data(n: int = 10) -> tuple[np.ndarray, np.ndarray]:

@@ -14,11 +14,16 @@ import toyspace
 from conftest import SMALL_SPACE
 from test_pipeline import cache, tiny_config  # noqa: F401 (cache is a fixture)
 
-from emodarts_nni.architecture import load_architecture, read_architecture
 from emodarts_nni.cli.main import main
-from emodarts_nni.config import config_from_dict
-from emodarts_nni.errors import ConfigError
-from emodarts_nni.mixed_cells import (
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.config.experiment import config_from_dict
+from emodarts_nni.nni_runtime import run_search
+from emodarts_nni.space.architecture import load_architecture, read_architecture
+from emodarts_nni.space.model import build_space
+from emodarts_nni.space.ops import FactorizedReduce
+from emodarts_nni.space.sizing import estimate
+from emodarts_nni.strategy.registry import check_strategy_config, make_strategy
+from emodarts_nni.strategy.supermodule.partial_channel import (
     PCDARTS,
     AuxiliarySkipCell,
     DartsMinus,
@@ -26,11 +31,6 @@ from emodarts_nni.mixed_cells import (
     auxiliary_skip_weight,
     channel_shuffle,
 )
-from emodarts_nni.nni_runtime import run_search
-from emodarts_nni.ops import FactorizedReduce
-from emodarts_nni.sizing import estimate
-from emodarts_nni.space import build_space
-from emodarts_nni.strategies import check_strategy_config, make_strategy
 
 # SMALL_SPACE: init_channels 2 (normal cells 2 channels, reduction cells 4 and 8), hidden 8.
 K = 2
@@ -180,7 +180,7 @@ def test_a_k_that_does_not_split_the_space_is_one_config_error_naming_the_key(
 
 
 def test_the_default_k_fits_the_shipped_quickstart() -> None:
-    from emodarts_nni.config import load_config
+    from emodarts_nni.config.experiment import load_config
 
     cfg = load_config("quickstart", {"search.strategy": "pc-darts"})
     assert make_strategy("pc-darts").partial_channels == 4

@@ -20,23 +20,23 @@ from test_pipeline import cache, tiny_config  # noqa: F401 (cache is a fixture)
 from torch import nn
 from torch.func import functional_call
 
-from emodarts_nni.architecture import load_architecture
-from emodarts_nni.beta_decay import (
+from emodarts_nni.cli.main import main
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.space.architecture import load_architecture
+from emodarts_nni.strategy.darts.beta import (
     BETA_DECAY_WEIGHT,
     BetaDARTS,
     BetaDartsModule,
     beta_decay_loss,
     beta_decay_weight,
 )
-from emodarts_nni.cli.main import main
-from emodarts_nni.errors import ConfigError
-from emodarts_nni.second_order import (
+from emodarts_nni.strategy.darts.second_order import (
     SecondOrderDARTS,
     SecondOrderDartsModule,
     darts_2nd_step,
     unrolled_arch_gradient,
 )
-from emodarts_nni.strategies import make_strategy
+from emodarts_nni.strategy.registry import make_strategy
 
 #: Finite differences in float64 at radius 0.01. Measured here: 3.3e-5 (Hessian-vector product)
 #: and 6.9e-6 (dα); first order alone and pt.darts' scaling are both off by 0.21.
@@ -236,7 +236,7 @@ def test_beta_decay_weight_grows_linearly_to_the_papers_fifty() -> None:
 
 
 def test_strategies_build_their_modules_and_refuse_bad_parameters() -> None:
-    from emodarts_nni.training import SerModule
+    from emodarts_nni.training.module import SerModule
 
     assert isinstance(make_strategy("darts-2nd"), SecondOrderDARTS)
     module = make_strategy("darts-2nd", epsilon_scale=0.02).configure_oneshot_module(SerModule())

@@ -19,7 +19,7 @@ import psutil
 import pytest
 import toyspace
 
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.nni_runtime import (
     TrialReporter,
     fetch_metrics,

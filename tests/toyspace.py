@@ -217,7 +217,7 @@ def run_oneshot_trial(strategy_name: str, epochs: int, output: Path) -> dict[str
     NNI's trial command channel for its in-process one.
     """
     from emodarts_nni.nni_runtime import TrialReporter, run_search
-    from emodarts_nni.strategies import make_strategy
+    from emodarts_nni.strategy.registry import make_strategy
 
     reporter = TrialReporter()
     evaluator = make_evaluator(max_epochs=epochs, callbacks=[reporter.epoch_callback()])

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 import emodarts_nni  # noqa: E402
-from emodarts_nni.plots import save_figure  # noqa: E402
+from emodarts_nni.reporting.plots import save_figure  # noqa: E402
 
 OUT = Path(__file__).with_name("concepts-space.png")
 CNN_COLOUR, SEQ_COLOUR, FIXED_COLOUR = "#cfe2f3", "#d9ead3", "#eeeeee"

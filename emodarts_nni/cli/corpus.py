@@ -11,7 +11,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from emodarts_nni.errors import DataError
+from emodarts_nni.common.errors import DataError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.runfolder import STAGES, RunFolder
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.pipeline.runfolder import STAGES, RunFolder
 
 if TYPE_CHECKING:
-    from emodarts_nni.config import ExperimentConfig
+    from emodarts_nni.config.experiment import ExperimentConfig
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +57,7 @@ def _parse_value(text: str) -> Any:
 
 
 def _load(args: argparse.Namespace):
-    from emodarts_nni.config import load_config
+    from emodarts_nni.config.experiment import load_config
 
     overrides: dict[str, Any] = {}
     for item in args.set:
@@ -133,7 +133,7 @@ def _execute(
     architecture: Path | None,
     baseline: str | None,
 ) -> int:
-    from emodarts_nni.strategies import is_oneshot
+    from emodarts_nni.strategy.registry import is_oneshot
 
     # Checks a resumed folder's config before anything in it is written.
     folder = RunFolder.for_run(cfg, args.out, resume=args.resume, baseline=baseline)
@@ -194,13 +194,13 @@ def _execute(
 
 
 def _finish(folder: RunFolder, stages: tuple[str, ...]) -> None:
-    from emodarts_nni.architecture import describe, read_architecture
+    from emodarts_nni.space.architecture import describe, read_architecture
 
     if folder.architecture.is_file():
         print("\narchitecture (" + str(folder.architecture) + "):")
         print(describe(read_architecture(folder.architecture).architecture))
     if "evaluate" in stages and folder.metrics.is_file():
-        from emodarts_nni.report import render_run
+        from emodarts_nni.reporting.runs import render_run
 
         try:
             pictures = render_run(folder.path)
@@ -265,7 +265,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_retrain(args: argparse.Namespace) -> int:
     """``emodarts retrain ARCH.json CONFIG``: retrain and evaluate a given architecture."""
     cfg = _load(args)  # the config first: it is checked without importing torch
-    from emodarts_nni.architecture import read_architecture
+    from emodarts_nni.space.architecture import read_architecture
 
     read_architecture(args.architecture)  # fail fast, naming the culprit
     return execute(args, ("retrain", "evaluate"), architecture=args.architecture, cfg=cfg)
@@ -273,8 +273,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """``emodarts baseline NAME CONFIG``: a hand-designed model under the same protocol."""
-    from emodarts_nni.baselines import BASELINES
-    from emodarts_nni.errors import suggest
+    from emodarts_nni.common.errors import suggest
+    from emodarts_nni.training.baselines import BASELINES
 
     if args.name not in BASELINES:
         raise EmodartsError(f"unknown baseline {args.name!r}{suggest(args.name, list(BASELINES))}")
@@ -283,7 +283,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``emodarts evaluate CHECKPOINT``: re-score a saved model on its fold's test speakers."""
-    from emodarts_nni.config import load_config
+    from emodarts_nni.config.experiment import load_config
 
     config_path = args.config or RunFolder(args.checkpoint.parent).config
     overrides: dict[str, Any] = {"trainer.progress": False}
@@ -293,10 +293,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # after the checkpoint, so a broken checkpoint is named first.
     cfg = load_config(config_path, overrides) if Path(config_path).is_file() else None
 
-    from emodarts_nni.architecture import count_parameters
-    from emodarts_nni.checkpoint import load_checkpoint
+    from emodarts_nni.inference.checkpoint import load_checkpoint
     from emodarts_nni.pipeline.data import prepare_fold
     from emodarts_nni.pipeline.retrain import evaluate
+    from emodarts_nni.space.architecture import count_parameters
 
     checkpoint = load_checkpoint(args.checkpoint)
     if cfg is None:

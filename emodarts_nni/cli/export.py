@@ -1,6 +1,6 @@
 """``emodarts export CHECKPOINT --format onnx|torchscript -o FILE``: a deployable model.
 
-A thin layer over :func:`emodarts_nni.export.export_checkpoint`; the JSON sidecar goes
+A thin layer over :func:`emodarts_nni.inference.export.export_checkpoint`; the JSON sidecar goes
 beside ``FILE`` as ``FILE.json``.
 """
 
@@ -9,21 +9,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emodarts_nni.errors import EmodartsError
+from emodarts_nni.common.errors import EmodartsError
 
-FORMATS = ("onnx", "torchscript")  # emodarts_nni.export.FORMATS, without importing torch
+FORMATS = ("onnx", "torchscript")  # emodarts_nni.inference.export.FORMATS, without importing torch
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``emodarts export``: check the output, export, print what was written."""
-    from emodarts_nni.files import writable_folder_problem
+    from emodarts_nni.common.files import writable_folder_problem
 
     if args.output.is_dir():
         raise EmodartsError(f"-o {args.output}: is a folder, give a file name")
     problem = writable_folder_problem(args.output.parent.resolve())
     if problem is not None:
         raise EmodartsError(f"-o {args.output}: {problem}")
-    from emodarts_nni.export import export_checkpoint, sidecar_path
+    from emodarts_nni.inference.export import export_checkpoint, sidecar_path
 
     sidecar = export_checkpoint(args.checkpoint, args.format, args.output)
     shape = " × ".join(str(d) for d in sidecar["input"]["shape"])

@@ -10,9 +10,9 @@ import argparse
 from collections import Counter
 from collections.abc import Sequence
 
+from emodarts_nni.common.errors import DataError
+from emodarts_nni.common.files import writable_folder_problem
 from emodarts_nni.data.manifest import Utterance
-from emodarts_nni.errors import DataError
-from emodarts_nni.files import writable_folder_problem
 
 #: How many skipped paths are listed per reason before "... and N more".
 _SHOWN_SKIPS = 5

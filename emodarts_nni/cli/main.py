@@ -2,7 +2,7 @@
 
 Each command group lives in its own module exposing ``register(subparsers)``, which adds
 its sub-parsers and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and
-returning an exit status). User errors (:class:`~emodarts_nni.errors.EmodartsError`) are
+returning an exit status). User errors (:class:`~emodarts_nni.common.errors.EmodartsError`) are
 printed on one line and exit with status 2, never as a traceback.
 """
 
@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from emodarts_nni.errors import EmodartsError
+from emodarts_nni.common.errors import EmodartsError
 
 #: Modules that contribute sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES = (

@@ -1,7 +1,7 @@
 """``emodarts plan CONFIG``: parameters and peak memory of a run, before anything is built.
 
 No corpus is read (its section is not checked here; ``emodarts run`` checks it). The
-estimates are :mod:`emodarts_nni.sizing`'s, the same functions that guard ``emodarts run``
+estimates are :mod:`emodarts_nni.space.sizing`'s, the same functions that guard ``emodarts run``
 (:func:`guard_run`, called by ``emodarts run | search | retrain | baseline``): the search step (the supernet for a
 differentiable strategy, ``search.memory`` included) and the retraining step (an upper
 bound: the largest candidate on every slot), compared with this machine's memory (CPU
@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from emodarts_nni import sizing
-from emodarts_nni.sizing import format_bytes, format_count
+from emodarts_nni.space import sizing
+from emodarts_nni.space.sizing import format_bytes, format_count
 
 #: GPU sizes to compare with when the config asks for a GPU and none is visible here.
 REFERENCE_GPUS = (("a 24 GiB consumer GPU", 24 * 2**30), ("a 40 GiB A100", 40 * 2**30))
@@ -45,7 +45,7 @@ def _device(accelerator: str) -> tuple[str, int | None, str]:
 
 
 def _sizes(cfg: Any, args: dict[str, Any]) -> dict[str, sizing.SizeEstimate]:
-    from emodarts_nni.strategies import search_sizing
+    from emodarts_nni.strategy.registry import search_sizing
 
     return {
         "search": sizing.search_estimate(args, cfg.search.batch_size, **search_sizing(cfg)),
@@ -60,9 +60,9 @@ def _peak(sizes: dict[str, sizing.SizeEstimate]) -> int:
 def suggestions(cfg: Any, args: dict[str, Any], budget: int) -> list[dict[str, Any]]:
     """Changes that shrink the run, each with its predicted peak and whether it fits
     ``budget`` bytes: a smaller batch, fewer nodes, a narrower scope, lean memory, PC-DARTS."""
-    from emodarts_nni.scopes import load_scope
-    from emodarts_nni.shipped import SCOPES, shipped_names
-    from emodarts_nni.strategies import search_sizing, strategy_spec
+    from emodarts_nni.common.shipped import SCOPES, shipped_names
+    from emodarts_nni.space.scopes import load_scope
+    from emodarts_nni.strategy.registry import search_sizing, strategy_spec
 
     out: list[dict[str, Any]] = []
 
@@ -118,9 +118,9 @@ def suggestions(cfg: Any, args: dict[str, Any], budget: int) -> list[dict[str, A
 
 def guard_run(cfg: Any, search: bool = True) -> dict[str, Any]:
     """Refuse a run the plan says will not fit this machine's memory (the CPU's, or a
-    visible GPU's), with a one-line :class:`~emodarts_nni.errors.ConfigError` giving the
+    visible GPU's), with a one-line :class:`~emodarts_nni.common.errors.ConfigError` giving the
     estimate and the first change that would fit. ``search`` False: retraining only."""
-    from emodarts_nni.errors import ConfigError
+    from emodarts_nni.common.errors import ConfigError
 
     result = plan(cfg, search=search)
     if result["fits"] is False:
@@ -141,8 +141,8 @@ def guard_run(cfg: Any, search: bool = True) -> dict[str, Any]:
 def plan(cfg: Any, source: str = "", search: bool = True) -> dict[str, Any]:
     """Everything ``emodarts plan`` prints, as one JSON-ready dict (``search`` False: the
     retraining step only, as for ``emodarts retrain``)."""
-    from emodarts_nni.config import space_size_args
-    from emodarts_nni.strategies import strategy_spec
+    from emodarts_nni.config.experiment import space_size_args
+    from emodarts_nni.strategy.registry import strategy_spec
 
     args = space_size_args(cfg)
     supernet = strategy_spec(cfg.search.strategy).supernet

@@ -1,6 +1,6 @@
 """``emodarts predict CHECKPOINT PATH...``: the emotion of new recordings.
 
-A thin layer over :class:`emodarts_nni.predict.Predictor` (identical results). Exit
+A thin layer over :class:`emodarts_nni.inference.predict.Predictor` (identical results). Exit
 status: 0 when every file was predicted; 1 when some files could not be read (they are
 listed on stderr, the others are still predicted and written); 2 for bad input found
 before any work (an unusable checkpoint, a folder without audio, an output that cannot
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emodarts_nni.errors import EmodartsError
+from emodarts_nni.common.errors import EmodartsError
 
 FORMATS = ("table", "csv", "jsonl")
 
@@ -61,7 +61,7 @@ def format_predictions(results: list[dict[str, Any]], class_names: list[str], fm
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``emodarts predict``: predict, write the chosen format, list the skipped files."""
-    from emodarts_nni.files import atomic_write_text, writable_folder_problem
+    from emodarts_nni.common.files import atomic_write_text, writable_folder_problem
 
     if args.batch_size < 1:
         raise EmodartsError(f"--batch-size must be a positive integer, got {args.batch_size}")
@@ -72,7 +72,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if problem is not None:
             raise EmodartsError(f"-o {args.output}: {problem}")
 
-    from emodarts_nni.predict import Predictor, find_audio_files
+    from emodarts_nni.inference.predict import Predictor, find_audio_files
 
     paths = find_audio_files(args.paths)
     predictor = Predictor.from_checkpoint(args.checkpoint, batch_size=args.batch_size)

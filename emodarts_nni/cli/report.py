@@ -1,6 +1,6 @@
 """``emodarts report DIR [--out OUT]``: tables (Markdown, CSV) and pictures from finished runs.
 
-A thin layer over :func:`emodarts_nni.report.make_report` (``docs/report.md``).
+A thin layer over :func:`emodarts_nni.reporting.runs.make_report` (``docs/report.md``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def run_report(args: argparse.Namespace) -> int:
     """Write the report and print its summary table and where the files went."""
     from pathlib import Path
 
-    from emodarts_nni.report import make_report, summary_table
+    from emodarts_nni.reporting.runs import make_report, summary_table
 
     if (Path(args.directory) / "study.json").is_file():  # a study folder: the study report
         from emodarts_nni.study.report import make_study_report

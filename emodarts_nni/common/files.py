@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from emodarts_nni.errors import DataError
+from emodarts_nni.common.errors import DataError
 
 _ATTEMPTS = 100  # random names to try before giving up (a clash is ~impossible)
 

@@ -4,7 +4,7 @@ each setting share (torch-free, import-cheap).
 A rule checks one plain value and converts it (``Number`` turns ``1`` into ``1.0`` where a
 float is expected); ``expected`` says what it wants, in words a user can act on. A setting
 is declared once, in the module that owns it, as a dataclass field carrying its rule
-(:func:`option`); :mod:`emodarts_nni.config` reads the rule from the field's metadata to
+(:func:`option`); :mod:`emodarts_nni.config.experiment` reads the rule from the field's metadata to
 check YAML, and the owner may reuse it to check Python callers.
 """
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-#: Scope YAML files (``name.yaml``), see :mod:`emodarts_nni.scopes`.
+#: Scope YAML files (``name.yaml``), see :mod:`emodarts_nni.space.scopes`.
 SCOPES = "search_spaces"
-#: Experiment configs (``name.yaml``), loadable by name, see :func:`emodarts_nni.config.load_config`.
+#: Experiment configs (``name.yaml``), loadable by name, see :func:`emodarts_nni.config.experiment.load_config`.
 EXPERIMENTS = "experiments"
 
 
 def shipped_folder(name: str) -> Path:
     """The folder of shipped files ``name`` (:data:`SCOPES` or :data:`EXPERIMENTS`)."""
-    installed = files(__package__) / name
+    installed = files("emodarts_nni") / name
     if installed.is_dir():  # a wheel install: the files are package data
         return Path(str(installed))
-    return Path(__file__).resolve().parent.parent / name  # a source checkout
+    return Path(__file__).resolve().parents[2] / name  # a source checkout
 
 
 def shipped_names(name: str) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
 
 #: Bounds on a config or scope YAML, checked while composing, before anything is built:
 #: values after expanding aliases (a real config has a few hundred) and nesting depth.

@@ -4,7 +4,7 @@ This is the edge. :func:`load_config` reads a file (``experiments/*.yaml``), app
 command-line overrides (dotted keys such as ``"search.strategy"``), checks every key and
 value, and returns an :class:`ExperimentConfig`; code further in takes plain arguments
 from it and never sees raw YAML. Every mistake a user can make is a
-:class:`~emodarts_nni.errors.ConfigError` naming the file, the dotted key and the value.
+:class:`~emodarts_nni.common.errors.ConfigError` naming the file, the dotted key and the value.
 
 Paths: ``corpus.root``, ``corpus.manifest``, ``features.cache_dir`` and a ``space.scope``
 ending in ``.yaml`` are relative to the config file's folder, so a config and its data can
@@ -29,18 +29,9 @@ from typing import Any
 
 import yaml
 
-from emodarts_nni.data.corpora import (
-    CORPUS_KINDS,
-    ROOTLESS_KINDS,
-    ReaderOptionError,
-    check_reader_options,
-    reader_options,
-)
-from emodarts_nni.data.feature_config import FeatureConfig, FeatureConfigError
-from emodarts_nni.data.splits import PROTOCOLS as SPLIT_PROTOCOLS
-from emodarts_nni.errors import ConfigError, suggest
-from emodarts_nni.files import atomic_path, writable_folder_problem
-from emodarts_nni.rules import (
+from emodarts_nni.common.errors import ConfigError, suggest
+from emodarts_nni.common.files import atomic_path, writable_folder_problem
+from emodarts_nni.common.rules import (
     FRACTION_OPEN,
     INT_NONNEG,
     INT_POS,
@@ -55,22 +46,31 @@ from emodarts_nni.rules import (
     option,
     show,
 )
-from emodarts_nni.scopes import DEFAULT_SCOPE, Scope, load_scope
-from emodarts_nni.shipped import EXPERIMENTS, shipped_folder, shipped_names
-from emodarts_nni.sizing import SEARCH_MEMORY_MODES, check_space_fits
-from emodarts_nni.space_args import (
+from emodarts_nni.common.shipped import EXPERIMENTS, shipped_folder, shipped_names
+from emodarts_nni.common.yaml_loader import parse_yaml
+from emodarts_nni.data.corpora import (
+    CORPUS_KINDS,
+    ROOTLESS_KINDS,
+    ReaderOptionError,
+    check_reader_options,
+    reader_options,
+)
+from emodarts_nni.data.feature_config import FeatureConfig, FeatureConfigError
+from emodarts_nni.data.splits import PROTOCOLS as SPLIT_PROTOCOLS
+from emodarts_nni.space.args import (
     SPACE_DEFAULTS,
     SPACE_RULES,
     SpaceArgumentError,
     resolve_space_args,
 )
-from emodarts_nni.strategies import (
+from emodarts_nni.space.scopes import DEFAULT_SCOPE, Scope, load_scope
+from emodarts_nni.space.sizing import SEARCH_MEMORY_MODES, check_space_fits
+from emodarts_nni.strategy.registry import (
     ARC_WEIGHT_DECAY,
     STRATEGY_NAMES,
     check_strategy_config,
     strategy_spec,
 )
-from emodarts_nni.yaml_loader import parse_yaml
 
 #: ``trainer.accelerator`` values.
 ACCELERATORS = ("auto", "cpu", "gpu")
@@ -297,7 +297,7 @@ class SearchConfig(OptimiserConfig):
     population_size: int = option(8, INT_POS)
     sample_size: int = option(4, INT_POS)
     #: ``lean`` recomputes the mixed edges in backward: less memory, one more forward
-    #: pass of the edges (emodarts_nni.lean; differentiable strategies only).
+    #: pass of the edges (emodarts_nni.strategy.supermodule.lean; differentiable strategies only).
     memory: str = option("normal", Choice(SEARCH_MEMORY_MODES))
     params: Mapping[str, Any] = _table()
     # DARTS+ early stop (Liang et al. 2019): off by default, the paper's search runs its epochs.
@@ -787,7 +787,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 _DUMP_HEADER = (
     "# Resolved emodarts-nni configuration: every key, absolute paths.\n"
-    "# Load it again with `emodarts run THIS_FILE` or emodarts_nni.config.load_config.\n"
+    "# Load it again with `emodarts run THIS_FILE` or emodarts_nni.config.experiment.load_config.\n"
 )
 
 

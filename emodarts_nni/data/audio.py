@@ -1,6 +1,6 @@
 """Reading audio: any sample rate and channel count in, float32 mono at one rate out.
 
-Every failure is a :class:`~emodarts_nni.errors.DataError` naming the file, so a corpus
+Every failure is a :class:`~emodarts_nni.common.errors.DataError` naming the file, so a corpus
 with one bad file fails (or, in feature extraction, skips) with a message a user can act on.
 """
 
@@ -11,7 +11,7 @@ import os
 import numpy as np
 import soundfile as sf
 
-from emodarts_nni.errors import DataError
+from emodarts_nni.common.errors import DataError
 
 
 class EmptyAudioError(DataError):

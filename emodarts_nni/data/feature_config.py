@@ -1,8 +1,8 @@
 """The MFCC extraction settings: one type, used by the extractor and, as the ``features``
-section, by experiment configs (:mod:`emodarts_nni.config` adds only where to cache and how
+section, by experiment configs (:mod:`emodarts_nni.config.experiment` adds only where to cache and how
 many workers). Kept free of librosa, numpy and torch so configs are checked cheaply.
 
-Every field carries its validation rule (:mod:`emodarts_nni.rules`); the rules that relate
+Every field carries its validation rule (:mod:`emodarts_nni.common.rules`); the rules that relate
 fields live in :meth:`FeatureConfig.__post_init__` and name the field to blame
 (:attr:`FeatureConfigError.key`).
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from emodarts_nni.errors import ConfigError
-from emodarts_nni.rules import Choice, Invalid, Number, option
-from emodarts_nni.sizing import format_bytes, physical_memory_bytes
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.common.rules import Choice, Invalid, Number, option
+from emodarts_nni.space.sizing import format_bytes, physical_memory_bytes
 
 #: Values of :attr:`FeatureConfig.normalisation`: none, per utterance, statistics of the
 #: training speakers (fitted by the pipeline), or each speaker's own statistics (unlabelled;

@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from emodarts_nni.common.errors import DataError
+from emodarts_nni.common.files import atomic_path, atomic_write_text, ensure_folder
 from emodarts_nni.data.audio import EmptyAudioError, load_audio, wav_truncation
 from emodarts_nni.data.cache import cache_root
 from emodarts_nni.data.feature_config import NORMALISATIONS, FeatureConfig, FeatureConfigError
 from emodarts_nni.data.manifest import Utterance
-from emodarts_nni.errors import DataError
-from emodarts_nni.files import atomic_path, atomic_write_text, ensure_folder
 
 #: Version of the extraction code; part of the cache key.
 FEATURES_VERSION = "mfcc-v1"

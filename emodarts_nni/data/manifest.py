@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from emodarts_nni.errors import DataError
-from emodarts_nni.files import atomic_path
+from emodarts_nni.common.errors import DataError
+from emodarts_nni.common.files import atomic_path
 
 MANIFEST_COLUMNS = ("path", "label", "speaker", "session", "duration")
 OPTIONAL_COLUMNS = ("split",)

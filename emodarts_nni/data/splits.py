@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emodarts_nni.common.errors import DataError, suggest
+from emodarts_nni.common.files import atomic_path
 from emodarts_nni.data.manifest import Utterance, class_names
-from emodarts_nni.errors import DataError, suggest
-from emodarts_nni.files import atomic_path
 
 PROTOCOLS = ("auto", "session", "speaker", "speaker_kfold", "official", "emodarts_pairs")
 PARTS = ("search", "train", "validation", "test")

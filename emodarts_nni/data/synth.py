@@ -39,10 +39,10 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+from emodarts_nni.common.errors import DataError
+from emodarts_nni.common.files import ensure_folder, make_temp_dir
 from emodarts_nni.data.cache import cache_root
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance, write_manifest
-from emodarts_nni.errors import DataError
-from emodarts_nni.files import ensure_folder, make_temp_dir
 
 #: Name and version of the generator; part of the cache folder name and of ``corpus.json``.
 #: Bump it whenever the generated audio changes, so that cached corpora are regenerated.

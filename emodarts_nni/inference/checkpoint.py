@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from emodarts_nni.architecture import ArchitectureFile, freeze, read_architecture
-from emodarts_nni.errors import ArchitectureError, ConfigError, EmodartsError
-from emodarts_nni.files import atomic_path
+from emodarts_nni.common.errors import ArchitectureError, ConfigError, EmodartsError
+from emodarts_nni.common.files import atomic_path
+from emodarts_nni.space.architecture import ArchitectureFile, freeze, read_architecture
 
 CHECKPOINT_FORMAT = "emodarts-checkpoint/1"
 
@@ -121,7 +121,7 @@ def load_checkpoint(
             )
         model = freeze(architecture.space, architecture.architecture)
     else:
-        from emodarts_nni.baselines import build_baseline
+        from emodarts_nni.training.baselines import build_baseline
 
         architecture = None
         spec = dict(payload["baseline"])
@@ -191,7 +191,7 @@ def _validate_payload(payload: dict[str, Any], path: Path) -> None:
             raise EmodartsError(f"{path}: holds neither an architecture nor a baseline")
         if not isinstance(baseline, dict) or not isinstance(baseline.get("name"), str):
             raise fail("baseline", "a mapping with a baseline 'name'")
-        from emodarts_nni.baselines import build_baseline
+        from emodarts_nni.training.baselines import build_baseline
 
         allowed = set(inspect.signature(build_baseline).parameters)
         unknown = sorted(str(key)[:40] for key in baseline if key not in allowed)

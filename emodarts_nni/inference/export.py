@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.files import atomic_path, atomic_write_json
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.common.files import atomic_path, atomic_write_json
 
 FORMATS = ("onnx", "torchscript")
 SIDECAR_FORMAT = "emodarts-export/1"
@@ -134,7 +134,7 @@ def export_checkpoint(
         raise EmodartsError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     if fmt == "onnx":
         require_onnx()
-    from emodarts_nni.predict import Predictor
+    from emodarts_nni.inference.predict import Predictor
 
     predictor = Predictor.from_checkpoint(checkpoint_path)
     config = predictor.feature_config

@@ -7,7 +7,7 @@ feature settings (sample rate, MFCC sizes, ``max_seconds``) with
 :func:`~emodarts_nni.data.audio.load_audio` and
 :func:`~emodarts_nni.data.features.compute_features`, then the normalisation statistics
 saved with the checkpoint (:func:`~emodarts_nni.data.features.apply_normalisation`), and
-the model's probabilities come from :func:`~emodarts_nni.training.predict_proba`, the
+the model's probabilities come from :func:`~emodarts_nni.training.module.predict_proba`, the
 function ``emodarts evaluate`` scores with. ``emodarts predict`` is a thin layer over this
 class.
 
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from emodarts_nni.common.errors import DataError, EmodartsError
 from emodarts_nni.data.audio import load_audio
 from emodarts_nni.data.feature_config import FeatureConfig, FeatureConfigError
 from emodarts_nni.data.features import (
@@ -37,7 +38,6 @@ from emodarts_nni.data.features import (
     compute_features,
     fit_normalisation,
 )
-from emodarts_nni.errors import DataError, EmodartsError
 
 #: Suffixes of the audio files found in a folder (files named explicitly are read whatever
 #: their suffix): what libsndfile decodes.
@@ -119,7 +119,7 @@ class Predictor:
 
         Raises :class:`EmodartsError` naming the file when it is not a usable checkpoint.
         """
-        from emodarts_nni.checkpoint import load_checkpoint
+        from emodarts_nni.inference.checkpoint import load_checkpoint
 
         checkpoint = load_checkpoint(path)
         config, mode = feature_settings(checkpoint.features, source=path)
@@ -351,7 +351,9 @@ class Predictor:
         return results
 
     def _probabilities(self, x: np.ndarray) -> np.ndarray:
-        from emodarts_nni.training import predict_proba  # the function `evaluate` scores with
+        from emodarts_nni.training.module import (
+            predict_proba,  # the function `evaluate` scores with
+        )
 
         return predict_proba(self.model, x, batch_size=max(self.batch_size, 1))
 

@@ -28,12 +28,12 @@ def proxyless_cell_guard(
     *every* input, and the inputs differ in size, so training fails deep inside with
     "Sizes of tensors must match". DARTS, GumbelDARTS, ENAS and RandomOneShot rebuild the ops
     per input and are unaffected. Used as a Proxyless mutation hook (by
-    :func:`emodarts_nni.strategies.make_strategy`); it changes nothing, it only raises.
+    :func:`emodarts_nni.strategy.registry.make_strategy`); it changes nothing, it only raises.
     """
     from nni.nas.nn.pytorch import Cell
     from nni.nas.nn.pytorch.cell import create_cell_op_candidates
 
-    from emodarts_nni.errors import ConfigError
+    from emodarts_nni.common.errors import ConfigError
 
     factory = getattr(module, "op_candidates_factory", None)
     if not isinstance(module, Cell) or factory is None or module.num_nodes < 2:

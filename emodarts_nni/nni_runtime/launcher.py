@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.nni_runtime.patches import LOCALHOST, manager_patches, quiet_nni_import
 from emodarts_nni.nni_runtime.rest import (
     FINISHED_STATUSES,

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.nni_runtime.patches import (
     LOCALHOST,
     manager_patches,
@@ -222,7 +222,7 @@ def run_search(
     ``config`` goes to :func:`configure_nas_experiment` (``max_trial_number``,
     ``in_process``, ...).
     """
-    from emodarts_nni.strategies import export_architecture
+    from emodarts_nni.strategy.registry import export_architecture
 
     experiment = configure_nas_experiment(
         model_space, evaluator, strategy, experiment_dir=experiment_dir, **config

@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.common.errors import ConfigError, suggest
 from emodarts_nni.nni_runtime.patches import FAKE_HOME, is_manager_command
 
 if TYPE_CHECKING:

@@ -128,11 +128,11 @@ def architecture_fields(
     """Extras for a trial's final result in the web UI: what the search found.
 
     ``architecture``: the cells as one line of text (``normal: 2←sep_conv_3x3(1)+… |
-    reduce: … | seq: …``, :func:`~emodarts_nni.architecture.describe`); ``parameters``: the
+    reduce: … | seq: …``, :func:`~emodarts_nni.space.architecture.describe`); ``parameters``: the
     frozen model's trainable parameters (counted by building it when not given).
     ``architecture`` is an architecture JSON's path or its document.
     """
-    from emodarts_nni.architecture import describe, load_architecture, read_architecture
+    from emodarts_nni.space.architecture import describe, load_architecture, read_architecture
 
     arch_file = read_architecture(architecture)
     if parameters is None:

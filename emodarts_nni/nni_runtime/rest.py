@@ -11,7 +11,7 @@ import socket
 import urllib.request
 from typing import Any
 
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.nni_runtime.patches import LOCALHOST
 
 API_PREFIX = "/api/v1/nni"

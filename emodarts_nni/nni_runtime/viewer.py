@@ -14,7 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.nni_runtime.patches import LOCALHOST, manager_patches, quiet_nni_import
 from emodarts_nni.nni_runtime.rest import port_in_use, require_free_port, rest, web_url
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from emodarts_nni.config import ExperimentConfig
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.common.files import atomic_path
+from emodarts_nni.config.experiment import ExperimentConfig
 from emodarts_nni.data.feature_config import FeatureConfig
 from emodarts_nni.data.manifest import Utterance, class_names, read_manifest, write_manifest
 from emodarts_nni.data.splits import PARTS, FoldSplit, make_folds, write_splits
-from emodarts_nni.errors import ConfigError
-from emodarts_nni.files import atomic_path
-from emodarts_nni.runfolder import RunFolder
+from emodarts_nni.pipeline.runfolder import RunFolder
 
 log = logging.getLogger("emodarts")
 

@@ -1,7 +1,7 @@
 """Where the retrained model comes from: a searched architecture or a hand-designed baseline.
 
 Both are a :class:`ModelSource`: it builds the ``nn.Module`` for the fold's data, says how
-``checkpoint.pt`` describes the model (so :func:`emodarts_nni.checkpoint.load_checkpoint`
+``checkpoint.pt`` describes the model (so :func:`emodarts_nni.inference.checkpoint.load_checkpoint`
 can rebuild it) and what provenance goes into ``metrics.json``. The stages never ask which
 kind they hold.
 """
@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from torch import nn
 
-from emodarts_nni.architecture import ArchitectureFile, freeze
 from emodarts_nni.pipeline.data import FoldData
+from emodarts_nni.space.architecture import ArchitectureFile, freeze
 
 
 class ModelSource(Protocol):
@@ -25,7 +25,7 @@ class ModelSource(Protocol):
         ...
 
     def checkpoint_description(self, data: FoldData) -> dict[str, Any]:
-        """``architecture=`` or ``baseline=`` for :func:`~emodarts_nni.checkpoint.save_checkpoint`."""
+        """``architecture=`` or ``baseline=`` for :func:`~emodarts_nni.inference.checkpoint.save_checkpoint`."""
         ...
 
     def provenance(self) -> dict[str, Any]:
@@ -59,12 +59,12 @@ class SearchedModel:
 
 @dataclass(frozen=True)
 class BaselineModel:
-    """A hand-designed model of :mod:`emodarts_nni.baselines` (``cnn``, ``cnn_lstm``, ...)."""
+    """A hand-designed model of :mod:`emodarts_nni.training.baselines` (``cnn``, ``cnn_lstm``, ...)."""
 
     name: str
 
     def spec(self, data: FoldData) -> dict[str, Any]:
-        """The :func:`~emodarts_nni.baselines.build_baseline` arguments for ``data``."""
+        """The :func:`~emodarts_nni.training.baselines.build_baseline` arguments for ``data``."""
         n_mfcc, frames = data.input_shape
         return {
             "name": self.name,
@@ -75,7 +75,7 @@ class BaselineModel:
 
     def build(self, data: FoldData) -> nn.Module:
         """The baseline sized to ``data``."""
-        from emodarts_nni.baselines import build_baseline
+        from emodarts_nni.training.baselines import build_baseline
 
         return build_baseline(**self.spec(data))
 

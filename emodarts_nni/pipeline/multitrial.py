@@ -18,13 +18,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from emodarts_nni.config import ExperimentConfig, OptimiserConfig, TrainerConfig, config_to_dict
+from emodarts_nni.config.experiment import (
+    ExperimentConfig,
+    OptimiserConfig,
+    TrainerConfig,
+    config_to_dict,
+)
 from emodarts_nni.pipeline.data import FoldData, load_fold_arrays, stratified_halves
+from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.pipeline.search_result import SearchResult, space_arguments
-from emodarts_nni.runfolder import RunFolder
-from emodarts_nni.space import space_from_args
-from emodarts_nni.strategies import export_architecture, strategy_from_config
-from emodarts_nni.training import EpochRecorder, make_training
+from emodarts_nni.space.model import space_from_args
+from emodarts_nni.strategy.registry import export_architecture, strategy_from_config
+from emodarts_nni.training.module import EpochRecorder, make_training
 
 log = logging.getLogger("emodarts")
 

@@ -17,11 +17,11 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from emodarts_nni.architecture import count_parameters
-from emodarts_nni.config import ExperimentConfig
-from emodarts_nni.metrics import SINGLE_CLASS_SHARE, classification_report, single_class
+from emodarts_nni.config.experiment import ExperimentConfig
 from emodarts_nni.pipeline.data import FoldData
-from emodarts_nni.training import EpochRecorder, make_training, predict_proba
+from emodarts_nni.space.architecture import count_parameters
+from emodarts_nni.training.metrics import SINGLE_CLASS_SHARE, classification_report, single_class
+from emodarts_nni.training.module import EpochRecorder, make_training, predict_proba
 
 log = logging.getLogger("emodarts")
 

@@ -1,7 +1,7 @@
 """The stages of one fold in its run folder, in order: search → retrain → evaluate.
 
 Each stage is a function that writes its output atomically into the
-:class:`~emodarts_nni.runfolder.RunFolder` (``architecture.json``, ``checkpoint.pt``,
+:class:`~emodarts_nni.pipeline.runfolder.RunFolder` (``architecture.json``, ``checkpoint.pt``,
 ``metrics.json``) and is skipped on ``resume`` when that output exists, so an interrupted
 run continues without losing finished work. The model to retrain is a
 :class:`~emodarts_nni.pipeline.models.ModelSource`: a searched architecture or a baseline.
@@ -20,17 +20,17 @@ from typing import Any, Protocol
 import numpy as np
 from torch import nn
 
-from emodarts_nni.architecture import count_parameters, read_architecture, save_architecture
-from emodarts_nni.checkpoint import load_checkpoint, save_checkpoint
-from emodarts_nni.collapse import collapse_summary, web_fields
-from emodarts_nni.config import ExperimentConfig
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.files import atomic_write_text
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.common.files import atomic_write_text
+from emodarts_nni.config.experiment import ExperimentConfig
+from emodarts_nni.inference.checkpoint import load_checkpoint, save_checkpoint
 from emodarts_nni.pipeline import search
 from emodarts_nni.pipeline.data import FoldData, prepare_fold
 from emodarts_nni.pipeline.models import BaselineModel, ModelSource, SearchedModel
 from emodarts_nni.pipeline.retrain import evaluate, retrain
-from emodarts_nni.runfolder import STAGES, RunFolder, versions
+from emodarts_nni.pipeline.runfolder import STAGES, RunFolder, versions
+from emodarts_nni.space.architecture import count_parameters, read_architecture, save_architecture
+from emodarts_nni.strategy.collapse import collapse_summary, web_fields
 
 log = logging.getLogger("emodarts")
 

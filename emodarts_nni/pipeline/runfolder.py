@@ -6,7 +6,7 @@ A run folder holds everything needed to reproduce and audit one run of one fold:
 per epoch), ``checkpoint.pt`` (state_dict + architecture, ``weights_only`` loadable),
 ``predictions.csv``, ``metrics.json``, ``log.txt``, NNI's experiment folder ``nni/``,
 the fold's arrays for multi-trial trials ``data/fold.npz`` and the pictures of
-:func:`emodarts_nni.report.render_run`.
+:func:`emodarts_nni.reporting.runs.render_run`.
 
 Every other module asks a :class:`RunFolder` for a path instead of spelling a file name.
 Nothing here imports torch or NNI: a report of a finished study reads run folders too.
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emodarts_nni.errors import DataError, EmodartsError
-from emodarts_nni.files import (
+from emodarts_nni.common.errors import DataError, EmodartsError
+from emodarts_nni.common.files import (
     atomic_write_json,
     atomic_write_text,
     ensure_folder,
@@ -36,7 +36,7 @@ from emodarts_nni.files import (
 )
 
 if TYPE_CHECKING:
-    from emodarts_nni.config import ExperimentConfig
+    from emodarts_nni.config.experiment import ExperimentConfig
 
 #: The stages of a run, in order; each has one output file that marks it done.
 STAGES = ("search", "retrain", "evaluate")
@@ -194,7 +194,7 @@ class RunFolder:
         Called before anything in the folder is written, so a refused resume leaves the
         folder exactly as it was.
         """
-        from emodarts_nni.config import config_to_dict, load_config
+        from emodarts_nni.config.experiment import config_to_dict, load_config
 
         if not self.config.is_file():
             raise EmodartsError(f"--resume: no run to resume in {self.path} (config.yaml missing)")
@@ -218,7 +218,7 @@ class RunFolder:
     # ------------------------------------------------------------------ start
     def start(self, cfg: ExperimentConfig) -> None:
         """Create the folder and write ``config.yaml`` and ``environment.json`` (once)."""
-        from emodarts_nni.config import dump_config
+        from emodarts_nni.config.experiment import dump_config
 
         ensure_folder(self.path, "run folder")  # a file in the way or no permission: one line
         if not self.config.is_file():

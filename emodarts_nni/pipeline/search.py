@@ -19,15 +19,15 @@ from typing import Any
 
 import torch
 
-from emodarts_nni.collapse import CollapseMonitor
-from emodarts_nni.config import ExperimentConfig
+from emodarts_nni.config.experiment import ExperimentConfig
 from emodarts_nni.pipeline.data import FoldData, stratified_halves
 from emodarts_nni.pipeline.multitrial import run_multitrial_search
+from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.pipeline.search_result import SearchResult, space_arguments
-from emodarts_nni.runfolder import RunFolder
-from emodarts_nni.space import space_from_args
-from emodarts_nni.strategies import is_oneshot, strategy_from_config
-from emodarts_nni.training import EpochRecorder, make_training
+from emodarts_nni.space.model import space_from_args
+from emodarts_nni.strategy.collapse import CollapseMonitor
+from emodarts_nni.strategy.registry import is_oneshot, strategy_from_config
+from emodarts_nni.training.module import EpochRecorder, make_training
 
 log = logging.getLogger("emodarts")
 

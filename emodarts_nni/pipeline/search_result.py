@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from emodarts_nni.config import ExperimentConfig
+from emodarts_nni.config.experiment import ExperimentConfig
 from emodarts_nni.pipeline.data import FoldData
-from emodarts_nni.space import resolve_space_args
+from emodarts_nni.space.model import resolve_space_args
 
 
 @dataclass

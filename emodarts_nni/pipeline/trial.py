@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.runfolder import STAGES, RunFolder
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.pipeline.runfolder import STAGES, RunFolder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from emodarts_nni.nni_runtime import TrialReporter
 
     reporter = TrialReporter()  # before any NasExperiment replaces the channel
-    from emodarts_nni.config import load_config
+    from emodarts_nni.config.experiment import load_config
     from emodarts_nni.pipeline.run import run_pipeline
 
     try:

@@ -7,7 +7,7 @@ be absent (α of a non-differentiable search, an empty history) return ``None`` 
 
 Inputs are the plain contents of a run folder: ``history.csv`` rows (dicts; numbers may
 still be strings), ``metrics.json`` values, the ``architecture`` mapping of
-``architecture.json``, and summary rows of :func:`emodarts_nni.report.summarise`.
+``architecture.json``, and summary rows of :func:`emodarts_nni.reporting.runs.summarise`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
-from emodarts_nni import genotype
-from emodarts_nni.files import atomic_path
-from emodarts_nni.genotype import CELL_ORDER, alpha_columns, cell_kinds  # noqa: F401 (re-exported)
+from emodarts_nni.common.files import atomic_path
+from emodarts_nni.space import genotype
+from emodarts_nni.space.genotype import CELL_ORDER, alpha_columns, cell_kinds  # noqa: F401 (re-exported)
 
 _DPI = 120
 
@@ -455,7 +455,7 @@ def plot_accuracy_scatter(
 ) -> Path | None:
     """Mean UA against its standard deviation over folds, one labelled point per group.
 
-    ``rows`` are summary rows (:func:`emodarts_nni.report.summarise`): ``strategy``,
+    ``rows`` are summary rows (:func:`emodarts_nni.reporting.runs.summarise`): ``strategy``,
     ``scope``, ``ua_mean``, ``ua_std`` (fractions), optional ``corpus`` (one marker colour
     per corpus) and ``n``. Up and to the left is better: accurate and stable across folds.
     A group of one run has no spread and is drawn hollow at std 0. ``None`` without rows.

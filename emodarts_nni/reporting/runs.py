@@ -27,10 +27,11 @@ from urllib.parse import quote
 
 import numpy as np
 
-from emodarts_nni import genotype, plots
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.files import atomic_write_text
-from emodarts_nni.runfolder import RunFolder
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.common.files import atomic_write_text
+from emodarts_nni.pipeline.runfolder import RunFolder
+from emodarts_nni.reporting import plots
+from emodarts_nni.space import genotype
 
 #: Pictures written into each run folder (their names belong to the run folder).
 CONFUSION_PNG = RunFolder.CONFUSION_PNG

@@ -9,7 +9,7 @@ Format (``docs/interface.md``)::
 
 The file is validated completely before anything is built: a wrong format version, a
 missing or extra choice, an unknown or ``none`` op, an input index out of range or a
-malformed space raise :class:`~emodarts_nni.errors.ArchitectureError` naming the field.
+malformed space raise :class:`~emodarts_nni.common.errors.ArchitectureError` naming the field.
 It is parsed with :func:`json.loads` only — never ``eval``.
 """
 
@@ -26,13 +26,13 @@ from typing import Any
 
 from torch import nn
 
-from emodarts_nni import genotype
-from emodarts_nni.errors import ArchitectureError, ConfigError, suggest
-from emodarts_nni.files import atomic_write_text
-from emodarts_nni.genotype import NUM_PREDECESSORS, OPS_PER_NODE, reduction_positions
-from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS
-from emodarts_nni.sizing import check_space_fits
-from emodarts_nni.space import SPACE_DEFAULTS, resolve_space_args, space_from_args
+from emodarts_nni.common.errors import ArchitectureError, ConfigError, suggest
+from emodarts_nni.common.files import atomic_write_text
+from emodarts_nni.space import genotype
+from emodarts_nni.space.genotype import NUM_PREDECESSORS, OPS_PER_NODE, reduction_positions
+from emodarts_nni.space.model import SPACE_DEFAULTS, resolve_space_args, space_from_args
+from emodarts_nni.space.ops import CNN_OPS, NONE_OP, SEQ_OPS
+from emodarts_nni.space.sizing import check_space_fits
 
 FORMAT = "emodarts-architecture/1"
 _TOP_KEYS = ("format", "space", "architecture", "provenance")
@@ -162,7 +162,7 @@ def _validate_space(space: Any) -> dict[str, Any]:
     name = space.get("scope", "custom")
     if not isinstance(name, str):
         raise ArchitectureError(f"space.scope must be a scope name, got {_short(name)}")
-    from emodarts_nni.scopes import scope_from_dict
+    from emodarts_nni.space.scopes import scope_from_dict
 
     try:
         scope = scope_from_dict(
@@ -361,7 +361,7 @@ def load_architecture(source: str | os.PathLike | Mapping[str, Any]) -> nn.Modul
     """Rebuild the model of an architecture JSON (path or dict) as a plain ``nn.Module``.
 
     The module is freshly initialised (weights come from a checkpoint, see
-    ``emodarts_nni.checkpoint``) and has a ``num_parameters`` attribute.
+    ``emodarts_nni.inference.checkpoint``) and has a ``num_parameters`` attribute.
     """
     arch_file = read_architecture(source)
     model = freeze(arch_file.space, arch_file.architecture)

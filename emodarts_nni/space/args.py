@@ -1,6 +1,6 @@
 """The arguments of the emoDARTS space: names, defaults, rules, and how they resolve.
 
-The one owner of these facts; :class:`~emodarts_nni.space.EmoDartsSpace` takes exactly
+The one owner of these facts; :class:`~emodarts_nni.space.model.EmoDartsSpace` takes exactly
 these arguments and the ``space`` section of an experiment config declares its fields from
 them. Torch-free, so a config is checked before anything heavy is imported.
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emodarts_nni.errors import ConfigError, suggest
-from emodarts_nni.genotype import NORMAL_CELL, REDUCE_CELL, SEQ_CELL, reduction_positions
-from emodarts_nni.rules import INT_NONNEG, INT_POS, PROBABILITY, Invalid, show
-from emodarts_nni.scopes import Scope, load_scope
+from emodarts_nni.common.errors import ConfigError, suggest
+from emodarts_nni.common.rules import INT_NONNEG, INT_POS, PROBABILITY, Invalid, show
+from emodarts_nni.space.genotype import NORMAL_CELL, REDUCE_CELL, SEQ_CELL, reduction_positions
+from emodarts_nni.space.scopes import Scope, load_scope
 
 #: The ``build_space`` arguments a scope's ``settings`` or a caller may set, with defaults.
 SPACE_DEFAULTS: dict[str, Any] = {

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from emodarts_nni.errors import ArchitectureError, suggest
+from emodarts_nni.common.errors import ArchitectureError, suggest
 
 #: Label of the CNN normal cells (all share one architecture).
 NORMAL_CELL = "normal"

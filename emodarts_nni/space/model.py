@@ -11,7 +11,7 @@
 
 One definition serves search and retraining: strategies search on this space; the
 retrained model is a *fresh* instance built under the exported architecture
-(:func:`emodarts_nni.architecture.load_architecture`). The layout follows NNI's own
+(:func:`emodarts_nni.space.architecture.load_architecture`). The layout follows NNI's own
 DARTS/NDS space (``nni/nas/hub/pytorch/nasnet.py``): an op table, a preprocessor that
 aligns the two predecessors, a postprocessor that returns ``[prev, this]``, and the
 stride-2 rule for reduction cells kept in :meth:`CnnCellOpFactory.stride`.
@@ -29,7 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from emodarts_nni.genotype import (
+from emodarts_nni.nni_runtime.patches import quiet_nni_import
+from emodarts_nni.space.args import SPACE_DEFAULTS, resolve_space_args  # noqa: F401 (re-export)
+from emodarts_nni.space.genotype import (
     NORMAL_CELL,
     NUM_PREDECESSORS,
     OPS_PER_NODE,
@@ -37,11 +39,9 @@ from emodarts_nni.genotype import (
     SEQ_CELL,
     reduction_positions,
 )
-from emodarts_nni.nni_runtime.patches import quiet_nni_import
-from emodarts_nni.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
-from emodarts_nni.scopes import DEFAULT_SCOPE, Scope
-from emodarts_nni.sizing import check_space_fits
-from emodarts_nni.space_args import SPACE_DEFAULTS, resolve_space_args  # noqa: F401 (re-export)
+from emodarts_nni.space.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
+from emodarts_nni.space.scopes import DEFAULT_SCOPE, Scope
+from emodarts_nni.space.sizing import check_space_fits
 
 with quiet_nni_import():
     from nni.nas.nn.pytorch import Cell, ModelSpace
@@ -99,7 +99,7 @@ class CnnCellOpFactory:
     """The NNI ``Cell`` factory of one CNN candidate: ``op`` at ``channels`` wide.
 
     A dataclass rather than a closure so a strategy can rebuild an edge's candidates at
-    another width (PC-DARTS builds them at ``channels / K``, :mod:`emodarts_nni.mixed_cells`).
+    another width (PC-DARTS builds them at ``channels / K``, :mod:`emodarts_nni.strategy.supermodule.partial_channel`).
     """
 
     op: str

@@ -32,7 +32,7 @@ class ActivatedInput:
     On a mixed edge five of the eight CNN candidates (six on a reduction edge, with
     :class:`FactorizedReduce`) start with ``relu(x)``. Made here, it is computed once per
     layout, and autograd keeps one copy of it per layout instead of one per candidate
-    (``weighted_sum`` in :mod:`emodarts_nni.summed_cell`).
+    (``weighted_sum`` in :mod:`emodarts_nni.strategy.supermodule.summed`).
     """
 
     def __init__(self, x: torch.Tensor) -> None:

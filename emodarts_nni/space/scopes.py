@@ -1,4 +1,4 @@
-"""Search scopes: which ops of :data:`~emodarts_nni.ops.CNN_OPS` / :data:`SEQ_OPS` a search
+"""Search scopes: which ops of :data:`~emodarts_nni.space.ops.CNN_OPS` / :data:`SEQ_OPS` a search
 may use, and optionally cell/node counts. A scope is a small YAML file in ``search_spaces/``
 (or anywhere, given by path)::
 
@@ -8,7 +8,7 @@ may use, and optionally cell/node counts. A scope is a small YAML file in ``sear
     seq_ops: [lstm_1, lstm_2, lstm_3, lstm_4, skip_connect, none]
     settings: {seq_cells: 2}        # optional: defaults for build_space arguments
 
-An unknown op or key is a :class:`~emodarts_nni.errors.ConfigError` naming the file and
+An unknown op or key is a :class:`~emodarts_nni.common.errors.ConfigError` naming the file and
 listing the valid names.
 """
 
@@ -21,12 +21,12 @@ from typing import Any
 
 import yaml
 
-from emodarts_nni.errors import ConfigError, suggest
-from emodarts_nni.shipped import SCOPES, shipped_folder, shipped_names
-from emodarts_nni.yaml_loader import parse_yaml
+from emodarts_nni.common.errors import ConfigError, suggest
+from emodarts_nni.common.shipped import SCOPES, shipped_folder, shipped_names
+from emodarts_nni.common.yaml_loader import parse_yaml
 
 #: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root,
-#: package data in a wheel; see :mod:`emodarts_nni.shipped`).
+#: package data in a wheel; see :mod:`emodarts_nni.common.shipped`).
 SCOPE_DIR = shipped_folder(SCOPES)
 
 #: The scope of the paper's emoDARTS (every op of both tables): the default everywhere.
@@ -83,7 +83,7 @@ def _op_list(data: Mapping[str, Any], key: str, table: Mapping[str, Any], source
 
 def scope_from_dict(data: Mapping[str, Any], source: str = "<scope>") -> Scope:
     """Validate a scope mapping (as read from YAML) into a :class:`Scope`."""
-    from emodarts_nni.ops import CNN_OPS, SEQ_OPS
+    from emodarts_nni.space.ops import CNN_OPS, SEQ_OPS
 
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a scope must be a mapping with keys {', '.join(_SCOPE_KEYS)}")

@@ -1,10 +1,10 @@
 """How big a model of the emoDARTS space will be, from its arguments alone (torch-free).
 
 :func:`estimate` counts the trainable parameters of a space exactly (it follows the layer
-shapes of :mod:`emodarts_nni.space` and :mod:`emodarts_nni.ops`) and approximates the
+shapes of :mod:`emodarts_nni.space.model` and :mod:`emodarts_nni.space.ops`) and approximates the
 activation memory a training step keeps for backward. Three things can be sized:
 
-* ``"space"`` — the ``ModelSpace`` :func:`~emodarts_nni.space.build_space` returns: every
+* ``"space"`` — the ``ModelSpace`` :func:`~emodarts_nni.space.model.build_space` returns: every
   candidate op of every node, held but never trained as a whole;
 * ``"supernet"`` — what a differentiable strategy (DARTS, GDAS) trains: NNI's mixed cell
   builds every candidate on *every* edge ``j → i`` (``i`` edges into node ``i``) plus one α
@@ -13,7 +13,7 @@ activation memory a training step keeps for backward. Three things can be sized:
   largest candidate on every edge) without one.
 
 :func:`check_fits` refuses an estimate that cannot fit this machine's physical memory with
-a one-line :class:`~emodarts_nni.errors.ConfigError` giving the estimate. It runs before
+a one-line :class:`~emodarts_nni.common.errors.ConfigError` giving the estimate. It runs before
 anything is built (space.py, reading an architecture JSON, loading a checkpoint), so a
 typo such as ``init_channels: 1000000`` fails in milliseconds instead of allocating
 terabytes. The work done here does not grow with the number of cells or nodes.
@@ -30,8 +30,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from emodarts_nni import genotype
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.space import genotype
 
 Mode = Literal["space", "supernet", "frozen"]
 
@@ -284,7 +284,7 @@ def estimate(
 ) -> SizeEstimate:
     """Size of a model of the space with resolved arguments ``args``.
 
-    ``args`` are :func:`~emodarts_nni.space.resolve_space_args`'s result (sizes, ``cnn_ops``,
+    ``args`` are :func:`~emodarts_nni.space.model.resolve_space_args`'s result (sizes, ``cnn_ops``,
     ``seq_ops``). ``mode`` is ``"space"``, ``"supernet"`` or ``"frozen"`` (see the module
     docstring); ``architecture`` (label → choice) makes a frozen estimate exact.
     ``recompute`` (supernet only): the mixed edges are recomputed in backward

@@ -6,9 +6,9 @@ the searched network stops learning (the emoDARTS paper, Sec. VI-B; Liang et al.
 search epoch, per cell kind (``normal``, ``reduce``, ``seq``):
 
 ``param_free``
-    the share of parameter-free ops (:data:`~emodarts_nni.ops.PARAMETER_FREE_OPS`) in the
+    the share of parameter-free ops (:data:`~emodarts_nni.space.ops.PARAMETER_FREE_OPS`) in the
     cell the search would export now (DARTS's derivation: on every edge its strongest op
-    other than ``none``, and per node the :data:`~emodarts_nni.genotype.OPS_PER_NODE`
+    other than ``none``, and per node the :data:`~emodarts_nni.space.genotype.OPS_PER_NODE`
     strongest edges).
 ``skips``
     how many of those ops are ``skip_connect``.
@@ -26,7 +26,7 @@ warning quiet while α are still nearly uniform: the exported cell is then a ran
 measured but never flagged: all-pooling reduction cells are DARTS's usual, healthy result.
 
 The metrics are computed from the ``alpha/<cell>/<edge>/<op>`` columns that
-:class:`~emodarts_nni.training.EpochRecorder` takes from any module with NNI
+:class:`~emodarts_nni.training.module.EpochRecorder` takes from any module with NNI
 differentiable choices, so every α-based strategy gets them and strategies without α
 (ENAS, random one-shot) get none.
 """
@@ -41,8 +41,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from emodarts_nni import genotype
-from emodarts_nni.ops import NONE_OP, PARAMETER_FREE_OPS
+from emodarts_nni.space import genotype
+from emodarts_nni.space.ops import NONE_OP, PARAMETER_FREE_OPS
 
 log = logging.getLogger("emodarts")
 
@@ -149,7 +149,7 @@ def cell_collapse(cell: str, edges: Mapping[str, Mapping[str, float]]) -> CellCo
 
 
 def collapse_metrics(row: Mapping[str, Any]) -> dict[str, CellCollapse]:
-    """Per cell kind (in :data:`~emodarts_nni.genotype.CELL_ORDER`), the metrics of one
+    """Per cell kind (in :data:`~emodarts_nni.space.genotype.CELL_ORDER`), the metrics of one
     history row's α; empty when the row has no α (a strategy without them)."""
     tables = alpha_tables(row)
     return {
@@ -264,7 +264,7 @@ class CollapseMonitor(pl.Callback):
     """Measure collapse each search epoch; warn once per collapsed cell; optionally stop.
 
     :meth:`annotate` adds the ``collapse/...`` columns to an epoch row of
-    :class:`~emodarts_nni.training.EpochRecorder` (wrap the recorder's ``on_epoch`` with
+    :class:`~emodarts_nni.training.module.EpochRecorder` (wrap the recorder's ``on_epoch`` with
     it) and logs a WARNING naming a cell the first time it collapses. Placed *after* the
     recorder in the trainer's callbacks, its ``on_train_epoch_end`` stops the trainer when
     ``early_stop`` is on and :class:`EarlyStop` says so (the strategy then exports the

@@ -3,27 +3,27 @@
 =================  ===========  ===============================================================
 name               kind         NNI class, what it needs, parameters (defaults)
 =================  ===========  ===============================================================
-``darts``          one-shot     ``DARTS`` (first order; :mod:`emodarts_nni.oneshot` runs NNI's step
+``darts``          one-shot     ``DARTS`` (first order; :mod:`emodarts_nni.strategy.darts.first_order` runs NNI's step
                                 without the gradients it discards). A Lightning evaluator with train and
                                 validation dataloaders (val batches drive the α step).
                                 ``arc_learning_rate`` (3e-4), ``gradient_clip_val`` (None),
                                 ``warmup_epochs`` (0), ``log_prob_every_n_step`` (10),
                                 ``penalty`` (None), ``arc_weight_decay`` (1e-3; α's Adam,
                                 from ``search.arch_weight_decay``; all our DARTS variants).
-``darts-2nd``      one-shot     ``SecondOrderDARTS`` (:mod:`emodarts_nni.second_order`): unrolled
+``darts-2nd``      one-shot     ``SecondOrderDARTS`` (:mod:`emodarts_nni.strategy.darts.second_order`): unrolled
                                 DARTS, finite-difference Hessian-vector product scaled correctly.
                                 As ``darts`` (no ``penalty``) plus ``epsilon_scale`` (0.01). The
                                 virtual step is the evaluator's SGD step (momentum, weight decay).
                                 About 2.6× the CPU time of a ``darts`` step (docs/strategies.md).
-``beta-darts``     one-shot     ``BetaDARTS`` (:mod:`emodarts_nni.beta_decay`): first-order DARTS plus
+``beta-darts``     one-shot     ``BetaDARTS`` (:mod:`emodarts_nni.strategy.darts.beta`): first-order DARTS plus
                                 the β-decay regulariser on α. As ``darts`` plus
                                 ``beta_decay_weight`` (50.0: λ = 50 · epoch / epochs, linear from 0).
-``pc-darts``       one-shot     ``PCDARTS`` (:mod:`emodarts_nni.mixed_cells`; PC-DARTS, arXiv:1907.05737):
+``pc-darts``       one-shot     ``PCDARTS`` (:mod:`emodarts_nni.strategy.supermodule.partial_channel`; PC-DARTS, arXiv:1907.05737):
                                 ``darts`` on partial-channel mixed cells with edge normalisation β,
                                 which also ranks the exported edges. As ``darts`` plus
                                 ``partial_channels`` (K, 4): must divide ``space.init_channels``
                                 and, with SeqNN cells, ``hidden / 2`` (checked when the config loads).
-``darts-minus``    one-shot     ``DartsMinus`` (:mod:`emodarts_nni.mixed_cells`; DARTS-,
+``darts-minus``    one-shot     ``DartsMinus`` (:mod:`emodarts_nni.strategy.supermodule.partial_channel`; DARTS-,
                                 arXiv:2009.01027): ``darts`` with an auxiliary skip on every edge,
                                 weighted ``auxiliary_skip_weight`` (1.0) × (1 − epoch /
                                 ``decay_epochs``) (None: the search's epochs); never exported.
@@ -65,7 +65,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from emodarts_nni.errors import ArchitectureError, ConfigError, EmodartsError, suggest
+from emodarts_nni.common.errors import ArchitectureError, ConfigError, EmodartsError, suggest
 from emodarts_nni.nni_runtime.guards import enas_supported, proxyless_cell_guard
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
 
@@ -87,7 +87,7 @@ _DARTS_PARAMS = (
     "penalty",
     "mutation_hooks",
 )
-#: Our DARTS family (emodarts_nni.oneshot.DARTS and its variants) also sets α's weight decay.
+#: Our DARTS family (emodarts_nni.strategy.darts.first_order.DARTS and its variants) also sets α's weight decay.
 _OUR_DARTS_PARAMS = (*_DARTS_PARAMS, "arc_weight_decay")
 
 
@@ -136,7 +136,7 @@ class StrategySpec:
 
 def search_sizing(cfg: Any) -> dict[str, Any]:
     """How ``emodarts plan`` sizes this config's search step: the keyword arguments of
-    :func:`emodarts_nni.sizing.search_estimate` (``supernet``, ``order``, ``memory`` and,
+    :func:`emodarts_nni.space.sizing.search_estimate` (``supernet``, ``order``, ``memory`` and,
     for pc-darts, ``partial_channels``)."""
     spec = strategy_spec(cfg.search.strategy)
     out: dict[str, Any] = {
@@ -180,7 +180,7 @@ def _enas(cfg: Any) -> dict[str, Any]:
 
 def _check_partial_channels(cfg: Any) -> None:
     """pc-darts's K must split every edge of the configured space (torch-free)."""
-    from emodarts_nni.space_args import check_partial_channels
+    from emodarts_nni.space.args import check_partial_channels
 
     k = cfg.search.params.get("partial_channels", PC_DARTS_PARTIAL_CHANNELS)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -210,7 +210,7 @@ STRATEGIES: dict[str, StrategySpec] = {
     for spec in (
         StrategySpec(
             "darts",
-            "emodarts_nni.oneshot.DARTS",
+            "emodarts_nni.strategy.darts.first_order.DARTS",
             True,
             _OUR_DARTS_PARAMS,
             from_config=_our_differentiable,
@@ -219,7 +219,7 @@ STRATEGIES: dict[str, StrategySpec] = {
         ),
         StrategySpec(
             "darts-2nd",
-            "emodarts_nni.second_order.SecondOrderDARTS",
+            "emodarts_nni.strategy.darts.second_order.SecondOrderDARTS",
             True,
             (*(p for p in _OUR_DARTS_PARAMS if p != "penalty"), "epsilon_scale"),
             from_config=_our_differentiable,
@@ -229,7 +229,7 @@ STRATEGIES: dict[str, StrategySpec] = {
         ),
         StrategySpec(
             "beta-darts",
-            "emodarts_nni.beta_decay.BetaDARTS",
+            "emodarts_nni.strategy.darts.beta.BetaDARTS",
             True,
             (*_OUR_DARTS_PARAMS, "beta_decay_weight"),
             from_config=_our_differentiable,
@@ -238,7 +238,7 @@ STRATEGIES: dict[str, StrategySpec] = {
         ),
         StrategySpec(
             "pc-darts",
-            "emodarts_nni.mixed_cells.PCDARTS",
+            "emodarts_nni.strategy.supermodule.partial_channel.PCDARTS",
             True,
             (*_OUR_DARTS_PARAMS, "partial_channels"),
             {"partial_channels": PC_DARTS_PARTIAL_CHANNELS},
@@ -248,7 +248,7 @@ STRATEGIES: dict[str, StrategySpec] = {
         ),
         StrategySpec(
             "darts-minus",
-            "emodarts_nni.mixed_cells.DartsMinus",
+            "emodarts_nni.strategy.supermodule.partial_channel.DartsMinus",
             True,
             (*_OUR_DARTS_PARAMS, "auxiliary_skip_weight", "decay_epochs"),
             from_config=_our_differentiable,
@@ -358,10 +358,10 @@ def strategy_params(cfg: Any) -> dict[str, Any]:
 
 def strategy_from_config(cfg: Any) -> Strategy:
     """A fresh NNI strategy for an experiment config (``search.strategy`` and its parameters;
-    ``search.memory: lean`` adds the recomputing cells of :mod:`emodarts_nni.lean`)."""
+    ``search.memory: lean`` adds the recomputing cells of :mod:`emodarts_nni.strategy.supermodule.lean`)."""
     params = strategy_params(cfg)
     if cfg.search.memory == "lean" and strategy_spec(cfg.search.strategy).differentiable:
-        from emodarts_nni.lean import lean_mutation_hooks
+        from emodarts_nni.strategy.supermodule.lean import lean_mutation_hooks
 
         params["mutation_hooks"] = [*lean_mutation_hooks(), *params.get("mutation_hooks", [])]
     return make_strategy(cfg.search.strategy, **params)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emodarts_nni.config import ExperimentConfig, load_config
-from emodarts_nni.errors import ConfigError
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.config.experiment import ExperimentConfig, load_config
 from emodarts_nni.study.config import StudyConfig
 
 #: Cell kinds; the arm of a ``search`` cell is its strategy.

@@ -19,7 +19,7 @@ A study file (``experiments/study_*.yaml``) reads top to bottom::
 
 :func:`load_study` validates all of it, including every cell's resolved experiment config
 (:func:`emodarts_nni.study.cells.expand_cells`), before any work starts; every mistake is a
-:class:`~emodarts_nni.errors.ConfigError` of one line naming the file and the key.
+:class:`~emodarts_nni.common.errors.ConfigError` of one line naming the file and the key.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emodarts_nni.errors import ConfigError, suggest
+from emodarts_nni.common.errors import ConfigError, suggest
 
 #: Top-level keys of a study file.
 STUDY_KEYS = ("name", "description", "base", "overrides", "grid", "controls", "training_service")
@@ -124,7 +124,7 @@ def _controls(raw: Any, source: str) -> Controls:
     baselines = data.get("baselines") or []
     if isinstance(baselines, str) or not isinstance(baselines, list):
         raise ConfigError(f"{source}: controls.baselines = {baselines!r}: expected a list")
-    from emodarts_nni.baselines import BASELINES
+    from emodarts_nni.training.baselines import BASELINES
 
     for name in baselines:
         if name not in BASELINES:
@@ -219,7 +219,7 @@ def study_from_dict(
 
 def load_study(path: str | os.PathLike) -> StudyConfig:
     """Read and validate the study file at ``path`` (its ``base`` is relative to its folder)."""
-    from emodarts_nni.yaml_loader import parse_yaml
+    from emodarts_nni.common.yaml_loader import parse_yaml
 
     path = Path(path).expanduser()
     source = os.fspath(path)

@@ -1,4 +1,4 @@
-"""The study's pictures (PNG), drawn with the helpers of :mod:`emodarts_nni.plots`.
+"""The study's pictures (PNG), drawn with the helpers of :mod:`emodarts_nni.reporting.plots`.
 
 - the Fig. 7 scatter: mean UA against its std over folds, marker area ∝ parameters;
 - per-arm box plots of UA over folds;
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from emodarts_nni.plots import annotate_points, number, plot_alpha_evolution, save_figure
+from emodarts_nni.reporting.plots import annotate_points, number, plot_alpha_evolution, save_figure
 
 
 def plot_study_scatter(summary: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
@@ -106,7 +106,7 @@ def plot_alpha_per_arm(
     study_dir: Path, rows: Sequence[Mapping[str, Any]], out_dir: Path
 ) -> dict[str, Path]:
     """One α-evolution picture per searched arm and scope: each epoch's α averaged over folds."""
-    from emodarts_nni.runfolder import RunFolder
+    from emodarts_nni.pipeline.runfolder import RunFolder
     from emodarts_nni.study.report import is_searched
 
     groups: dict[str, list[Path]] = {}

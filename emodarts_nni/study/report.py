@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.files import atomic_write_text
-from emodarts_nni.report import markdown_table, run_warnings, write_csv
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.common.files import atomic_write_text
+from emodarts_nni.reporting.runs import markdown_table, run_warnings, write_csv
 from emodarts_nni.study.cells import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM
 from emodarts_nni.study.trial import DONE_FILE, read_cells
 
@@ -367,7 +367,7 @@ def chosen_cells(
     """The most frequently chosen cells: ``[arm, scope, cell genotype, times chosen, of n]``."""
     from collections import Counter
 
-    from emodarts_nni.architecture import describe
+    from emodarts_nni.space.architecture import describe
 
     found: dict[tuple[str, str], list[str]] = {}
     for row in rows:
@@ -405,7 +405,7 @@ def make_study_report(study_dir: str | Path) -> dict[str, Path]:
         text += "\n".join(["", "## Warnings", "", *flagged, ""])
     chosen = chosen_cells(study_dir, rows)
     if chosen:
-        from emodarts_nni.report import markdown_table
+        from emodarts_nni.reporting.runs import markdown_table
 
         text += "\n".join(
             [

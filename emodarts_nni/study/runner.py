@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emodarts_nni.errors import EmodartsError
-from emodarts_nni.files import atomic_write_json
-from emodarts_nni.runfolder import RunFolder
+from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.common.files import atomic_write_json
+from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.study.cells import Cell, expand_cells
 from emodarts_nni.study.config import StudyConfig, load_study
 from emodarts_nni.study.service import launch_arguments
@@ -85,7 +85,7 @@ def _with_port(cell: Cell, port: int) -> Cell:
 
 def _layout(study: StudyConfig, cells: list[Cell], study_dir: Path, port: int) -> list[Cell]:
     """Write ``study.yaml``, ``study.json`` and every cell's ``config.yaml``."""
-    from emodarts_nni.strategies import is_oneshot
+    from emodarts_nni.strategy.registry import is_oneshot
 
     study_dir.mkdir(parents=True, exist_ok=True)
     if Path(study.source).is_file() and not (study_dir / "study.yaml").is_file():
@@ -121,7 +121,7 @@ def _layout(study: StudyConfig, cells: list[Cell], study_dir: Path, port: int) -
 
 def _corpus_key(cell: Cell) -> str:
     """Cells with equal keys read the same corpus and features (folds do not matter)."""
-    from emodarts_nni.config import config_to_dict
+    from emodarts_nni.config.experiment import config_to_dict
 
     cfg = cell.config
     return json.dumps([config_to_dict(cfg.corpus), config_to_dict(cfg.features)], default=str)
@@ -145,8 +145,8 @@ def prepare_features(cells: Sequence[Cell]) -> dict[str, Any]:
 
 def _sample_architectures(study_dir: Path, cells: Sequence[Cell], data: dict[str, Any]) -> None:
     """Write each random-architecture cell's ``architecture.json`` (once)."""
-    from emodarts_nni.architecture import sample_architecture, save_architecture
     from emodarts_nni.pipeline.search import space_arguments
+    from emodarts_nni.space.architecture import sample_architecture, save_architecture
 
     for cell in cells:
         path = study_dir / cell.id / "architecture.json"

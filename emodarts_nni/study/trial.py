@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emodarts_nni.errors import EmodartsError
+from emodarts_nni.common.errors import EmodartsError
 
 #: The study folder's index of cells (written by the runner before any trial starts).
 CELLS_FILE = "study.json"
@@ -35,7 +35,7 @@ def read_cells(study_dir: Path) -> dict[str, dict[str, Any]]:
 
 def run_cell(study_dir: Path, cell_id: str, reporter: Any = None) -> dict[str, Any]:
     """Run cell ``cell_id`` of the study in ``study_dir``; returns its metrics."""
-    from emodarts_nni.config import load_config
+    from emodarts_nni.config.experiment import load_config
     from emodarts_nni.pipeline.run import run_pipeline
 
     cells = read_cells(study_dir)
@@ -52,7 +52,7 @@ def run_cell(study_dir: Path, cell_id: str, reporter: Any = None) -> dict[str, A
     cfg = load_config(run_dir / "config.yaml")
     kind = cell["kind"]
     if kind == "classical":
-        from emodarts_nni.classical import run_classical
+        from emodarts_nni.training.classical import run_classical
 
         return run_classical(cfg, run_dir, reporter=reporter)
     if kind == "search":

@@ -40,8 +40,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from emodarts_nni.errors import ConfigError, suggest
-from emodarts_nni.ops import AttentionPool
+from emodarts_nni.common.errors import ConfigError, suggest
+from emodarts_nni.space.ops import AttentionPool
 
 #: Front-end geometry fixed by the paper (Fig. 4).
 CONV_KERNEL, CONV_STRIDE, CONV_PADDING = 2, 2, 2
@@ -212,7 +212,7 @@ def build_baseline(
     Defaults reproduce the paper: one conv channel and 32 dense units (the authors' sizes,
     35 K parameters for the CNN at 128 × 128), a 128-unit bidirectional LSTM, dropout 0.3.
     The module has a ``num_parameters`` attribute (trainable parameters). An unknown name
-    raises :class:`~emodarts_nni.errors.ConfigError`.
+    raises :class:`~emodarts_nni.common.errors.ConfigError`.
     """
     if name not in BASELINES:
         raise ConfigError(f"unknown baseline {name!r}{suggest(name, list(BASELINES))}")

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from emodarts_nni.config import ExperimentConfig
-from emodarts_nni.runfolder import RunFolder
+from emodarts_nni.config.experiment import ExperimentConfig
+from emodarts_nni.pipeline.runfolder import RunFolder
 
 log = logging.getLogger("emodarts")
 
@@ -64,7 +64,7 @@ def fit_classical(
 
     Without validation rows ``C = 1`` is used (and reported as the only candidate).
     """
-    from emodarts_nni.metrics import unweighted_accuracy
+    from emodarts_nni.training.metrics import unweighted_accuracy
 
     if len(y_val) == 0:
         return _fit(1.0, x_fit, y_fit, seed), 1.0, {}
@@ -142,7 +142,7 @@ def _predict(model: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _report(data: Any, probs: np.ndarray) -> dict[str, Any]:
-    from emodarts_nni.metrics import classification_report
+    from emodarts_nni.training.metrics import classification_report
 
     return classification_report(data.y["test"], probs.argmax(axis=1), data.class_names)
 

@@ -3,9 +3,9 @@
 :class:`SerModule` is an NNI ``LightningModule`` so the same class is the evaluator of a
 one-shot search (NNI wraps it in its DARTS/ENAS/... module) and the trainer of the frozen
 model. Its optimiser is the paper's: SGD with cosine-annealed lr, configured by one
-:class:`~emodarts_nni.config.OptimiserConfig`. :func:`make_training` is the one place that
+:class:`~emodarts_nni.config.experiment.OptimiserConfig`. :func:`make_training` is the one place that
 puts module, trainer and loaders together, for the one-shot search, a multi-trial trial
-and retraining alike; given a :class:`~emodarts_nni.config.RetrainConfig` it also applies
+and retraining alike; given a :class:`~emodarts_nni.config.experiment.RetrainConfig` it also applies
 the retraining recipe (class balance by sampler or loss, label smoothing, SpecAugment-style
 masking: :func:`mask_batch`).
 """
@@ -22,13 +22,18 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from emodarts_nni.metrics import unweighted_accuracy, weighted_accuracy
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
+from emodarts_nni.training.metrics import unweighted_accuracy, weighted_accuracy
 
 with quiet_nni_import():
     from nni.nas.evaluator.pytorch import LightningModule
 
-from emodarts_nni.config import AugmentConfig, OptimiserConfig, RetrainConfig, TrainerConfig
+from emodarts_nni.config.experiment import (
+    AugmentConfig,
+    OptimiserConfig,
+    RetrainConfig,
+    TrainerConfig,
+)
 
 
 class SerModule(LightningModule):
@@ -280,7 +285,7 @@ def alpha_probabilities(module: nn.Module) -> dict[str, float]:
     """Softmaxed α of every differentiable edge found in ``module`` (empty for others)."""
     # Imported here so this function's edit stays local to it (the column format is owned
     # by the genotype module).
-    from emodarts_nni.genotype import alpha_column
+    from emodarts_nni.space.genotype import alpha_column
 
     out: dict[str, float] = {}
     seen: set[int] = set()

@@ -4,7 +4,7 @@ Each reader is a plain function ``read_<kind>(root, *, all_classes=False, **opti
 :data:`CORPUS_READERS` maps the kind names the CLI accepts to them, and
 :func:`build_manifest` is the one entry point that validates kind and options.
 :data:`CORPUS_KINDS` (every ``corpus.kind`` an experiment config may name) and
-:func:`check_reader_options` are what :mod:`emodarts_nni.config` validates against.
+:func:`check_reader_options` are what :mod:`emodarts_nni.config.experiment` validates against.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from emodarts_nni.common.errors import DataError, suggest
 from emodarts_nni.data.corpora.common import ReadResult
 from emodarts_nni.data.corpora.crema_d import read_crema_d
 from emodarts_nni.data.corpora.csv_corpus import read_csv_corpus
@@ -22,7 +23,6 @@ from emodarts_nni.data.corpora.msp_improv import read_msp_improv
 from emodarts_nni.data.corpora.msp_podcast import read_msp_podcast
 from emodarts_nni.data.corpora.ravdess import read_ravdess
 from emodarts_nni.data.corpora.tess import read_tess
-from emodarts_nni.errors import DataError, suggest
 
 #: Corpus kind → reader function.
 CORPUS_READERS: dict[str, Callable[..., ReadResult]] = {

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import soundfile
 
+from emodarts_nni.common.errors import DataError
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance, class_names
-from emodarts_nni.errors import DataError
 
 #: How many culprit paths are kept per skip reason.
 MAX_EXAMPLES = 3

@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from emodarts_nni.common.errors import DataError
 from emodarts_nni.data.corpora.common import (
     NOT_IN_CLASS_SET,
     ReadResult,
 )
 from emodarts_nni.data.manifest import PAPER_CLASSES
-from emodarts_nni.errors import DataError
 
 REQUIRED_COLUMNS = ("path", "label", "speaker")
 OPTIONAL_COLUMNS = ("session", "duration", "split")

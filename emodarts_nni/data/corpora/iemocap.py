@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from emodarts_nni.common.errors import DataError
 from emodarts_nni.data.corpora.common import (
     BAD_FILE_NAME,
     DUPLICATE,
@@ -23,7 +24,6 @@ from emodarts_nni.data.corpora.common import (
     resolve_label,
     sorted_files,
 )
-from emodarts_nni.errors import DataError
 
 #: IEMOCAP category codes → readable class names (``None``: no agreement, never a class).
 IEMOCAP_CODES: dict[str, str | None] = {

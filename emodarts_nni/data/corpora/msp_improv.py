@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from emodarts_nni.common.errors import DataError, suggest
 from emodarts_nni.data.corpora.common import (
     BAD_FILE_NAME,
     DUPLICATE,
@@ -25,7 +26,6 @@ from emodarts_nni.data.corpora.common import (
     resolve_label,
     sorted_files,
 )
-from emodarts_nni.errors import DataError, suggest
 
 #: Consensus letters → class names (``X``: raters did not agree).
 MSP_IMPROV_CODES: dict[str, str | None] = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from emodarts_nni.common.errors import DataError
 from emodarts_nni.data.corpora.common import (
     DUPLICATE,
     LABEL_WITHOUT_AUDIO,
@@ -27,7 +28,6 @@ from emodarts_nni.data.corpora.common import (
     resolve_label,
     sorted_files,
 )
-from emodarts_nni.errors import DataError
 
 #: EmoClass letters → class names (``X``: no agreement).
 MSP_PODCAST_CODES: dict[str, str | None] = {

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from emodarts_nni.oneshot import DARTS, FrugalDartsModule, finite_number
+from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule, finite_number
 
 #: λ at the end of the search (the authors' 50 · epoch / 100 with 100 epochs).
 BETA_DECAY_WEIGHT = 50.0
@@ -65,7 +65,7 @@ class BetaDartsModule(FrugalDartsModule):
 class BetaDARTS(DARTS):
     """β-DARTS (Ye et al. 2022, arXiv:2203.01665) as an NNI strategy: ``beta-darts``.
 
-    Parameters are :class:`~emodarts_nni.oneshot.DARTS`'s plus ``beta_decay_weight``
+    Parameters are :class:`~emodarts_nni.strategy.darts.first_order.DARTS`'s plus ``beta_decay_weight``
     (λ_max, 50.0): the β-decay weight reached at the end of the search (linear from 0).
     """
 

@@ -8,12 +8,12 @@ autograd save every candidate's output of every mixed edge for a gradient nobody
 
 :class:`DARTS` computes exactly the same updates (a test compares parameters after several
 steps) with the weights frozen during the α step and α frozen during the weight step, on
-:class:`~emodarts_nni.summed_cell.SummedMixedCell` s (NNI's cell without its stacked copies
+:class:`~emodarts_nni.strategy.supermodule.summed.SummedMixedCell` s (NNI's cell without its stacked copies
 of every edge's outputs).
 
 Variants change the α step only: :meth:`FrugalDartsModule.arch_step` (second-order DARTS,
-:mod:`emodarts_nni.second_order`) or :meth:`FrugalDartsModule.arch_penalty`, a term added
-to the α loss (β-DARTS, :mod:`emodarts_nni.beta_decay`).
+:mod:`emodarts_nni.strategy.darts.second_order`) or :meth:`FrugalDartsModule.arch_penalty`, a term added
+to the α loss (β-DARTS, :mod:`emodarts_nni.strategy.darts.beta`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import torch
 from torch import nn, optim
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
-from emodarts_nni.strategies import ARC_WEIGHT_DECAY
-from emodarts_nni.summed_cell import SummedMixedCell
+from emodarts_nni.strategy.registry import ARC_WEIGHT_DECAY
+from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 
 with quiet_nni_import():
     from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
@@ -128,7 +128,7 @@ class FrugalDartsModule(DartsLightningModule):
 
 class DARTS(NniDARTS):
     """NNI's first-order ``DARTS`` strategy running :class:`FrugalDartsModule` on
-    :class:`~emodarts_nni.summed_cell.SummedMixedCell` s (same updates, less work);
+    :class:`~emodarts_nni.strategy.supermodule.summed.SummedMixedCell` s (same updates, less work);
     ``arc_weight_decay`` as the module's."""
 
     def __init__(self, *, arc_weight_decay: float = ARC_WEIGHT_DECAY, **kwargs: Any) -> None:

@@ -39,7 +39,13 @@ from typing import Any
 import torch
 from torch import nn, optim
 
-from emodarts_nni.oneshot import DARTS, FrugalDartsModule, finite_number, frozen, weight_step
+from emodarts_nni.strategy.darts.first_order import (
+    DARTS,
+    FrugalDartsModule,
+    finite_number,
+    frozen,
+    weight_step,
+)
 
 #: ε = EPSILON_SCALE / ‖∇w' L_val‖ in the finite difference (Liu et al. 2019, footnote of eq. 8).
 EPSILON_SCALE = 0.01
@@ -212,7 +218,7 @@ def unlogged(module: nn.Module) -> Iterator[None]:
 class SecondOrderDartsModule(FrugalDartsModule):
     """NNI's DARTS module with the unrolled (second-order) α step of :func:`unrolled_arch_gradient`.
 
-    The weight step is :class:`~emodarts_nni.oneshot.FrugalDartsModule`'s (first-order DARTS's).
+    The weight step is :class:`~emodarts_nni.strategy.darts.first_order.FrugalDartsModule`'s (first-order DARTS's).
     ``train_loss`` is logged by the weight step only.
     """
 
@@ -287,7 +293,7 @@ def darts_2nd_step(
     """One second-order DARTS step outside Lightning (benchmarks, tests); returns its pieces.
 
     The α update of :class:`SecondOrderDartsModule`, then the weight update of
-    :func:`~emodarts_nni.oneshot.darts_step`.
+    :func:`~emodarts_nni.strategy.darts.first_order.darts_step`.
     """
     alphas = [p for g in arch_optimizer.param_groups for p in g["params"]]
     result = unrolled_arch_gradient(

@@ -16,7 +16,7 @@ instead would change which tensors batch norm saves, and the checkpoint refuses 
 recomputation that saves different tensors.)
 
 Used through :func:`lean_mutation_hooks`, passed as a differentiable strategy's
-``mutation_hooks`` (see :mod:`emodarts_nni.strategies`).
+``mutation_hooks`` (see :mod:`emodarts_nni.strategy.registry`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from emodarts_nni.summed_cell import SummedMixedCell, weighted_sum
+from emodarts_nni.strategy.supermodule.summed import SummedMixedCell, weighted_sum
 
 
 @contextlib.contextmanager

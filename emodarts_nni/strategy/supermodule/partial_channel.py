@@ -1,11 +1,11 @@
 """PC-DARTS and DARTS-: NNI's differentiable cell with partial channels, or with a decaying skip.
 
-Both strategies are first-order DARTS (:class:`emodarts_nni.oneshot.DARTS`, the same step)
+Both strategies are first-order DARTS (:class:`emodarts_nni.strategy.darts.first_order.DARTS`, the same step)
 on a different mixed cell, installed by a mutation hook that runs before the DARTS cell's
-(:class:`~emodarts_nni.summed_cell.SummedMixedCell`, whose ``edge`` and ``node`` they
+(:class:`~emodarts_nni.strategy.supermodule.summed.SummedMixedCell`, whose ``edge`` and ``node`` they
 override).
 The cells exist only in the supernet: the exported architecture is the usual dict and the
-retrained model is a fresh, full-width :class:`~emodarts_nni.space.EmoDartsSpace`.
+retrained model is a fresh, full-width :class:`~emodarts_nni.space.model.EmoDartsSpace`.
 
 * :class:`PartialChannelCell` (PC-DARTS, Xu et al., ICLR 2020, arXiv:1907.05737; reference
   code github.com/yuhuixu1993/PC-DARTS ``model_search.py``). On every edge only the first
@@ -35,13 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emodarts_nni.errors import ConfigError
-from emodarts_nni.oneshot import DARTS, FrugalDartsModule
-from emodarts_nni.space import CnnCellOpFactory, SeqCellOpFactory
-from emodarts_nni.space_args import partial_width_problem
-from emodarts_nni.strategies import PC_DARTS_PARTIAL_CHANNELS as DEFAULT_PARTIAL_CHANNELS
-from emodarts_nni.strategies import PC_DARTS_PARTIAL_CHANNELS_KEY as PARTIAL_CHANNELS_KEY
-from emodarts_nni.summed_cell import SummedMixedCell
+from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.space.args import partial_width_problem
+from emodarts_nni.space.model import CnnCellOpFactory, SeqCellOpFactory
+from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule
+from emodarts_nni.strategy.registry import PC_DARTS_PARTIAL_CHANNELS as DEFAULT_PARTIAL_CHANNELS
+from emodarts_nni.strategy.registry import PC_DARTS_PARTIAL_CHANNELS_KEY as PARTIAL_CHANNELS_KEY
+from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 
 _SKIP = "skip_connect"
 _WIDTH_FIELDS = ("channels", "hidden")
@@ -75,7 +75,7 @@ def auxiliary_skip_weight(epoch: int, epochs: int, initial: float = 1.0) -> floa
 
 def _factory_width(factory: Any) -> tuple[str, int]:
     """``(field, width)`` of an op factory that states its width: the space's
-    :class:`~emodarts_nni.space.CnnCellOpFactory` / :class:`~emodarts_nni.space.SeqCellOpFactory`,
+    :class:`~emodarts_nni.space.model.CnnCellOpFactory` / :class:`~emodarts_nni.space.model.SeqCellOpFactory`,
     or a ``functools.partial`` with a ``channels`` / ``hidden`` keyword (NNI's nasnet style)."""
     for name in _WIDTH_FIELDS:
         if dataclasses.is_dataclass(factory) and hasattr(factory, name):
@@ -281,7 +281,7 @@ class PCDARTS(DARTS):
     """PC-DARTS: first-order DARTS on :class:`PartialChannelCell` s.
 
     ``partial_channels`` is K (default 4, the paper's CIFAR-10 setting); every other
-    parameter is :class:`emodarts_nni.oneshot.DARTS`'s.
+    parameter is :class:`emodarts_nni.strategy.darts.first_order.DARTS`'s.
     """
 
     def __init__(self, *, partial_channels: int = DEFAULT_PARTIAL_CHANNELS, **kwargs: Any) -> None:

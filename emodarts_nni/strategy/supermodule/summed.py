@@ -11,8 +11,8 @@ sum, and its weight still takes part in the softmax), up to float rounding
 (``tests/test_oneshot.py``). ``docs/benchmarks.md`` has what it saves.
 
 The cell has :meth:`~SummedMixedCell.edge`, :meth:`~SummedMixedCell.mix` and
-:meth:`~SummedMixedCell.node` as methods, so the variants (:mod:`emodarts_nni.mixed_cells`,
-:mod:`emodarts_nni.lean`) change one edge, one mixture or one node and keep the rest. It exists only in the supernet: the export and the retrained
+:meth:`~SummedMixedCell.node` as methods, so the variants (:mod:`emodarts_nni.strategy.supermodule.partial_channel`,
+:mod:`emodarts_nni.strategy.supermodule.lean`) change one edge, one mixture or one node and keep the rest. It exists only in the supernet: the export and the retrained
 model are NNI's as ever.
 """
 
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
-from emodarts_nni.ops import ActivatedInput, StartsWithReLU, Zero
+from emodarts_nni.space.ops import ActivatedInput, StartsWithReLU, Zero
 
 with quiet_nni_import():
     from nni.nas.nn.pytorch.cell import preprocess_cell_inputs
@@ -34,11 +34,11 @@ with quiet_nni_import():
 
 def weighted_sum(ops: Iterable[nn.Module], x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``Σ_k weights[k] · ops[k](x)``. A trailing weight without an op (NNI's ``none`` slot)
-    adds nothing, nor does a :class:`~emodarts_nni.ops.Zero` op (the ``none`` candidate):
+    adds nothing, nor does a :class:`~emodarts_nni.space.ops.Zero` op (the ``none`` candidate):
     its term is zero and so is its own share of α's gradient (its weight still takes part
     in the softmax), so it is not computed unless it is the edge's only op. The ops that
-    start with ``relu(x)`` (:class:`~emodarts_nni.ops.StartsWithReLU`) share one, made once
-    per layout (:class:`~emodarts_nni.ops.ActivatedInput`): the same values, one ReLU kept
+    start with ``relu(x)`` (:class:`~emodarts_nni.space.ops.StartsWithReLU`) share one, made once
+    per layout (:class:`~emodarts_nni.space.ops.ActivatedInput`): the same values, one ReLU kept
     for backward instead of one per op."""
     activated = ActivatedInput(x)
     total: torch.Tensor | None = None

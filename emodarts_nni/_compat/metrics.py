@@ -1,0 +1,5 @@
+"""Moved to :mod:`emodarts_nni.training.metrics` (kept for one release, with a DeprecationWarning)."""
+
+from emodarts_nni._compat import moved
+
+moved(__name__, globals())

@@ -1,0 +1,1 @@
+"""Tables and pictures of finished run folders: the run report, its plots, the cell diagram."""

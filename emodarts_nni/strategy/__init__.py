@@ -1,0 +1,9 @@
+"""The search strategies: the registry (names → NNI strategies), the DARTS family and the
+supernet cells they train, and the collapse diagnostics of a differentiable search.
+
+- :mod:`.registry`: every strategy's name, parameters and config mapping (light);
+- :mod:`.darts`: first order, second order, β-DARTS, PC-DARTS, DARTS- (one module each);
+- :mod:`.supermodule`: the mixed cells the DARTS family trains (summed, lean, partial-channel,
+  auxiliary-skip);
+- :mod:`.collapse`: skip/parameter-free collapse per cell, DARTS+ early stop.
+"""

@@ -1,0 +1,1 @@
+"""The DARTS family, one module per paper (each imports torch and NNI)."""

@@ -1,0 +1,1 @@
+"""The mixed cells (NNI ``DifferentiableMixedCell`` subclasses) the DARTS family trains."""
