@@ -1,0 +1,46 @@
+"""How counts and sizes are written for people: the one owner of that format (light).
+
+Parameter counts in run reports, study reports, ``emodarts plan`` and error messages all
+come from :func:`format_count`, so 500 parameters read "500" everywhere, 12 345 read
+"12.3 K" and 1 234 567 read "1.23 M". Byte sizes come from :func:`format_bytes`.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: What a missing value (a run without that metric) prints as, in every table.
+MISSING = "–"
+
+
+def format_count(n: float | None) -> str:
+    """``500`` → ``"500"``, ``12345`` → ``"12.3 K"``, ``1234567`` → ``"1.23 M"``.
+
+    ``None`` (or NaN) is :data:`MISSING`. From 10¹⁵ on, a power of ten (``"~10^16"``), since
+    only the order of magnitude of such a size means anything (it is refused anyway).
+    """
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return MISSING
+    if n >= 10**15:
+        return f"~10^{math.floor(math.log10(n))}"
+    if n >= 10**3:
+        for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6)):
+            if n >= scale:
+                return f"{n / scale:.2f} {unit}"
+        return f"{n / 10**3:.1f} K"
+    return f"{n:.0f}"
+
+
+def format_bytes(n: int) -> str:
+    """``3 * 2**30`` → ``"3.0 GiB"``; beyond 1024 PiB a power of two."""
+    if n >= 2**60:
+        return f"~2^{n.bit_length() - 1} B"
+    if n < 1024:
+        return f"{n} B"
+    for power, unit in enumerate(("KiB", "MiB", "GiB", "TiB", "PiB"), start=1):
+        if n < 1024 ** (power + 1) or unit == "PiB":
+            return f"{n / 1024**power:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+__all__ = ["MISSING", "format_bytes", "format_count"]
