@@ -9,7 +9,8 @@ Arms (``docs/interface.md``): a strategy name, ``random-arch``, ``baseline:NAME`
 ``classical``. Controls repeat per combination of the grid axes that are not about the
 search: random architectures per value of every axis outside ``search.*`` (so per fold and
 scope), baselines and the classical control per value of every axis outside ``search.*``
-and ``space.*`` (they have no search space).
+and ``space.*`` (they have no search space). Kinds and arms are named in
+:mod:`emodarts_nni.study.arms`.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from typing import Any
 
 from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.config.experiment import ExperimentConfig, load_config
+from emodarts_nni.study.arms import (
+    BASELINE_KIND,
+    BASELINE_PREFIX,
+    CLASSICAL_ARM,
+    CLASSICAL_KIND,
+    KINDS,
+    RANDOM_ARM,
+    RANDOM_KIND,
+    SEARCH_KIND,
+)
 from emodarts_nni.study.config import StudyConfig
 
-#: Cell kinds; the arm of a ``search`` cell is its strategy.
-KINDS = ("search", "random-arch", "baseline", "classical")
-RANDOM_ARM = "random-arch"
-CLASSICAL_ARM = "classical"
-BASELINE_PREFIX = "baseline:"
 #: Offset of random-architecture sampling seeds, so sample r of seed s is ``s * 1000 + r + 1``.
 _SAMPLE_STRIDE = 1000
 
@@ -48,7 +54,7 @@ class Cell:
     @property
     def baseline(self) -> str | None:
         """The baseline's name for a baseline cell, else ``None``."""
-        return self.arm[len(BASELINE_PREFIX) :] if self.kind == "baseline" else None
+        return self.arm[len(BASELINE_PREFIX) :] if self.kind == BASELINE_KIND else None
 
     @property
     def sample_seed(self) -> int:
@@ -58,7 +64,7 @@ class Cell:
     @property
     def scope(self) -> str:
         """The search scope's name (``-`` for cells without a search space)."""
-        if self.kind in ("baseline", "classical"):
+        if self.kind in (BASELINE_KIND, CLASSICAL_KIND):
             return "-"
         return Path(self.config.space.scope).stem
 
@@ -71,7 +77,7 @@ class Cell:
             "corpus": cfg.corpus.kind,
             "fold": cfg.splits.fold,
             "scope": self.scope,
-            "strategy": cfg.search.strategy if self.kind == "search" else self.arm,
+            "strategy": cfg.search.strategy if self.kind == SEARCH_KIND else self.arm,
             "seed": cfg.seed,
             **{key: _plain(value) for key, value in self.axes.items()},
         }
@@ -133,23 +139,25 @@ def expand_cells(study: StudyConfig) -> list[Cell]:
         named = point.get("search.strategy", study.overrides.get("search.strategy", "search"))
         probe = _config(study, point, cell_id(_slug(named), point))
         arm = probe.search.strategy
-        cells.append(Cell(cell_id(arm, point), "search", arm, point, probe))
+        cells.append(Cell(cell_id(arm, point), SEARCH_KIND, arm, point, probe))
     controls = study.controls
     no_search = [key for key in keys if not key.startswith("search.")]
     for point in _points(study.grid, no_search):
         for r in range(controls.random_architectures):
             cid = cell_id(f"{RANDOM_ARM}-{r}", point)
-            cells.append(Cell(cid, RANDOM_ARM, RANDOM_ARM, point, _config(study, point, cid), r))
+            cells.append(Cell(cid, RANDOM_KIND, RANDOM_ARM, point, _config(study, point, cid), r))
     no_space = [key for key in no_search if not key.startswith("space.")]
     for point in _points(study.grid, no_space):
         for name in controls.baselines:
             cid = cell_id(f"baseline-{name}", point)
             cells.append(
-                Cell(cid, "baseline", BASELINE_PREFIX + name, point, _config(study, point, cid))
+                Cell(cid, BASELINE_KIND, BASELINE_PREFIX + name, point, _config(study, point, cid))
             )
         if controls.classical:
             cid = cell_id(CLASSICAL_ARM, point)
-            cells.append(Cell(cid, CLASSICAL_ARM, CLASSICAL_ARM, point, _config(study, point, cid)))
+            cells.append(
+                Cell(cid, CLASSICAL_KIND, CLASSICAL_ARM, point, _config(study, point, cid))
+            )
     seen: set[str] = set()
     for cell in cells:
         if cell.id in seen:

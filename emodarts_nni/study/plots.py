@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from emodarts_nni.reporting.plots import annotate_points, number, plot_alpha_evolution, save_figure
+from emodarts_nni.study.arms import is_searched
 
 
 def plot_study_scatter(summary: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
@@ -71,7 +72,6 @@ def plot_fold_boxes(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | Non
 
 
 def _searched_architectures(study_dir: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict]:
-    from emodarts_nni.study.report import is_searched
 
     found = []
     for r in rows:
@@ -107,7 +107,6 @@ def plot_alpha_per_arm(
 ) -> dict[str, Path]:
     """One α-evolution picture per searched arm and scope: each epoch's α averaged over folds."""
     from emodarts_nni.pipeline.runfolder import RunFolder
-    from emodarts_nni.study.report import is_searched
 
     groups: dict[str, list[Path]] = {}
     for r in rows:

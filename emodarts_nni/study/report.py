@@ -29,7 +29,7 @@ import numpy as np
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
 from emodarts_nni.reporting.runs import markdown_table, run_warnings, write_csv
-from emodarts_nni.study.cells import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM
+from emodarts_nni.study.arms import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM, is_searched
 from emodarts_nni.study.trial import DONE_FILE, read_cells
 
 FOLD_COLUMNS = (
@@ -58,11 +58,6 @@ REPORT_COLUMNS = (
 )
 #: Fewest pairs for which a Wilcoxon signed-rank p-value is reported.
 WILCOXON_MIN_PAIRS = 5
-
-
-def is_searched(arm: str) -> bool:
-    """Whether ``arm`` is a search strategy (not a control)."""
-    return arm not in (RANDOM_ARM, CLASSICAL_ARM) and not arm.startswith(BASELINE_PREFIX)
 
 
 # --------------------------------------------------------------------------- rows
