@@ -1,7 +1,9 @@
-"""Where emodarts-nni keeps generated data (the embedded corpus, cached features)."""
+"""Where emodarts-nni keeps generated data (the embedded corpus, cached features), and
+how cache entries are named."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,4 +21,9 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return base / "emodarts-nni"
 
 
-__all__ = ["cache_root"]
+def digest(text: str) -> str:
+    """The SHA-256 of ``text`` in hex: cache folder and file names are prefixes of it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+__all__ = ["cache_root", "digest"]

@@ -9,12 +9,18 @@ fields live in :meth:`FeatureConfig.__post_init__` and name the field to blame
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import json
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.common.rules import Choice, Invalid, Number, option
+from emodarts_nni.data.cache import digest
 from emodarts_nni.space.sizing import format_bytes, physical_memory_bytes
+
+#: Version of the extraction code (:mod:`emodarts_nni.data.features`): part of every cache
+#: key, so a change to how features are computed never reads arrays made the old way.
+FEATURES_VERSION = "mfcc-v1"
 
 #: Values of :attr:`FeatureConfig.normalisation`: none, per utterance, statistics of the
 #: training speakers (fitted by the pipeline), or each speaker's own statistics (unlabelled;
@@ -141,14 +147,23 @@ class FeatureConfig:
             return self
         return FeatureConfig(**{f.name: getattr(self, f.name) for f in fields(FeatureConfig)})
 
+    def stored_settings(self) -> dict[str, Any]:
+        """What determines the stored arrays: the extraction settings (``"train"`` and
+        ``"speaker"`` store raw features, as ``"none"`` does), the extraction code's
+        version (:data:`FEATURES_VERSION`) and librosa's."""
+        import librosa  # only its version; imported here so configs are checked without it
+
+        settings = asdict(self.extraction())
+        if settings["normalisation"] != "utterance":
+            settings["normalisation"] = "none"
+        settings["version"] = FEATURES_VERSION
+        settings["librosa"] = librosa.__version__
+        return settings
+
     def cache_key(self) -> str:
         """Hash naming the cache folder. ``"none"``, ``"train"`` and ``"speaker"`` store the
         same raw features, so they share one folder; ``"utterance"`` has its own."""
-        import json
-
-        from emodarts_nni.data.features import _digest, _stored_settings  # librosa: only here
-
-        return _digest(json.dumps(_stored_settings(self.extraction()), sort_keys=True))[:16]
+        return digest(json.dumps(self.stored_settings(), sort_keys=True))[:16]
 
 
-__all__ = ["NORMALISATIONS", "FeatureConfig", "FeatureConfigError"]
+__all__ = ["FEATURES_VERSION", "NORMALISATIONS", "FeatureConfig", "FeatureConfigError"]

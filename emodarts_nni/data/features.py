@@ -27,13 +27,12 @@ rows with that speaker's own statistics (no labels used).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +41,9 @@ import numpy as np
 from emodarts_nni.common.errors import DataError
 from emodarts_nni.common.files import atomic_path, atomic_write_text, ensure_folder
 from emodarts_nni.data.audio import EmptyAudioError, load_audio, wav_truncation
-from emodarts_nni.data.cache import cache_root
+from emodarts_nni.data.cache import cache_root, digest
 from emodarts_nni.data.feature_config import NORMALISATIONS, FeatureConfig, FeatureConfigError
 from emodarts_nni.data.manifest import Utterance
-
-#: Version of the extraction code; part of the cache key.
-FEATURES_VERSION = "mfcc-v1"
 
 #: Skip reasons (keys of :attr:`FeatureSet.skipped`).
 UNREADABLE_AUDIO = "unreadable audio"
@@ -205,7 +201,7 @@ def extract_features(
     ids = [_file_id(u.path) for u in utterances]
     # The stack depends on the files, in order (not on labels or speakers).
     files = [i or f"missing:{u.path}" for i, u in zip(ids, utterances, strict=True)]
-    stack_name = "stack-" + _digest("\n".join(files))[:16]
+    stack_name = "stack-" + digest("\n".join(files))[:16]
 
     result = _load_stack(folder, stack_name, utterances, config)
     if result is None:
@@ -443,10 +439,6 @@ def speaker_normalise(
 
 
 # -------------------------------------------------------------------------------- files
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _file_id(path: str) -> str | None:
     """Identity of an audio file (resolved path, size, mtime); None when it cannot be stat'ed."""
     try:
@@ -454,7 +446,7 @@ def _file_id(path: str) -> str | None:
         st = resolved.stat()
     except (OSError, RuntimeError, ValueError):  # RuntimeError: a symlink loop (Python < 3.13)
         return None
-    return _digest(f"{resolved}\0{st.st_size}\0{st.st_mtime_ns}")[:24]
+    return digest(f"{resolved}\0{st.st_size}\0{st.st_mtime_ns}")[:24]
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
@@ -462,23 +454,10 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
         np.save(fh, array)
 
 
-def _stored_settings(config: FeatureConfig) -> dict[str, Any]:
-    """What determines the stored arrays: the config (``"train"`` and ``"speaker"`` store
-    raw features, as ``"none"`` does), the extraction code's version and librosa's."""
-    import librosa
-
-    settings = asdict(config)
-    if settings["normalisation"] != "utterance":
-        settings["normalisation"] = "none"
-    settings["version"] = FEATURES_VERSION
-    settings["librosa"] = librosa.__version__
-    return settings
-
-
 def _write_config(folder: Path, config: FeatureConfig) -> None:
     path = folder / "config.json"
     if not path.is_file():  # for people browsing the cache
-        atomic_write_text(path, json.dumps(_stored_settings(config), indent=1) + "\n")
+        atomic_write_text(path, json.dumps(config.stored_settings(), indent=1) + "\n")
 
 
 __all__ = [
