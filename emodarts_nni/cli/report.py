@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import argparse
 
+from emodarts_nni.pipeline.runfolder import RunFolder
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``report`` command."""
     parser = subparsers.add_parser(
         "report",
         help="tables (Markdown, CSV) and pictures (PNG) from finished runs",
-        description="Collect every run folder (one with a metrics.json) below DIR, summarise "
-        "UA/WA as mean ± std over folds per corpus, strategy and scope, and write report.md, "
-        "summary.csv, runs.csv and accuracy.png into OUT (default: DIR). Each run's pictures "
-        "(confusion matrix, training curves, α evolution, cells) go into its own folder.",
+        description=f"Collect every run folder (one with a {RunFolder.METRICS}) below DIR, "
+        "summarise UA/WA as mean ± std over folds per corpus, strategy and scope, and write "
+        "report.md, summary.csv, runs.csv and accuracy.png into OUT (default: DIR). Each run's "
+        "pictures (confusion matrix, training curves, α evolution, cells) go into its own folder.",
     )
     parser.add_argument("directory", metavar="DIR", help="a run folder or a folder of runs")
     parser.add_argument(
@@ -30,8 +32,9 @@ def run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from emodarts_nni.reporting.runs import make_report, summary_table
+    from emodarts_nni.study.trial import CELLS_FILE
 
-    if (Path(args.directory) / "study.json").is_file():  # a study folder: the study report
+    if (Path(args.directory) / CELLS_FILE).is_file():  # a study folder: the study report
         from emodarts_nni.study.report import make_study_report
 
         files = make_study_report(args.directory)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.reporting.plots import annotate_points, number, plot_alpha_evolution, save_figure
 from emodarts_nni.study.arms import is_searched
 
@@ -72,10 +73,10 @@ def plot_fold_boxes(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | Non
 
 
 def _searched_architectures(study_dir: Path, rows: Sequence[Mapping[str, Any]]) -> list[dict]:
-
+    """The ``architecture`` field of every searched cell's ``architecture.json``."""
     found = []
     for r in rows:
-        path = study_dir / r["run_dir"] / "architecture.json"
+        path = RunFolder(study_dir / r["run_dir"]).architecture
         if is_searched(r["arm"]) and path.is_file():
             found.append(json.loads(path.read_text())["architecture"])
     return found
@@ -106,8 +107,6 @@ def plot_alpha_per_arm(
     study_dir: Path, rows: Sequence[Mapping[str, Any]], out_dir: Path
 ) -> dict[str, Path]:
     """One α-evolution picture per searched arm and scope: each epoch's α averaged over folds."""
-    from emodarts_nni.pipeline.runfolder import RunFolder
-
     groups: dict[str, list[Path]] = {}
     for r in rows:
         if is_searched(r["arm"]):

@@ -28,9 +28,10 @@ import numpy as np
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
+from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.reporting.runs import markdown_table, run_warnings, write_csv
 from emodarts_nni.study.arms import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM, is_searched
-from emodarts_nni.study.trial import DONE_FILE, read_cells
+from emodarts_nni.study.trial import CELLS_FILE, cell_finished, read_cells
 
 FOLD_COLUMNS = (
     "corpus",
@@ -65,10 +66,9 @@ def fold_rows(study_dir: Path) -> list[dict[str, Any]]:
     """One row per finished cell of the study in ``study_dir``, in the study's cell order."""
     rows = []
     for cell_id, cell in read_cells(study_dir).items():
-        path = Path(study_dir) / cell_id / DONE_FILE
-        if not path.is_file():
+        if not cell_finished(study_dir, cell_id):
             continue
-        metrics = json.loads(path.read_text())
+        metrics = json.loads(RunFolder(Path(study_dir) / cell_id).metrics.read_text())
         parameters = cell["parameters"]
         rows.append(
             {
@@ -366,7 +366,7 @@ def chosen_cells(
 
     found: dict[tuple[str, str], list[str]] = {}
     for row in rows:
-        path = Path(study_dir) / row["run_dir"] / "architecture.json"
+        path = RunFolder(Path(study_dir) / row["run_dir"]).architecture
         if is_searched(row["arm"]) and path.is_file():
             genotype = describe(json.loads(path.read_text())["architecture"])
             found.setdefault((row["arm"], row["scope"]), []).extend(genotype.splitlines())
@@ -388,10 +388,12 @@ def make_study_report(study_dir: str | Path) -> dict[str, Path]:
 
     study_dir = Path(study_dir)
     cells = read_cells(study_dir)
-    name = json.loads((study_dir / "study.json").read_text()).get("name", study_dir.name)
+    name = json.loads((study_dir / CELLS_FILE).read_text()).get("name", study_dir.name)
     rows = fold_rows(study_dir)
     if not rows:
-        raise EmodartsError(f"{study_dir}: no finished cell yet (no {DONE_FILE} in any cell)")
+        raise EmodartsError(
+            f"{study_dir}: no finished cell yet (no {RunFolder.METRICS} in any cell)"
+        )
     summary = summary_rows(rows)
     compared = comparisons(rows)
     text = markdown(name, summary, compared, len(cells))

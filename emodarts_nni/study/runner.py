@@ -31,10 +31,11 @@ from typing import Any
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_json
 from emodarts_nni.pipeline.runfolder import RunFolder
+from emodarts_nni.study.arms import RANDOM_KIND, SEARCH_KIND
 from emodarts_nni.study.cells import Cell, expand_cells
 from emodarts_nni.study.config import StudyConfig, load_study
 from emodarts_nni.study.service import launch_arguments
-from emodarts_nni.study.trial import CELLS_FILE, DONE_FILE, run_cell
+from emodarts_nni.study.trial import CELLS_FILE, cell_finished, run_cell
 
 log = logging.getLogger("emodarts")
 
@@ -73,7 +74,7 @@ def resolve_study_dir(
 
 def is_finished(study_dir: Path, cell: Cell) -> bool:
     """Whether ``cell`` has finished (its run folder has ``metrics.json``)."""
-    return (study_dir / cell.id / DONE_FILE).is_file()
+    return cell_finished(study_dir, cell.id)
 
 
 def _with_port(cell: Cell, port: int) -> Cell:
@@ -92,7 +93,7 @@ def _layout(study: StudyConfig, cells: list[Cell], study_dir: Path, port: int) -
         shutil.copyfile(study.source, study_dir / "study.yaml")
     placed, extra_port = [], port
     for cell in cells:
-        if cell.kind == "search" and not is_oneshot(cell.config.search.strategy):
+        if cell.kind == SEARCH_KIND and not is_oneshot(cell.config.search.strategy):
             extra_port += 1
             cell = _with_port(cell, extra_port)
         RunFolder(study_dir / cell.id).start(cell.config)  # writes config.yaml once
@@ -149,8 +150,8 @@ def _sample_architectures(study_dir: Path, cells: Sequence[Cell], data: dict[str
     from emodarts_nni.space.architecture import sample_architecture, save_architecture
 
     for cell in cells:
-        path = study_dir / cell.id / "architecture.json"
-        if cell.kind != "random-arch" or path.is_file():
+        path = RunFolder(study_dir / cell.id).architecture
+        if cell.kind != RANDOM_KIND or path.is_file():
             continue
         space = space_arguments(cell.config, data[_corpus_key(cell)])
         architecture = sample_architecture(space, cell.sample_seed)

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.pipeline.runfolder import RunFolder
+from emodarts_nni.study.arms import BASELINE_KIND, CLASSICAL_KIND, RANDOM_KIND, SEARCH_KIND
 
 #: The study folder's index of cells (written by the runner before any trial starts).
 CELLS_FILE = "study.json"
-#: The file whose presence marks a finished cell (the run folder's metrics).
-DONE_FILE = "metrics.json"
 
 
 def read_cells(study_dir: Path) -> dict[str, dict[str, Any]]:
@@ -31,6 +31,14 @@ def read_cells(study_dir: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise EmodartsError(f"{study_dir}: not a study folder ({CELLS_FILE} missing)")
     return {cell["id"]: cell for cell in json.loads(path.read_text())["cells"]}
+
+
+def cell_finished(study_dir: Path, cell_id: str) -> bool:
+    """Whether cell ``cell_id`` has finished: its run folder has ``metrics.json``.
+
+    Our own record, not NNI's (whose experiment resume is broken, nni-notes #4).
+    """
+    return RunFolder(Path(study_dir) / cell_id).metrics.is_file()
 
 
 def run_cell(study_dir: Path, cell_id: str, reporter: Any = None) -> dict[str, Any]:
@@ -43,31 +51,31 @@ def run_cell(study_dir: Path, cell_id: str, reporter: Any = None) -> dict[str, A
         raise EmodartsError(f"{study_dir}: no cell {cell_id!r} in {CELLS_FILE}")
     cell = cells[cell_id]
     run_dir = Path(study_dir) / cell_id
-    done = run_dir / DONE_FILE
-    if done.is_file():  # finished: report what it has, never run it again
-        metrics = json.loads(done.read_text())
+    folder = RunFolder(run_dir)
+    if cell_finished(study_dir, cell_id):  # finished: report what it has, never run it again
+        metrics = json.loads(folder.metrics.read_text())
         if reporter is not None:
             reporter.report_final(float(metrics["ua"]), wa=metrics["wa"])
         return metrics
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(folder.config)
     kind = cell["kind"]
-    if kind == "classical":
+    if kind == CLASSICAL_KIND:
         from emodarts_nni.training.classical import run_classical
 
         return run_classical(cfg, run_dir, reporter=reporter)
-    if kind == "search":
+    if kind == SEARCH_KIND:
         return run_pipeline(cfg, run_dir, resume=True, reporter=reporter)
     retrain_only = ("retrain", "evaluate")
-    if kind == "random-arch":
+    if kind == RANDOM_KIND:
         return run_pipeline(
             cfg,
             run_dir,
             stages=retrain_only,
             resume=True,
             reporter=reporter,
-            architecture_path=run_dir / "architecture.json",
+            architecture_path=folder.architecture,
         )
-    if kind == "baseline":
+    if kind == BASELINE_KIND:
         return run_pipeline(
             cfg,
             run_dir,
