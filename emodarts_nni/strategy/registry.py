@@ -68,17 +68,15 @@ from typing import TYPE_CHECKING, Any
 from emodarts_nni.common.errors import ArchitectureError, ConfigError, EmodartsError, suggest
 from emodarts_nni.nni_runtime.guards import enas_supported, proxyless_cell_guard
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
+from emodarts_nni.strategy.defaults import (
+    ARC_WEIGHT_DECAY,
+    PC_DARTS_PARTIAL_CHANNELS,
+    PC_DARTS_PARTIAL_CHANNELS_KEY,
+)
 
 if TYPE_CHECKING:  # the registry is torch- and NNI-free: config.py validates against it
     from nni.nas.strategy import Strategy
 
-#: PC-DARTS's default K: 1/4 of the channels through the mixed op (the paper's CIFAR-10 setting).
-PC_DARTS_PARTIAL_CHANNELS = 4
-#: Weight decay of α's Adam optimiser (NNI's fixed value, the DARTS paper's); the default of
-#: ``search.arch_weight_decay``.
-ARC_WEIGHT_DECAY = 1.0e-3
-#: The config key of pc-darts's K, as its error messages name it.
-PC_DARTS_PARTIAL_CHANNELS_KEY = "search.params.partial_channels"
 _DARTS_PARAMS = (
     "arc_learning_rate",
     "gradient_clip_val",

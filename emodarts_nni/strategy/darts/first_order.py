@@ -27,7 +27,7 @@ import torch
 from torch import nn, optim
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
-from emodarts_nni.strategy.registry import ARC_WEIGHT_DECAY
+from emodarts_nni.strategy.defaults import ARC_WEIGHT_DECAY
 from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 
 with quiet_nni_import():

@@ -39,8 +39,8 @@ from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.space.args import partial_width_problem
 from emodarts_nni.space.model import CnnCellOpFactory, SeqCellOpFactory
 from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule
-from emodarts_nni.strategy.registry import PC_DARTS_PARTIAL_CHANNELS as DEFAULT_PARTIAL_CHANNELS
-from emodarts_nni.strategy.registry import PC_DARTS_PARTIAL_CHANNELS_KEY as PARTIAL_CHANNELS_KEY
+from emodarts_nni.strategy.defaults import PC_DARTS_PARTIAL_CHANNELS as DEFAULT_PARTIAL_CHANNELS
+from emodarts_nni.strategy.defaults import PC_DARTS_PARTIAL_CHANNELS_KEY as PARTIAL_CHANNELS_KEY
 from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 
 _SKIP = "skip_connect"
