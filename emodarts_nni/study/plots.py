@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.reporting.plots import annotate_points, number, plot_alpha_evolution, save_figure
+from emodarts_nni.space import genotype
 from emodarts_nni.study.arms import is_searched
 
 
@@ -87,12 +88,12 @@ def plot_chosen_ops(study_dir: Path, rows: Sequence[Mapping[str, Any]], path: Pa
     counts: dict[str, Counter] = {}
     for architecture in _searched_architectures(study_dir, rows):
         for label, value in architecture.items():
-            kind, rest = str(label).split("/", 1)
-            if rest.startswith("op_"):
-                counts.setdefault(kind, Counter())[str(value)] += 1
+            parsed = genotype.parse_label(label)
+            if parsed is not None and parsed.kind == "op":
+                counts.setdefault(parsed.cell, Counter())[str(value)] += 1
     if not counts:
         return None
-    kinds = sorted(counts)
+    kinds = sorted(counts, key=genotype.cell_sort_key)
     fig = Figure(figsize=(5.0 * len(kinds), 4.4), layout="constrained")
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     for ax, kind in zip(axes, kinds, strict=True):
@@ -120,7 +121,10 @@ def plot_alpha_per_arm(
                     continue
                 slot = by_epoch.setdefault(float(row.get("epoch", 0)), {})
                 for column, value in row.items():
-                    if str(column).startswith("alpha/") and number(value) is not None:
+                    if (
+                        genotype.parse_alpha_column(column) is not None
+                        and number(value) is not None
+                    ):
                         slot.setdefault(column, []).append(float(value))
         averaged = [
             {"epoch": epoch, **{c: float(np.mean(v)) for c, v in columns.items()}}
