@@ -145,6 +145,19 @@ class Choice:
         return value
 
 
+def checked(name: str, value: Any, rule: Number) -> int | float:
+    """``value`` converted by ``rule`` (a Python caller's argument, such as a strategy's
+    parameter), or a ``ValueError`` ``"<name> must be <rule.expected>, got <value!r>"``.
+
+    The config layer reports the same rules against a YAML key instead (through
+    :class:`Invalid`); this is their one check for code called from Python.
+    """
+    try:
+        return rule.convert(value)
+    except Invalid as exc:
+        raise ValueError(f"{name} must be {exc.expected or rule.expected}, got {value!r}") from None
+
+
 def option(default: Any, rule: Any) -> Any:
     """A dataclass field with its default and its validation rule (in the field's metadata)."""
     return dataclasses.field(default=default, metadata={"rule": rule})
@@ -158,6 +171,8 @@ NONNEG = Number(integer=False, low=0)
 FRACTION_OPEN = Number(integer=False, low=0, high=1, low_open=True, high_open=True)
 #: A probability that may be 0 but not 1 (dropout, momentum, a held-out share).
 PROBABILITY = Number(integer=False, low=0, high=1, high_open=True)
+#: :data:`POS` as a Python caller's error words it (``"epsilon_scale must be a positive number"``).
+POSITIVE = Number(integer=False, low=0, low_open=True, description="a positive number")
 
 __all__ = [
     "FRACTION_OPEN",
@@ -165,12 +180,14 @@ __all__ = [
     "INT_POS",
     "NONNEG",
     "POS",
+    "POSITIVE",
     "PROBABILITY",
     "Bool",
     "Choice",
     "Invalid",
     "Number",
     "Text",
+    "checked",
     "is_number",
     "option",
     "show",

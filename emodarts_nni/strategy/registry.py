@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.common.errors import ArchitectureError, ConfigError, EmodartsError, suggest
+from emodarts_nni.common.rules import INT_POS, Invalid
 from emodarts_nni.nni_runtime.guards import enas_supported, proxyless_cell_guard
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
 from emodarts_nni.strategy.defaults import (
@@ -181,10 +182,12 @@ def _check_partial_channels(cfg: Any) -> None:
     from emodarts_nni.space.args import check_partial_channels
 
     k = cfg.search.params.get("partial_channels", PC_DARTS_PARTIAL_CHANNELS)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    try:
+        INT_POS.convert(k)
+    except Invalid:
         raise ConfigError(
             f"{PC_DARTS_PARTIAL_CHANNELS_KEY} = {k!r}: expected a positive integer (PC-DARTS's K)"
-        )
+        ) from None
     space = {"init_channels": cfg.space.init_channels, "cnn_cells": cfg.space.cnn_cells}
     space |= {"seq_cells": cfg.space.seq_cells, "hidden": cfg.space.hidden}
     check_partial_channels(space, k, PC_DARTS_PARTIAL_CHANNELS_KEY)

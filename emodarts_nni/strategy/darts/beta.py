@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule, finite_number
+from emodarts_nni.common.rules import NONNEG, checked
+from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule
 
 #: λ at the end of the search (the authors' 50 · epoch / 100 with 100 epochs).
 BETA_DECAY_WEIGHT = 50.0
@@ -70,7 +71,7 @@ class BetaDARTS(DARTS):
     """
 
     def __init__(self, *, beta_decay_weight: float = BETA_DECAY_WEIGHT, **kwargs: Any) -> None:
-        weight = finite_number("beta_decay_weight", beta_decay_weight)
+        weight = checked("beta_decay_weight", beta_decay_weight, NONNEG)
         super().__init__(**kwargs)
         self.beta_decay_weight = weight
 

@@ -19,13 +19,13 @@ to the α loss (β-DARTS, :mod:`emodarts_nni.strategy.darts.beta`).
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import nn, optim
 
+from emodarts_nni.common.rules import NONNEG, checked
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
 from emodarts_nni.strategy.defaults import ARC_WEIGHT_DECAY
 from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
@@ -33,16 +33,6 @@ from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 with quiet_nni_import():
     from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
     from nni.nas.strategy import DARTS as NniDARTS
-
-
-def finite_number(name: str, value: Any, *, positive: bool = False) -> float:
-    """``value`` as a float when it is a finite number >= 0 (> 0 with ``positive``), else a
-    ``ValueError`` naming ``name``: the check of the DARTS variants' numeric parameters."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (number and (value > 0 if positive else value >= 0) and value < math.inf):
-        kind = "a positive number" if positive else "a number >= 0"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return float(value)
 
 
 @contextlib.contextmanager
@@ -132,7 +122,7 @@ class DARTS(NniDARTS):
     ``arc_weight_decay`` as the module's."""
 
     def __init__(self, *, arc_weight_decay: float = ARC_WEIGHT_DECAY, **kwargs: Any) -> None:
-        decay = finite_number("arc_weight_decay", arc_weight_decay)
+        decay = checked("arc_weight_decay", arc_weight_decay, NONNEG)
         super().__init__(**kwargs)
         self.arc_weight_decay = decay
 

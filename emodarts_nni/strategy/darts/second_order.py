@@ -39,13 +39,8 @@ from typing import Any
 import torch
 from torch import nn, optim
 
-from emodarts_nni.strategy.darts.first_order import (
-    DARTS,
-    FrugalDartsModule,
-    finite_number,
-    frozen,
-    weight_step,
-)
+from emodarts_nni.common.rules import POSITIVE, checked
+from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule, frozen, weight_step
 
 #: ε = EPSILON_SCALE / ‖∇w' L_val‖ in the finite difference (Liu et al. 2019, footnote of eq. 8).
 EPSILON_SCALE = 0.01
@@ -270,7 +265,7 @@ class SecondOrderDARTS(DARTS):
     def __init__(self, *, epsilon_scale: float = EPSILON_SCALE, **kwargs: Any) -> None:
         if kwargs.get("penalty") is not None:
             raise ValueError("darts-2nd takes no penalty (NNI's profiler penalty is first-order)")
-        scale = finite_number("epsilon_scale", epsilon_scale, positive=True)
+        scale = checked("epsilon_scale", epsilon_scale, POSITIVE)
         super().__init__(**kwargs)
         self.epsilon_scale = scale
 

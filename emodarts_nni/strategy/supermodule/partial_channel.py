@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.common.rules import INT_POS, NONNEG, Number, checked
 from emodarts_nni.space.args import partial_width_problem
 from emodarts_nni.space.model import CnnCellOpFactory, SeqCellOpFactory
 from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule
@@ -45,6 +46,8 @@ from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 
 _SKIP = "skip_connect"
 _WIDTH_FIELDS = ("channels", "hidden")
+#: DARTS-'s ``decay_epochs`` when given (``None``, its default, is the search's epochs).
+_DECAY_EPOCHS = Number(integer=True, low=1, description="a positive integer or null")
 
 
 def channel_shuffle(x: torch.Tensor, groups: int, dim: int = 1) -> torch.Tensor:
@@ -68,8 +71,7 @@ def auxiliary_skip_weight(epoch: int, epochs: int, initial: float = 1.0) -> floa
     The reference's linear ``DecayScheduler``: ``initial · (epochs − epoch) / epochs``, so 1
     in the first epoch, ``1/epochs`` in the last, and 0 from ``epochs`` on.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be positive, got {epochs}")
+    checked("epochs", epochs, INT_POS)
     return initial * max(0.0, (epochs - epoch) / epochs)
 
 
@@ -285,12 +287,9 @@ class PCDARTS(DARTS):
     """
 
     def __init__(self, *, partial_channels: int = DEFAULT_PARTIAL_CHANNELS, **kwargs: Any) -> None:
-        if isinstance(partial_channels, bool) or not isinstance(partial_channels, int):
-            raise ValueError(f"partial_channels must be an integer, got {partial_channels!r}")
-        if partial_channels < 1:
-            raise ValueError(f"partial_channels must be at least 1, got {partial_channels}")
+        k = int(checked("partial_channels", partial_channels, INT_POS))
         super().__init__(**kwargs)
-        self.partial_channels = partial_channels
+        self.partial_channels = k
 
     def default_mutation_hooks(self):  # noqa: D102
         hook = _cell_hook(PartialChannelCell, partial_channels=self.partial_channels)
@@ -341,18 +340,11 @@ class DartsMinus(DARTS):
         decay_epochs: int | None = None,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(auxiliary_skip_weight, (int, float)) or auxiliary_skip_weight < 0:
-            raise ValueError(
-                f"auxiliary_skip_weight must be a number >= 0, got {auxiliary_skip_weight!r}"
-            )
-        if decay_epochs is not None and (
-            isinstance(decay_epochs, bool) or not isinstance(decay_epochs, int) or decay_epochs < 1
-        ):
-            raise ValueError(
-                f"decay_epochs must be a positive integer or null, got {decay_epochs!r}"
-            )
+        weight = checked("auxiliary_skip_weight", auxiliary_skip_weight, NONNEG)
+        if decay_epochs is not None:
+            checked("decay_epochs", decay_epochs, _DECAY_EPOCHS)
         super().__init__(**kwargs)
-        self.auxiliary_skip_weight = float(auxiliary_skip_weight)
+        self.auxiliary_skip_weight = weight
         self.decay_epochs = decay_epochs
 
     def default_mutation_hooks(self):  # noqa: D102
