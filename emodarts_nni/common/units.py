@@ -2,15 +2,29 @@
 
 Parameter counts in run reports, study reports, ``emodarts plan`` and error messages all
 come from :func:`format_count`, so 500 parameters read "500" everywhere, 12 345 read
-"12.3 K" and 1 234 567 read "1.23 M". Byte sizes come from :func:`format_bytes`.
+"12.3 K" and 1 234 567 read "1.23 M". Byte sizes come from :func:`format_bytes`. The
+reading side lives here too: :func:`number` decides which value in a run's CSV or JSON files
+is a number and which is missing (and so prints as :data:`MISSING`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 #: What a missing value (a run without that metric) prints as, in every table.
 MISSING = "–"
+
+
+def number(value: Any) -> float | None:
+    """A finite float from a CSV/JSON value, or ``None`` for blanks, text and NaN."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
 
 
 def format_count(n: float | None) -> str:
@@ -43,4 +57,4 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-__all__ = ["MISSING", "format_bytes", "format_count"]
+__all__ = ["MISSING", "format_bytes", "format_count", "number"]

@@ -24,6 +24,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
 from emodarts_nni.common.files import atomic_path
+from emodarts_nni.common.units import number
 from emodarts_nni.space import genotype
 from emodarts_nni.space.genotype import CELL_ORDER, alpha_columns, cell_kinds  # noqa: F401 (re-exported)
 
@@ -65,17 +66,6 @@ def annotate_points(ax: Any, items: Sequence[tuple[float, float, str]], fontsize
                 break
             label.remove()
         placed.append(box)
-
-
-def number(value: Any) -> float | None:
-    """A finite float from a CSV/JSON value, or ``None`` for blanks, text and NaN."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def _epoch_axis(rows: Sequence[Mapping[str, Any]]) -> list[float]:

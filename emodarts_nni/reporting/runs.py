@@ -29,8 +29,8 @@ import numpy as np
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
+from emodarts_nni.common.units import number
 from emodarts_nni.pipeline.runfolder import RunFolder
-from emodarts_nni.reporting import plots
 from emodarts_nni.space import genotype
 
 #: Pictures written into each run folder (their names belong to the run folder).
@@ -98,12 +98,12 @@ class RunRecord:
     @property
     def fold(self) -> int | None:
         """The held-out fold, when recorded."""
-        fold = plots.number(self._field("fold"))
+        fold = number(self._field("fold"))
         return int(fold) if fold is not None else None
 
     def value(self, key: str) -> float | None:
         """A numeric metric (``ua``, ``wa``, ``parameters``, ...) or ``None``."""
-        return plots.number(self._field(key))
+        return number(self._field(key))
 
 
 @dataclass
@@ -134,7 +134,7 @@ def _check_metrics(metrics: Any) -> str | None:
     if not isinstance(metrics, Mapping):
         return "metrics.json is not a JSON object"
     for key in ("ua", "wa"):
-        value = plots.number(metrics.get(key))
+        value = number(metrics.get(key))
         if value is None or not 0.0 <= value <= 1.0:
             return (
                 f"metrics.json: {key!r} missing or not a fraction in [0, 1]: {metrics.get(key)!r}"
@@ -384,7 +384,7 @@ def _run_row(record: RunRecord) -> dict[str, Any]:
     recall = record.metrics.get("per_class_recall")
     if isinstance(recall, Mapping):
         for cls, value in recall.items():
-            row[f"recall_{cls}"] = plots.number(value)
+            row[f"recall_{cls}"] = number(value)
     return row
 
 
@@ -397,6 +397,8 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
     Whatever is missing or unreadable is skipped with a warning; a folder that does not
     exist raises :class:`EmodartsError`.
     """
+    from emodarts_nni.reporting import plots  # matplotlib: only when pictures are drawn
+
     run_dir = _existing_directory(run_dir)
     written: list[Path] = []
     metrics: Any = {}
@@ -408,7 +410,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
                 raise ValueError("metrics.json is not a JSON object")
             matrix, names = metrics.get("confusion_matrix"), metrics.get("class_names")
             if matrix is not None and names is not None:
-                ua, wa = plots.number(metrics.get("ua")), plots.number(metrics.get("wa"))
+                ua, wa = number(metrics.get("ua")), number(metrics.get("wa"))
                 title = (
                     f"{run_dir.name}\nUA {_pct(ua)} %  WA {_pct(wa)} %" if ua is not None else None
                 )
@@ -421,7 +423,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
             metrics = {}
 
     history = _read_history(run_dir)
-    best = plots.number(metrics.get("best_epoch"))
+    best = number(metrics.get("best_epoch"))
     curves = plots.plot_training_curves(
         history, folder.picture(CURVES_PNG), best_epoch=int(best) if best is not None else None
     )
@@ -434,7 +436,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
             architecture = _read_json(arch_path)
             if not isinstance(architecture, Mapping):
                 raise ValueError("architecture.json is not a JSON object")
-            for kind in plots.cell_kinds(architecture):
+            for kind in genotype.cell_kinds(architecture):
                 written.append(
                     plots.plot_cell(architecture, kind, folder.picture(CELL_PNG, kind=kind))
                 )
@@ -445,6 +447,8 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
 
 def make_report(directory: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Report:
     """:func:`write_report`, returning the summary rows, records and skipped runs as well."""
+    from emodarts_nni.reporting import plots  # matplotlib: only when pictures are drawn
+
     directory = _existing_directory(directory)
     records, skipped = _scan(directory)
     if not records:

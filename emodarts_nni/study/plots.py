@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from emodarts_nni.common.units import number
 from emodarts_nni.pipeline.runfolder import RunFolder
-from emodarts_nni.reporting.plots import annotate_points, number, plot_alpha_evolution, save_figure
+from emodarts_nni.reporting.plots import annotate_points, plot_alpha_evolution, save_figure
 from emodarts_nni.space import genotype
 from emodarts_nni.study.arms import is_searched
 
