@@ -27,6 +27,7 @@ from emodarts_nni.common.files import atomic_path
 from emodarts_nni.common.units import number
 from emodarts_nni.space import genotype
 from emodarts_nni.space.genotype import CELL_ORDER, alpha_columns, cell_kinds  # noqa: F401 (re-exported)
+from emodarts_nni.space.op_names import NONE_OP, SKIP_OP
 
 _DPI = 120
 
@@ -171,8 +172,8 @@ def plot_alpha_evolution(
                 values,
                 label=f"{op} ({final:.2f})",
                 color=colours[op],
-                linestyle="--" if op == "none" else "-",
-                linewidth=2.2 if op != "none" else 1.4,
+                linestyle="--" if op == NONE_OP else "-",
+                linewidth=2.2 if op != NONE_OP else 1.4,
             )
         n_edges = max(len(cols) for cols in grouped[kind].values())
         ax.set_title(f"{kind} cell — α mean over {n_edges} edges")
@@ -202,7 +203,7 @@ _OP_ORDER = (
     ("rnn_1", "rnn_2", "rnn_3", "rnn_4", "rnn_att_1", "rnn_att_2", "lstm_1", "lstm_2",
      "lstm_3", "lstm_4", "lstm_att_1", "lstm_att_2"),
 )  # fmt: skip
-_FIXED_COLOURS = {"none": "0.45", "skip_connect": "#000000"}
+_FIXED_COLOURS = {NONE_OP: "0.45", SKIP_OP: "#000000"}
 
 
 def _op_colours(ops: Sequence[str]) -> dict[str, Any]:

@@ -31,7 +31,8 @@ from emodarts_nni.common.files import atomic_write_text
 from emodarts_nni.space import genotype
 from emodarts_nni.space.genotype import NUM_PREDECESSORS, OPS_PER_NODE, reduction_positions
 from emodarts_nni.space.model import SPACE_DEFAULTS, resolve_space_args, space_from_args
-from emodarts_nni.space.ops import CNN_OPS, NONE_OP, SEQ_OPS
+from emodarts_nni.space.op_names import NONE_OP
+from emodarts_nni.space.ops import CNN_OPS, SEQ_OPS
 from emodarts_nni.space.sizing import check_space_fits
 
 FORMAT = "emodarts-architecture/1"
@@ -251,7 +252,7 @@ def validate_architecture(space: Mapping[str, Any], architecture: Any) -> dict[s
         else:
             if value == NONE_OP:
                 raise ArchitectureError(
-                    f"architecture[{label!r}]: 'none' is not a valid choice in a derived architecture"
+                    f"architecture[{label!r}]: {NONE_OP!r} is not a valid choice in a derived architecture"
                 )
             if not isinstance(value, str) or value not in allowed:
                 raise ArchitectureError(

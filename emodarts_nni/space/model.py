@@ -39,7 +39,8 @@ from emodarts_nni.space.genotype import (
     SEQ_CELL,
     reduction_positions,
 )
-from emodarts_nni.space.ops import CNN_OPS, NONE_OP, SEQ_OPS, FactorizedReduce, ReLUConvBN
+from emodarts_nni.space.op_names import NONE_OP
+from emodarts_nni.space.ops import CNN_OPS, SEQ_OPS, FactorizedReduce, ReLUConvBN
 from emodarts_nni.space.scopes import DEFAULT_SCOPE, Scope
 from emodarts_nni.space.sizing import check_space_fits
 

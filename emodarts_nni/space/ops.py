@@ -20,6 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from emodarts_nni.space.op_names import NONE_OP, PARAMETER_FREE_OPS, SKIP_OP  # noqa: F401 (re-export)
+
 CnnOpFactory = Callable[[int, int], nn.Module]
 SeqOpFactory = Callable[[int], nn.Module]
 
@@ -370,8 +372,8 @@ CNN_OPS: dict[str, CnnOpFactory] = {
     "dil_conv_3x3": lambda c, s: DilConv(c, c, 3, s, 2, 2),
     "dil_conv_5x5": lambda c, s: DilConv(c, c, 5, s, 4, 2),
     "conv_7x1_1x7": lambda c, s: Conv7x1x1x7(c, s),
-    "skip_connect": _skip,
-    "none": lambda c, s: Zero(s),
+    SKIP_OP: _skip,
+    NONE_OP: lambda c, s: Zero(s),
 }
 
 
@@ -451,17 +453,9 @@ def _seq_table() -> dict[str, SeqOpFactory]:
             table[f"{kind}_{layers}"] = lambda h, k=kind, n=layers: Recurrent(k, h, n)
         for layers in (1, 2):
             table[f"{kind}_att_{layers}"] = lambda h, k=kind, n=layers: RecurrentAttention(k, h, n)
-    table["skip_connect"] = lambda h: nn.Identity()
-    table["none"] = lambda h: SeqZero()
+    table[SKIP_OP] = lambda h: nn.Identity()
+    table[NONE_OP] = lambda h: SeqZero()
     return table
 
 
 SEQ_OPS: dict[str, SeqOpFactory] = _seq_table()
-
-#: The op every DARTS edge already has implicitly in NNI (the extra α slot); it is
-#: never exported and never built into a frozen model.
-NONE_OP = "none"
-
-#: Ops without learnable weights (FactorizedReduce aside): a cell made mostly of them is
-#: DARTS's collapse (Sec. VI-B of the paper; Liang et al. 2019). Read by ``collapse``.
-PARAMETER_FREE_OPS = frozenset({"skip_connect", "max_pool_3x3", "avg_pool_3x3", NONE_OP})

@@ -24,6 +24,7 @@ import yaml
 from emodarts_nni.common.errors import ConfigError, suggest
 from emodarts_nni.common.shipped import SCOPES, shipped_folder, shipped_names
 from emodarts_nni.common.yaml_loader import parse_yaml
+from emodarts_nni.space.op_names import NONE_OP
 
 #: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root,
 #: package data in a wheel; see :mod:`emodarts_nni.common.shipped`).
@@ -48,7 +49,7 @@ class Scope:
     @property
     def has_seq_ops(self) -> bool:
         """Whether the SeqNN may hold any op (a scope without one is CNN-only)."""
-        return any(op != "none" for op in self.seq_ops)
+        return any(op != NONE_OP for op in self.seq_ops)
 
 
 def available_scopes() -> list[str]:
@@ -94,8 +95,8 @@ def scope_from_dict(data: Mapping[str, Any], source: str = "<scope>") -> Scope:
             )
     cnn_ops = _op_list(data, "cnn_ops", CNN_OPS, source)
     seq_ops = _op_list(data, "seq_ops", SEQ_OPS, source)
-    if not [op for op in cnn_ops if op != "none"]:
-        raise ConfigError(f"{source}: cnn_ops needs at least one op other than 'none'")
+    if not [op for op in cnn_ops if op != NONE_OP]:
+        raise ConfigError(f"{source}: cnn_ops needs at least one op other than {NONE_OP!r}")
     settings = data.get("settings") or {}
     if not isinstance(settings, Mapping):
         raise ConfigError(f"{source}: settings must be a mapping")

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from emodarts_nni.common.errors import ConfigError
+from emodarts_nni.common.units import format_bytes, format_count
 from emodarts_nni.space import genotype
+from emodarts_nni.space.op_names import NONE_OP, SKIP_OP
 
 Mode = Literal["space", "supernet", "frozen"]
 
@@ -39,16 +41,15 @@ Mode = Literal["space", "supernet", "frozen"]
 BYTES_PER_VALUE = 4
 #: Copies of the weights a training step holds: weights, gradients, Adam's two moments.
 TRAINING_COPIES = 4
-_NONE = "none"
 
 # Activation values autograd keeps per op, in tenths of one input map (channels × height ×
 # width of the op's input), measured with ``torch.autograd.graph.saved_tensors_hooks``.
 # Integers throughout, so absurd sizes give absurd numbers instead of float overflow.
 _CNN_ACTIVATION = {
     1: {"max_pool_3x3": 30, "avg_pool_3x3": 10, "sep_conv_3x3": 62, "sep_conv_5x5": 63,
-        "dil_conv_3x3": 31, "dil_conv_5x5": 32, "conv_7x1_1x7": 35, "skip_connect": 0},
+        "dil_conv_3x3": 31, "dil_conv_5x5": 32, "conv_7x1_1x7": 35, SKIP_OP: 0},
     2: {"max_pool_3x3": 15, "avg_pool_3x3": 10, "sep_conv_3x3": 25, "sep_conv_5x5": 26,
-        "dil_conv_3x3": 16, "dil_conv_5x5": 17, "conv_7x1_1x7": 22, "skip_connect": 23},
+        "dil_conv_3x3": 16, "dil_conv_5x5": 17, "conv_7x1_1x7": 22, SKIP_OP: 23},
 }  # fmt: skip
 # SeqNN ops, in tenths of one (time × hidden) sequence: per recurrent layer, and extra for
 # the attention head.
@@ -73,33 +74,11 @@ class SizeEstimate:
     peak_bytes: int
 
     def describe(self) -> str:
-        """``"1.2 M parameters, about 3.4 GiB (supernet, batch 32)"``."""
+        """``"1.23 M parameters, about 3.4 GiB (supernet, batch 32)"``."""
         return (
             f"{format_count(self.parameters)} parameters, about "
             f"{format_bytes(self.peak_bytes)} ({self.mode}, batch {self.batch_size})"
         )
-
-
-def format_count(n: int) -> str:
-    """``1234567`` → ``"1.2 M"``; from 10¹⁵ on a power of ten."""
-    if n >= 10**15:
-        return f"~10^{int(n.bit_length() * 0.30103)}"
-    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return str(n)
-
-
-def format_bytes(n: int) -> str:
-    """``3 * 2**30`` → ``"3.0 GiB"``; beyond 1024 PiB a power of two."""
-    if n >= 2**60:
-        return f"~2^{n.bit_length() - 1} B"
-    if n < 1024:
-        return f"{n} B"
-    for power, unit in enumerate(("KiB", "MiB", "GiB", "TiB", "PiB"), start=1):
-        if n < 1024 ** (power + 1) or unit == "PiB":
-            return f"{n / 1024**power:.1f} {unit}"
-    raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------- op sizes
@@ -123,8 +102,8 @@ def cnn_op_parameters(op: str, channels: int, stride: int) -> int:
         "dil_conv_3x3": dil(3),
         "dil_conv_5x5": dil(5),
         "conv_7x1_1x7": 14 * c * c + 2 * c,
-        "skip_connect": 0 if stride == 1 else _conv_bn(c, c),
-        _NONE: 0,
+        SKIP_OP: 0 if stride == 1 else _conv_bn(c, c),
+        NONE_OP: 0,
     }
     if op not in sizes:
         raise ConfigError(f"unknown CNN op {op!r}")
@@ -141,7 +120,7 @@ def _recurrent(op: str) -> tuple[str, int, bool] | None:
 
 def seq_op_parameters(op: str, hidden: int) -> int:
     """Trainable parameters of SeqNN op ``op`` at width ``hidden`` (see ``ops.SEQ_OPS``)."""
-    if op in ("skip_connect", _NONE):
+    if op in (SKIP_OP, NONE_OP):
         return 0
     recurrent = _recurrent(op)
     if recurrent is None:
@@ -298,8 +277,8 @@ def estimate(
         slots = genotype.OPS_PER_NODE * max(args["cnn_nodes"], args["seq_nodes"])
         if len(arch) < slots:  # cannot be a valid architecture of this space: bound it
             arch = None
-    cnn_ops = [op for op in args["cnn_ops"] if op != _NONE]
-    seq_ops = [op for op in args.get("seq_ops", ()) if op != _NONE]
+    cnn_ops = [op for op in args["cnn_ops"] if op != NONE_OP]
+    seq_ops = [op for op in args.get("seq_ops", ()) if op != NONE_OP]
     params = 0
     act = 0  # in tenths of a value, per sample
     c_stem = args["stem_multiplier"] * args["init_channels"]

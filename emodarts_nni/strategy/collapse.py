@@ -6,7 +6,7 @@ the searched network stops learning (the emoDARTS paper, Sec. VI-B; Liang et al.
 search epoch, per cell kind (``normal``, ``reduce``, ``seq``):
 
 ``param_free``
-    the share of parameter-free ops (:data:`~emodarts_nni.space.ops.PARAMETER_FREE_OPS`) in the
+    the share of parameter-free ops (:data:`~emodarts_nni.space.op_names.PARAMETER_FREE_OPS`) in the
     cell the search would export now (DARTS's derivation: on every edge its strongest op
     other than ``none``, and per node the :data:`~emodarts_nni.space.genotype.OPS_PER_NODE`
     strongest edges).
@@ -42,7 +42,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from emodarts_nni.space import genotype
-from emodarts_nni.space.ops import NONE_OP, PARAMETER_FREE_OPS
+from emodarts_nni.space.op_names import NONE_OP, PARAMETER_FREE_OPS, SKIP_OP
 
 log = logging.getLogger("emodarts")
 
@@ -56,7 +56,6 @@ DARTS_PLUS_SKIPS = 2
 FLAGGED_CELLS = (genotype.NORMAL_CELL, genotype.SEQ_CELL)
 #: Prefix of the collapse columns of a search history: ``collapse/<cell>/<metric>``.
 COLLAPSE_PREFIX = "collapse/"
-SKIP_OP = "skip_connect"
 
 
 @dataclass(frozen=True)
@@ -247,7 +246,7 @@ class EarlyStop:
             and normal.entropy < DECIDED_ENTROPY
         ):
             reason = (
-                f"normal cell has {normal.skips} skip_connect (DARTS+ stops at {DARTS_PLUS_SKIPS})"
+                f"normal cell has {normal.skips} {SKIP_OP} (DARTS+ stops at {DARTS_PLUS_SKIPS})"
             )
         ranking = tuple((cell, m.ranking) for cell, m in metrics.items())
         if ranking == self._last_ranking:

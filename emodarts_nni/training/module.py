@@ -286,6 +286,7 @@ def alpha_probabilities(module: nn.Module) -> dict[str, float]:
     # Imported here so this function's edit stays local to it (the column format is owned
     # by the genotype module).
     from emodarts_nni.space.genotype import alpha_column
+    from emodarts_nni.space.op_names import NONE_OP
 
     out: dict[str, float] = {}
     seen: set[int] = set()
@@ -299,7 +300,7 @@ def alpha_probabilities(module: nn.Module) -> dict[str, float]:
                 continue
             seen.add(id(alpha))
             probs = torch.softmax(alpha.detach().float(), dim=-1).cpu().tolist()
-            names = list(op_names) + ["none"] * (len(probs) - len(op_names))
+            names = list(op_names) + [NONE_OP] * (len(probs) - len(op_names))
             for name, p in zip(names, probs, strict=False):
                 out[alpha_column(edge, name)] = p
     return out

@@ -39,12 +39,12 @@ from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.common.rules import INT_POS, NONNEG, Number, checked
 from emodarts_nni.space.args import partial_width_problem
 from emodarts_nni.space.model import CnnCellOpFactory, SeqCellOpFactory
+from emodarts_nni.space.op_names import SKIP_OP
 from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule
 from emodarts_nni.strategy.defaults import PC_DARTS_PARTIAL_CHANNELS as DEFAULT_PARTIAL_CHANNELS
 from emodarts_nni.strategy.defaults import PC_DARTS_PARTIAL_CHANNELS_KEY as PARTIAL_CHANNELS_KEY
 from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 
-_SKIP = "skip_connect"
 _WIDTH_FIELDS = ("channels", "hidden")
 #: DARTS-'s ``decay_epochs`` when given (``None``, its default, is the search's epochs).
 _DECAY_EPOCHS = Number(integer=True, low=1, description="a positive integer or null")
@@ -114,11 +114,11 @@ def skip_factory(op_factory: Mapping[str, Any]) -> Any:
     stride-2 edge): the space's, whether or not the scope offers the op, else the cell's own."""
     factory = next(iter(op_factory.values()))
     if isinstance(factory, (CnnCellOpFactory, SeqCellOpFactory)):
-        return dataclasses.replace(factory, op=_SKIP)
-    if _SKIP in op_factory:
-        return op_factory[_SKIP]
+        return dataclasses.replace(factory, op=SKIP_OP)
+    if SKIP_OP in op_factory:
+        return op_factory[SKIP_OP]
     raise TypeError(
-        f"an auxiliary-skip cell needs a {_SKIP!r} op or the emoDARTS space's factories"
+        f"an auxiliary-skip cell needs a {SKIP_OP!r} op or the emoDARTS space's factories"
     )
 
 
