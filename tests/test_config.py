@@ -22,6 +22,7 @@ from emodarts_nni.config.experiment import (
     dump_config,
     load_config,
 )
+from emodarts_nni.config.overrides import command_line_overrides, load_config_with, parse_overrides
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 PAPER_CONFIGS = ("iemocap", "msp_improv", "msp_podcast")
@@ -454,6 +455,65 @@ def test_overrides_are_validated_like_the_file(overrides: dict, culprit: str) ->
         load_config(EXPERIMENTS / "quickstart.yaml", overrides)
     message = str(caught.value)
     assert "quickstart.yaml" in message and culprit in message
+
+
+# --------------------------------------------------------------------------- --set
+@pytest.mark.parametrize(("text", "number"), [("3e-4", 3e-4), ("1e-3", 1e-3), (".5", 0.5)])
+def test_a_set_value_means_what_the_same_text_means_in_the_file(
+    tmp_path: Path, text: str, number: float
+) -> None:
+    in_file = load_config(write(tmp_path, f"search:\n  arch_lr: {text}\n"))
+    on_command_line = load_config_with(
+        write(tmp_path, "", "plain.yaml"), [f"search.arch_lr={text}"]
+    )
+    assert in_file.search.arch_lr == on_command_line.search.arch_lr == number
+
+
+@pytest.mark.parametrize("text", ["inf", ".inf", "-.inf", ".nan"])
+def test_a_set_value_the_file_refuses_is_refused_with_the_same_message(
+    tmp_path: Path, text: str
+) -> None:
+    with pytest.raises(ConfigError) as in_file:
+        load_config(write(tmp_path, f"search:\n  arch_lr: {text}\n"))
+    with pytest.raises(ConfigError) as on_command_line:
+        load_config_with(write(tmp_path, "", "plain.yaml"), [f"search.arch_lr={text}"])
+    file_message, set_message = str(in_file.value), str(on_command_line.value)
+    assert file_message.startswith(f"{tmp_path / 'exp.yaml'}: search.arch_lr = ")
+    assert set_message.startswith(f"{tmp_path / 'plain.yaml'}: override search.arch_lr = ")
+    assert file_message.split("search.arch_lr = ")[1] == set_message.split("search.arch_lr = ")[1]
+    assert "expected a number > 0" in set_message
+
+
+def test_set_values_are_yaml_and_text_that_is_not_yaml_is_kept() -> None:
+    overrides = parse_overrides(
+        ["splits.fold=2", "corpus.root=", "name=@night", "search.params={k: 2}", "name=x=y"]
+    )
+    assert overrides == {
+        "splits.fold": 2,
+        "corpus.root": None,
+        "name": "x=y",  # the last one wins; only the first = splits
+        "search.params": {"k": 2},
+    }
+
+
+def test_a_set_item_without_a_value_is_one_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^--set 'search.epochs': expected KEY=VALUE$"):
+        parse_overrides(["search.epochs"])
+
+
+def test_shorthand_options_win_over_set() -> None:
+    options = {"strategy": "enas", "scope": None, "fold": 1, "port": None, "no_webui": True}
+    overrides = command_line_overrides(["search.strategy=darts", "splits.fold=0"], options)
+    assert overrides == {"search.strategy": "enas", "splits.fold": 1, "webui.enabled": False}
+
+
+def test_the_cli_reads_set_numbers_as_the_file_does(tmp_path: Path, capsys) -> None:
+    from emodarts_nni.cli.main import main
+
+    assert main(["plan", "quickstart", "--json", "--set", "search.arch_lr=3e-4"]) == 0
+    assert main(["plan", "quickstart", "--set", "search.arch_lr=inf"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "override search.arch_lr = 'inf': expected a number > 0" in err
 
 
 # --------------------------------------------------------------------------- dump

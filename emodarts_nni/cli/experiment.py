@@ -47,37 +47,6 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _load(args: argparse.Namespace):
-    from emodarts_nni.config.experiment import load_config
-
-    overrides: dict[str, Any] = {}
-    for item in args.set:
-        if "=" not in item:
-            raise EmodartsError(f"--set {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = _parse_value(value)
-    for flag, key in (
-        ("strategy", "search.strategy"),
-        ("scope", "space.scope"),
-        ("fold", "splits.fold"),
-        ("port", "webui.port"),
-    ):
-        if getattr(args, flag, None) is not None:
-            overrides[key] = getattr(args, flag)
-    if getattr(args, "no_webui", False):
-        overrides["webui.enabled"] = False
-    return load_config(args.config, overrides)
-
-
 def _follow(handle: Any, folder: RunFolder) -> str:
     """Wait for the trial, printing each new epoch of ``history.csv`` as it appears."""
     shown = 0
@@ -114,7 +83,9 @@ def execute(
     (``cfg``: the config already loaded from ``args``). With the web UI on, SIGTERM stops
     NNI's manager like Ctrl-C does.
     """
-    cfg = cfg if cfg is not None else _load(args)
+    from emodarts_nni.config.overrides import load_config_with
+
+    cfg = cfg if cfg is not None else load_config_with(args.config, args.set, vars(args))
     from emodarts_nni.cli.plan import guard_run
 
     guard_run(cfg, search="search" in stages)  # the estimate `emodarts plan` prints
@@ -264,7 +235,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     """``emodarts retrain ARCH.json CONFIG``: retrain and evaluate a given architecture."""
-    cfg = _load(args)  # the config first: it is checked without importing torch
+    from emodarts_nni.config.overrides import load_config_with
+
+    # the config first: it is checked without importing torch
+    cfg = load_config_with(args.config, args.set, vars(args))
     from emodarts_nni.space.architecture import read_architecture
 
     read_architecture(args.architecture)  # fail fast, naming the culprit

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from emodarts_nni.common.units import format_bytes, format_count
 from emodarts_nni.space import sizing
-from emodarts_nni.space.sizing import format_bytes, format_count
 
 #: GPU sizes to compare with when the config asks for a GPU and none is visible here.
 REFERENCE_GPUS = (("a 24 GiB consumer GPU", 24 * 2**30), ("a 40 GiB A100", 40 * 2**30))
@@ -227,10 +227,10 @@ def render(result: dict[str, Any]) -> str:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """``emodarts plan CONFIG``: print the plan (``--json``: one JSON object)."""
-    from emodarts_nni.cli.experiment import _load
+    from emodarts_nni.config.overrides import load_config_with
 
-    args.set = [*(f"{key}={json.dumps(value)}" for key, value in _NO_CORPUS.items()), *args.set]
-    cfg = _load(args)
+    sets = [*(f"{key}={json.dumps(value)}" for key, value in _NO_CORPUS.items()), *args.set]
+    cfg = load_config_with(args.config, sets, vars(args))
     result = plan(cfg, str(args.config))
     print(json.dumps(result, indent=2) if args.json else render(result))
     return 0

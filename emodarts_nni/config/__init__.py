@@ -1,6 +1,7 @@
 """The experiment config: YAML → typed, validated :class:`ExperimentConfig` (light).
 
-The sections, their checks and load/dump live in :mod:`emodarts_nni.config.experiment`; its
+The sections, their checks and load/dump live in :mod:`emodarts_nni.config.experiment`, a
+command line's overrides (``--set KEY=VALUE``) in :mod:`emodarts_nni.config.overrides`; their
 public names are re-exported here. The names release 0.1's ``emodarts_nni.config`` merely
 imported from elsewhere are forwarded, with a ``DeprecationWarning``, for one release.
 """
@@ -32,6 +33,11 @@ from emodarts_nni.config.experiment import (
     shipped_configs,
     space_size_args,
 )
+from emodarts_nni.config.overrides import (
+    command_line_overrides,
+    load_config_with,
+    parse_overrides,
+)
 
 __all__ = [
     "ACCELERATORS",
@@ -51,11 +57,14 @@ __all__ = [
     "TRAIN_PARTS",
     "TrainerConfig",
     "WebUIConfig",
+    "command_line_overrides",
     "config_from_dict",
     "config_to_dict",
     "dump_config",
     "load_config",
+    "load_config_with",
     "locate_config",
+    "parse_overrides",
     "shipped_configs",
     "space_size_args",
 ]
