@@ -108,6 +108,27 @@ def test_run_is_refused_with_the_plans_estimate_before_any_data_work(capsys, tmp
     assert not (tmp_path / "run").exists()
 
 
+def test_the_guard_is_callable_from_python_without_the_cli(tmp_path):
+    from emodarts_nni.common.errors import ConfigError
+    from emodarts_nni.config import load_config
+    from emodarts_nni.pipeline.plan import NO_CORPUS, guard_run, plan
+
+    # NO_CORPUS: iemocap's corpus.root does not exist here, and sizes do not depend on it
+    overrides = {**NO_CORPUS, "trainer.accelerator": "cpu", "search.batch_size": 512}
+    cfg = load_config(IEMOCAP, overrides)
+    assert plan(cfg)["fits"] is False
+    with pytest.raises(ConfigError, match=r"^this run needs about .*; see `emodarts plan`"):
+        guard_run(cfg)
+
+
+def test_release_0_1s_cli_plan_guard_run_still_imports_with_a_warning():
+    import emodarts_nni.cli.plan as old
+    from emodarts_nni.pipeline import plan as new
+
+    with pytest.warns(DeprecationWarning, match="emodarts_nni.pipeline.plan.guard_run"):
+        assert old.guard_run is new.guard_run
+
+
 def _measured(row: str, sizes: dict, batch: int) -> dict:
     cmd = [sys.executable, str(BENCHMARK), "--child", row, "--steps", "0", "--batch", str(batch)]
     cmd += ["--threads", "1", "--sizes", json.dumps(sizes)]

@@ -4,7 +4,8 @@ Release 0.1 had about thirty flat modules (``emodarts_nni.predict``, ``emodarts_
 …); they now live in role folders (``docs/architecture.md``). This folder is appended to the
 package's own ``__path__`` (by ``emodarts_nni/__init__.py``, a change to this package only),
 so ``import emodarts_nni.predict`` still finds ``_compat/predict.py``, which warns and
-re-exports :mod:`emodarts_nni.inference.predict`. :data:`MOVED` is the one table of the moves.
+re-exports :mod:`emodarts_nni.inference.predict`. :data:`MOVED` is the one table of the moves;
+a module that was split has a tuple of homes, and its shim re-exports the names of all of them.
 
 Three old modules became packages of the same name (``space``, ``training``, ``config``):
 their ``__init__`` forwards the old module's names through :func:`forwarding`.
@@ -17,8 +18,8 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-#: Old module (release 0.1) → its home now.
-MOVED: dict[str, str] = {
+#: Old module (release 0.1) → its home now (several, when it was split).
+MOVED: dict[str, str | tuple[str, ...]] = {
     "emodarts_nni.errors": "emodarts_nni.common.errors",
     "emodarts_nni.files": "emodarts_nni.common.files",
     "emodarts_nni.rules": "emodarts_nni.common.rules",
@@ -37,7 +38,12 @@ MOVED: dict[str, str] = {
     "emodarts_nni.oneshot": "emodarts_nni.strategy.darts.first_order",
     "emodarts_nni.second_order": "emodarts_nni.strategy.darts.second_order",
     "emodarts_nni.beta_decay": "emodarts_nni.strategy.darts.beta",
-    "emodarts_nni.mixed_cells": "emodarts_nni.strategy.supermodule.partial_channel",
+    "emodarts_nni.mixed_cells": (
+        "emodarts_nni.strategy.supermodule.partial_channel",
+        "emodarts_nni.strategy.supermodule.auxiliary_skip",
+        "emodarts_nni.strategy.darts.pc",
+        "emodarts_nni.strategy.darts.minus",
+    ),
     "emodarts_nni.summed_cell": "emodarts_nni.strategy.supermodule.summed",
     "emodarts_nni.lean": "emodarts_nni.strategy.supermodule.lean",
     "emodarts_nni.training": "emodarts_nni.training.module",
@@ -50,6 +56,8 @@ MOVED: dict[str, str] = {
     "emodarts_nni.checkpoint": "emodarts_nni.inference.checkpoint",
     "emodarts_nni.report": "emodarts_nni.reporting.runs",
     "emodarts_nni.plots": "emodarts_nni.reporting.plots",
+    # what `emodarts plan` computes (cli/plan.py keeps only the command)
+    "emodarts_nni.cli.plan": "emodarts_nni.pipeline.plan",
 }
 
 
@@ -61,12 +69,19 @@ def _warn(old: str, new: str, stacklevel: int) -> None:
     )
 
 
+def _homes(old: str) -> tuple[str, ...]:
+    """The module(s) ``old`` moved to."""
+    homes = MOVED[old]
+    return (homes,) if isinstance(homes, str) else homes
+
+
 def moved(old: str, namespace: dict[str, Any]) -> None:
-    """Fill the shim module ``old``'s ``namespace`` with its new module's names, and warn."""
-    new = MOVED[old]
-    _warn(old, new, stacklevel=3)
-    module = importlib.import_module(new)
-    namespace.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    """Fill the shim module ``old``'s ``namespace`` with its new modules' names, and warn."""
+    homes = _homes(old)
+    _warn(old, ", ".join(homes), stacklevel=3)
+    for new in homes:
+        module = importlib.import_module(new)
+        namespace.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
 
 
 def forwarding(package: str, names: Iterable[str]) -> Callable[[str], Any]:
@@ -75,7 +90,7 @@ def forwarding(package: str, names: Iterable[str]) -> Callable[[str], Any]:
     Only those names load the old module's new home, so ``from emodarts_nni.space import
     sizing`` (a submodule) does not import torch; each forwarded name warns once per use.
     """
-    target = MOVED[package]
+    (target,) = _homes(package)  # a package's old module was moved whole, not split
     served = frozenset(names)
 
     def __getattr__(name: str) -> Any:

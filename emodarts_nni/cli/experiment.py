@@ -86,7 +86,7 @@ def execute(
     from emodarts_nni.config.overrides import load_config_with
 
     cfg = cfg if cfg is not None else load_config_with(args.config, args.set, vars(args))
-    from emodarts_nni.cli.plan import guard_run
+    from emodarts_nni.pipeline.plan import guard_run
 
     guard_run(cfg, search="search" in stages)  # the estimate `emodarts plan` prints
     if not cfg.webui.enabled:
