@@ -167,6 +167,18 @@ def test_onnx_without_its_extra_is_one_line_and_exit_2(tmp_path, capsys, monkeyp
     assert not out.exists()
 
 
+def test_the_cli_offers_the_exporters_formats_without_importing_torch():
+    import subprocess
+
+    from emodarts_nni.cli import export as cli_export
+    from emodarts_nni.inference import export
+
+    assert cli_export.FORMATS is export.FORMATS  # one list, owned by the exporter
+    code = "import sys, emodarts_nni.cli.export; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 def test_exported_quickstart_checkpoint_reproduces_the_predictor(

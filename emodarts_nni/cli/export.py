@@ -10,8 +10,7 @@ import argparse
 from pathlib import Path
 
 from emodarts_nni.common.errors import EmodartsError
-
-FORMATS = ("onnx", "torchscript")  # emodarts_nni.inference.export.FORMATS, without importing torch
+from emodarts_nni.inference.formats import FORMATS  # torch-free: --help does not load torch
 
 
 def cmd_export(args: argparse.Namespace) -> int:

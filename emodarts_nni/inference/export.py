@@ -30,8 +30,8 @@ from torch import nn
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_path, atomic_write_json
+from emodarts_nni.inference.formats import FORMATS
 
-FORMATS = ("onnx", "torchscript")
 SIDECAR_FORMAT = "emodarts-export/1"
 ONNX_OPSET = 17
 INPUT_NAME = "features"
