@@ -15,8 +15,9 @@ from typing import Any
 
 from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.common.rules import Choice, Invalid, Number, option
+from emodarts_nni.common.units import format_bytes
 from emodarts_nni.data.cache import digest
-from emodarts_nni.space.sizing import format_bytes, physical_memory_bytes
+from emodarts_nni.space.sizing import physical_memory_bytes
 
 #: Version of the extraction code (:mod:`emodarts_nni.data.features`): part of every cache
 #: key, so a change to how features are computed never reads arrays made the old way.

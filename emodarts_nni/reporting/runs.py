@@ -29,7 +29,7 @@ import numpy as np
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
-from emodarts_nni.common.units import number
+from emodarts_nni.common.units import format_count, number
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.space import genotype
 
@@ -257,12 +257,6 @@ def _pct_pm(mean: float | None, std: float | None) -> str:
     return f"{100 * mean:.2f} ± {100 * std:.2f}" if std is not None else f"{100 * mean:.2f}"
 
 
-def _params(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value / 1e6:.2f} M" if value >= 1e6 else f"{value / 1e3:.1f} K"
-
-
 def _seconds(value: float | None) -> str:
     return f"{value:.0f}" if value is not None else "–"
 
@@ -292,7 +286,7 @@ def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
             _pct_pm(r["ua_mean"], r["ua_std"]),
             _pct_pm(r["wa_mean"], r["wa_std"]),
             _pct(r["macro_f1_mean"]),
-            _params(r["parameters_mean"]),
+            format_count(r["parameters_mean"]),
             _seconds(r["search_seconds_mean"]),
             _seconds(r["retrain_seconds_mean"]),
         )  # fmt: skip
@@ -528,8 +522,8 @@ def _markdown(
         table.append((
             row["run"], row["corpus"], row["strategy"], row["scope"],
             row["fold"] if row["fold"] is not None else "–", row["seed"] if row["seed"] is not None else "–",
-            _pct(row["ua"]), _pct(row["wa"]), _pct(row["macro_f1"]), _params(row["parameters"]),
-            int(best) if best is not None else "–",
+            _pct(row["ua"]), _pct(row["wa"]), _pct(row["macro_f1"]),
+            format_count(row["parameters"]), int(best) if best is not None else "–",
         ))  # fmt: skip
     parts += ["## Runs", "", markdown_table(header, table), ""]
     flagged = [(r.name, w) for r in records for w in run_warnings(r.metrics)]

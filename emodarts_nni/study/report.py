@@ -28,6 +28,7 @@ import numpy as np
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
+from emodarts_nni.common.units import format_count
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.reporting.runs import markdown_table, run_warnings, write_csv
 from emodarts_nni.study.arms import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM, is_searched
@@ -232,14 +233,6 @@ def _pm(mean: float | None, std: float | None) -> str:
     return _pct(mean) + ("" if std is None else f" ± {_pct(std)}")
 
 
-def _params(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if value >= 1e6:
-        return f"{value / 1e6:.2f} M"
-    return f"{value / 1e3:.1f} K" if value >= 1e3 else f"{value:.0f}"
-
-
 def _arm_order(arm: str) -> tuple[int, str]:
     rank = 0 if is_searched(arm) else 1 if arm == RANDOM_ARM else 2 if arm != CLASSICAL_ARM else 3
     return rank, arm
@@ -269,7 +262,7 @@ def markdown(
                     r["n_folds"],
                     _pm(r["ua_mean"], r["ua_std"]),
                     _pm(r["wa_mean"], r["wa_std"]),
-                    _params(r["params_mean"]),
+                    format_count(r["params_mean"]),
                 ]
                 for r in ordered
             ],
@@ -311,7 +304,7 @@ def markdown(
                     r["arm"],
                     _pm(r["ua_mean"], r["ua_std"]),
                     _pm(r["wa_mean"], r["wa_std"]),
-                    _params(r["params_mean"]),
+                    format_count(r["params_mean"]),
                 ]
                 for r in sorted(searched, key=lambda r: (r["corpus"], r["scope"], r["arm"]))
             ],
