@@ -137,7 +137,7 @@ def _lean_strategy() -> Any:
 
 
 def _pc_strategy() -> Any:
-    from emodarts_nni.strategy.supermodule.partial_channel import PCDARTS
+    from emodarts_nni.strategy.darts.pc import PCDARTS
 
     return PCDARTS()  # K = 4, the strategy's default
 

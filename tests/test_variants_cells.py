@@ -22,15 +22,14 @@ from emodarts_nni.space.architecture import load_architecture, read_architecture
 from emodarts_nni.space.model import build_space
 from emodarts_nni.space.ops import FactorizedReduce
 from emodarts_nni.space.sizing import estimate
+from emodarts_nni.strategy.darts.minus import DartsMinus
+from emodarts_nni.strategy.darts.pc import PCDARTS
 from emodarts_nni.strategy.registry import check_strategy_config, make_strategy
-from emodarts_nni.strategy.supermodule.partial_channel import (
-    PCDARTS,
+from emodarts_nni.strategy.supermodule.auxiliary_skip import (
     AuxiliarySkipCell,
-    DartsMinus,
-    PartialChannelCell,
     auxiliary_skip_weight,
-    channel_shuffle,
 )
+from emodarts_nni.strategy.supermodule.partial_channel import PartialChannelCell, channel_shuffle
 
 # SMALL_SPACE: init_channels 2 (normal cells 2 channels, reduction cells 4 and 8), hidden 8.
 K = 2

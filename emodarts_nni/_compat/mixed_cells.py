@@ -1,4 +1,4 @@
-"""Moved to :mod:`emodarts_nni.strategy.supermodule.partial_channel` (kept for one release, with a DeprecationWarning)."""
+"""Split into :mod:`emodarts_nni.strategy.supermodule.partial_channel`, :mod:`~emodarts_nni.strategy.supermodule.auxiliary_skip`, :mod:`emodarts_nni.strategy.darts.pc` and :mod:`~emodarts_nni.strategy.darts.minus` (kept for one release, with a DeprecationWarning)."""
 
 from emodarts_nni._compat import moved
 

@@ -2,6 +2,7 @@
 supernet cells they train, and the collapse diagnostics of a differentiable search.
 
 - :mod:`.registry`: every strategy's name, parameters and config mapping (light);
+- :mod:`.defaults`: the defaults the registry and the algorithms share (light);
 - :mod:`.darts`: first order, second order, β-DARTS, PC-DARTS, DARTS- (one module each);
 - :mod:`.supermodule`: the mixed cells the DARTS family trains (summed, lean, partial-channel,
   auxiliary-skip);

@@ -18,12 +18,12 @@ name               kind         NNI class, what it needs, parameters (defaults)
 ``beta-darts``     one-shot     ``BetaDARTS`` (:mod:`emodarts_nni.strategy.darts.beta`): first-order DARTS plus
                                 the β-decay regulariser on α. As ``darts`` plus
                                 ``beta_decay_weight`` (50.0: λ = 50 · epoch / epochs, linear from 0).
-``pc-darts``       one-shot     ``PCDARTS`` (:mod:`emodarts_nni.strategy.supermodule.partial_channel`; PC-DARTS, arXiv:1907.05737):
+``pc-darts``       one-shot     ``PCDARTS`` (:mod:`emodarts_nni.strategy.darts.pc`; PC-DARTS, arXiv:1907.05737):
                                 ``darts`` on partial-channel mixed cells with edge normalisation β,
                                 which also ranks the exported edges. As ``darts`` plus
                                 ``partial_channels`` (K, 4): must divide ``space.init_channels``
                                 and, with SeqNN cells, ``hidden / 2`` (checked when the config loads).
-``darts-minus``    one-shot     ``DartsMinus`` (:mod:`emodarts_nni.strategy.supermodule.partial_channel`; DARTS-,
+``darts-minus``    one-shot     ``DartsMinus`` (:mod:`emodarts_nni.strategy.darts.minus`; DARTS-,
                                 arXiv:2009.01027): ``darts`` with an auxiliary skip on every edge,
                                 weighted ``auxiliary_skip_weight`` (1.0) × (1 − epoch /
                                 ``decay_epochs``) (None: the search's epochs); never exported.
@@ -239,7 +239,7 @@ STRATEGIES: dict[str, StrategySpec] = {
         ),
         StrategySpec(
             "pc-darts",
-            "emodarts_nni.strategy.supermodule.partial_channel.PCDARTS",
+            "emodarts_nni.strategy.darts.pc.PCDARTS",
             True,
             (*_OUR_DARTS_PARAMS, "partial_channels"),
             {"partial_channels": PC_DARTS_PARTIAL_CHANNELS},
@@ -249,7 +249,7 @@ STRATEGIES: dict[str, StrategySpec] = {
         ),
         StrategySpec(
             "darts-minus",
-            "emodarts_nni.strategy.supermodule.partial_channel.DartsMinus",
+            "emodarts_nni.strategy.darts.minus.DartsMinus",
             True,
             (*_OUR_DARTS_PARAMS, "auxiliary_skip_weight", "decay_epochs"),
             from_config=_our_differentiable,

@@ -11,25 +11,32 @@ sum, and its weight still takes part in the softmax), up to float rounding
 (``tests/test_oneshot.py``). ``docs/benchmarks.md`` has what it saves.
 
 The cell has :meth:`~SummedMixedCell.edge`, :meth:`~SummedMixedCell.mix` and
-:meth:`~SummedMixedCell.node` as methods, so the variants (:mod:`emodarts_nni.strategy.supermodule.partial_channel`,
-:mod:`emodarts_nni.strategy.supermodule.lean`) change one edge, one mixture or one node and keep the rest. It exists only in the supernet: the export and the retrained
-model are NNI's as ever.
+:meth:`~SummedMixedCell.node` as methods, so the variants
+(:mod:`~emodarts_nni.strategy.supermodule.partial_channel`,
+:mod:`~emodarts_nni.strategy.supermodule.auxiliary_skip`,
+:mod:`~emodarts_nni.strategy.supermodule.lean`) change one edge, one mixture or one node and
+keep the rest; :func:`mutation_hook` installs a variant in a strategy. It exists only in the
+supernet: the export and the retrained model are NNI's as ever.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
+from emodarts_nni.space import genotype
 from emodarts_nni.space.ops import ActivatedInput, StartsWithReLU, Zero
 
 with quiet_nni_import():
     from nni.nas.nn.pytorch.cell import preprocess_cell_inputs
     from nni.nas.oneshot.pytorch.supermodule.differentiable import DifferentiableMixedCell
+
+if TYPE_CHECKING:
+    from nni.nas.oneshot.pytorch.strategy import MutationHook
 
 
 def weighted_sum(ops: Iterable[nn.Module], x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -63,7 +70,7 @@ class SummedMixedCell(DifferentiableMixedCell):
 
     def edge_alpha(self, node: int, source: int) -> nn.Parameter:
         """α of the edge ``source → node`` (one entry per candidate, then ``none``)."""
-        return self._arch_alpha[f"{self.label}/{node}_{source}"]
+        return self._arch_alpha[genotype.edge_name(self.label, node, source)]
 
     def edge(self, node: int, source: int, x: torch.Tensor) -> torch.Tensor:
         """The mixed output of the edge ``source → node`` for the state ``x``."""
@@ -90,4 +97,17 @@ class SummedMixedCell(DifferentiableMixedCell):
         return self.postprocessor(this_cell, processed)
 
 
-__all__ = ["SummedMixedCell", "weighted_sum"]
+def mutation_hook(cell_cls: type[SummedMixedCell], **extra: Any) -> MutationHook:
+    """A mutation hook that replaces each NNI ``Cell`` with ``cell_cls`` (``extra`` goes to its
+    ``mutate_kwargs``); NNI's hooks handle everything else. A strategy lists it before
+    :meth:`SummedMixedCell.mutate` (the DARTS cell's hook) so that its variant wins."""
+
+    def hook(
+        module: nn.Module, name: str, memo: dict[str, Any], mutate_kwargs: dict[str, Any]
+    ) -> Any:
+        return cell_cls.mutate(module, name, memo, {**mutate_kwargs, **extra})
+
+    return hook
+
+
+__all__ = ["SummedMixedCell", "mutation_hook", "weighted_sum"]
