@@ -29,7 +29,7 @@ import numpy as np
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
-from emodarts_nni.common.units import format_count, number
+from emodarts_nni.common.units import MISSING, format_count, number
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.space import genotype
 
@@ -248,17 +248,17 @@ def summarise(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- formatting
 def _pct(value: float | None) -> str:
-    return f"{100 * value:.2f}" if value is not None else "–"
+    return f"{100 * value:.2f}" if value is not None else MISSING
 
 
 def _pct_pm(mean: float | None, std: float | None) -> str:
     if mean is None:
-        return "–"
+        return MISSING
     return f"{100 * mean:.2f} ± {100 * std:.2f}" if std is not None else f"{100 * mean:.2f}"
 
 
 def _seconds(value: float | None) -> str:
-    return f"{value:.0f}" if value is not None else "–"
+    return f"{value:.0f}" if value is not None else MISSING
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -282,7 +282,7 @@ def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
             r["strategy"],
             r["scope"],
             r["n"],
-            " ".join(str(f) for f in r["folds"]) or "–",
+            " ".join(str(f) for f in r["folds"]) or MISSING,
             _pct_pm(r["ua_mean"], r["ua_std"]),
             _pct_pm(r["wa_mean"], r["wa_std"]),
             _pct(r["macro_f1_mean"]),
@@ -521,9 +521,10 @@ def _markdown(
         best = row.get("best_epoch")
         table.append((
             row["run"], row["corpus"], row["strategy"], row["scope"],
-            row["fold"] if row["fold"] is not None else "–", row["seed"] if row["seed"] is not None else "–",
+            row["fold"] if row["fold"] is not None else MISSING,
+            row["seed"] if row["seed"] is not None else MISSING,
             _pct(row["ua"]), _pct(row["wa"]), _pct(row["macro_f1"]),
-            format_count(row["parameters"]), int(best) if best is not None else "–",
+            format_count(row["parameters"]), int(best) if best is not None else MISSING,
         ))  # fmt: skip
     parts += ["## Runs", "", markdown_table(header, table), ""]
     flagged = [(r.name, w) for r in records for w in run_warnings(r.metrics)]

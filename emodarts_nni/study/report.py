@@ -28,7 +28,7 @@ import numpy as np
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
-from emodarts_nni.common.units import format_count
+from emodarts_nni.common.units import MISSING, format_count
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.reporting.runs import markdown_table, run_warnings, write_csv
 from emodarts_nni.study.arms import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM, is_searched
@@ -226,7 +226,7 @@ def _exact(value: Any) -> Any:
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None or math.isnan(value) else f"{100 * value:.2f}"
+    return MISSING if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
 def _pm(mean: float | None, std: float | None) -> str:
@@ -285,7 +285,7 @@ def markdown(
                     *(
                         f"{_pm(c['ua_mean'], c['ua_std'])} / {_pm(c['wa_mean'], c['wa_std'])}"
                         if (c := cell.get((corpus, arm, scope)))
-                        else "–"
+                        else MISSING
                         for corpus in corpora
                     ),
                 ]
@@ -336,7 +336,7 @@ def markdown(
                     c.n,
                     f"{c.wins} of {c.n}",
                     _signed(c.mean_difference),
-                    "–" if c.p_value is None else f"{c.p_value:.3f}",
+                    MISSING if c.p_value is None else f"{c.p_value:.3f}",
                     ", ".join(
                         f"{f}: {_signed(d)}" for f, d in zip(c.folds, c.differences, strict=True)
                     ),
@@ -372,7 +372,7 @@ def chosen_cells(
 
 
 def _signed(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:+.2f}"
+    return MISSING if value is None else f"{100 * value:+.2f}"
 
 
 def make_study_report(study_dir: str | Path) -> dict[str, Path]:
