@@ -3,14 +3,12 @@ every unusable file is a DataError that names it."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import soundfile as sf
 
 from emodarts_nni.common.errors import DataError
-from emodarts_nni.data.audio import EmptyAudioError, audio_duration, load_audio
+from emodarts_nni.data.audio import EmptyAudioError, load_audio
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:
@@ -94,24 +92,3 @@ def test_missing_file_names_the_path(tmp_path):
 
 def test_empty_audio_is_a_data_error():
     assert issubclass(EmptyAudioError, DataError)
-
-
-def test_duration_comes_from_the_header_without_decoding(tmp_path, monkeypatch):
-    path = tmp_path / "dur.wav"
-    sf.write(path, tone(2.25, 44100), 44100, subtype="PCM_16")
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("audio_duration decoded the file")
-
-    monkeypatch.setattr(sf, "read", no_decoding)
-    assert audio_duration(path) == pytest.approx(2.25, abs=1e-4)
-    assert audio_duration(os.fspath(path)) == pytest.approx(2.25, abs=1e-4)
-
-
-def test_duration_of_unreadable_or_missing_file_names_the_path(tmp_path):
-    path = tmp_path / "noise.wav"
-    path.write_bytes(b"RIFF" + bytes(40))
-    with pytest.raises(DataError, match="noise.wav"):
-        audio_duration(path)
-    with pytest.raises(DataError, match="absent.wav"):
-        audio_duration(tmp_path / "absent.wav")

@@ -58,7 +58,7 @@ def test_output_is_logits_not_probabilities_over_the_batch(name: str):
 def test_attention_weights_sum_to_one_over_time():
     model = build_baseline("cnn_lstm_att", n_mfcc=16, frames=40, n_classes=4).eval()
     with torch.no_grad():
-        weights = model.attention_weights(torch.randn(3, 16, 40))
+        _, weights = model.attention(model.sequence(torch.randn(3, 16, 40)))
     assert weights.shape == (3, 11)  # 40 frames → conv 22 → pool 11 time steps
     assert (weights >= 0).all()
     torch.testing.assert_close(weights.sum(dim=1), torch.ones(3))

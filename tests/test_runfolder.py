@@ -65,14 +65,14 @@ def test_start_writes_config_and_environment_once(tmp_path: Path):
 
 def test_a_stage_is_done_when_its_output_exists(tmp_path: Path):
     folder = RunFolder(tmp_path)
-    assert folder.stages_done() == ()
+    assert not any(folder.done(stage) for stage in STAGES)
     folder.architecture.write_text("{}")
     folder.checkpoint.write_bytes(b"x")
-    assert folder.stages_done() == ("search", "retrain")
+    assert [folder.done(stage) for stage in STAGES] == [True, True, False]
     folder.metrics.write_text("{}")
     assert not folder.done("evaluate")  # metrics without predictions: not finished
     folder.predictions.write_text("path\n")
-    assert folder.stages_done() == STAGES
+    assert all(folder.done(stage) for stage in STAGES)
     with pytest.raises(EmodartsError, match="unknown stage 'export'"):
         folder.done("export")
 

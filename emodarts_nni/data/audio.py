@@ -55,23 +55,6 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(signal, dtype=np.float32)
 
 
-def audio_duration(path: str | os.PathLike) -> float:
-    """Duration of ``path`` in seconds, read from the header only (no decoding).
-
-    Raises :class:`DataError` naming the path when the header cannot be read.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"audio file not found: {path}")
-    try:
-        info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise DataError(f"cannot read audio header of {path}: {_reason(exc)}") from None
-    if info.samplerate <= 0:
-        raise DataError(f"audio header of {path} has sample rate {info.samplerate}")
-    return info.frames / info.samplerate
-
-
 def wav_truncation(path: str | os.PathLike) -> str | None:
     """Why the WAV file ``path`` is truncated, or None when it is complete (or not a WAV).
 
@@ -113,4 +96,4 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-__all__ = ["EmptyAudioError", "audio_duration", "load_audio", "wav_truncation"]
+__all__ = ["EmptyAudioError", "load_audio", "wav_truncation"]

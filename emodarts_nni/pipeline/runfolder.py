@@ -256,10 +256,6 @@ class RunFolder:
             return self.metrics.is_file() and self.predictions.is_file()
         raise EmodartsError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
 
-    def stages_done(self) -> tuple[str, ...]:
-        """The stages whose output exists, in run order."""
-        return tuple(stage for stage in STAGES if self.done(stage))
-
     # ------------------------------------------------------------------ history
     def read_history(self) -> list[dict[str, Any]]:
         """Rows of ``history.csv`` (``[]`` when there is none).

@@ -171,12 +171,6 @@ class CnnLstmBaseline(nn.Module):
         out, _ = self.lstm(steps)
         return out
 
-    def attention_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """Attention weights ``(B, T')`` over time steps (``cnn_lstm_att`` only)."""
-        if self.attention is None:
-            raise ValueError("this baseline has no attention layer (use cnn_lstm_att)")
-        return self.attention(self.sequence(x))[1]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, n_classes)``."""
         h = self.sequence(x)
