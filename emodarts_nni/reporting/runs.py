@@ -132,12 +132,13 @@ def _read_json(path: Path) -> Any:
 def _check_metrics(metrics: Any) -> str | None:
     """Why ``metrics`` cannot be used, or ``None`` when it can."""
     if not isinstance(metrics, Mapping):
-        return "metrics.json is not a JSON object"
+        return f"{RunFolder.METRICS} is not a JSON object"
     for key in ("ua", "wa"):
         value = number(metrics.get(key))
         if value is None or not 0.0 <= value <= 1.0:
             return (
-                f"metrics.json: {key!r} missing or not a fraction in [0, 1]: {metrics.get(key)!r}"
+                f"{RunFolder.METRICS}: {key!r} missing or not a fraction in [0, 1]: "
+                f"{metrics.get(key)!r}"
             )
     return None
 
@@ -401,7 +402,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
         try:
             metrics = _read_json(folder.metrics)
             if not isinstance(metrics, Mapping):
-                raise ValueError("metrics.json is not a JSON object")
+                raise ValueError(f"{RunFolder.METRICS} is not a JSON object")
             matrix, names = metrics.get("confusion_matrix"), metrics.get("class_names")
             if matrix is not None and names is not None:
                 ua, wa = number(metrics.get("ua")), number(metrics.get("wa"))
@@ -429,7 +430,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
         try:
             architecture = _read_json(arch_path)
             if not isinstance(architecture, Mapping):
-                raise ValueError("architecture.json is not a JSON object")
+                raise ValueError(f"{RunFolder.ARCHITECTURE} is not a JSON object")
             for kind in genotype.cell_kinds(architecture):
                 written.append(
                     plots.plot_cell(architecture, kind, folder.picture(CELL_PNG, kind=kind))
@@ -447,7 +448,7 @@ def make_report(directory: str | os.PathLike, out_dir: str | os.PathLike | None 
     records, skipped = _scan(directory)
     if not records:
         raise EmodartsError(
-            f"no finished runs (folders with a usable metrics.json) below {directory}"
+            f"no finished runs (folders with a usable {RunFolder.METRICS}) below {directory}"
         )
     out = Path(out_dir) if out_dir is not None else directory
     out.mkdir(parents=True, exist_ok=True)

@@ -248,7 +248,7 @@ def markdown(
         f"# Study {name}",
         "",
         f"UA and WA in %, mean ± sample std over folds; {n_cells} cells, {len(summary)} groups. "
-        "Every number comes from the cells' `metrics.json` (`folds.csv` lists them).",
+        f"Every number comes from the cells' `{RunFolder.METRICS}` (`folds.csv` lists them).",
         "",
         "## Table 3 — searched architectures against the controls",
         "",
