@@ -30,6 +30,8 @@ def test_alpha_columns_round_trip():
     column = genotype.alpha_column(genotype.edge_name("normal", 3, 1), "sep_conv_3x3")
     assert column == "alpha/normal/3_1/sep_conv_3x3"
     assert genotype.parse_alpha_column(column) == ("normal", "3_1", "sep_conv_3x3")
+    assert genotype.parse_edge("3_1") == (3, 1)
+    assert genotype.parse_edge("x") is None and genotype.parse_edge("3_1_0") is None
     assert genotype.parse_alpha_column("alpha/normal/x") is None
     assert genotype.parse_alpha_column("val_ua") is None
     rows = [{"epoch": 0, column: 0.5, "alpha/seq/2_0/lstm_1": 0.2}, {column: 0.6}]

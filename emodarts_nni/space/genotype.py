@@ -145,6 +145,13 @@ def edge_name(cell: str, node: int, source: int) -> str:
     return f"{cell}/{node}_{source}"
 
 
+def parse_edge(edge: str) -> tuple[int, int] | None:
+    """``(node, source)`` of an edge as an α column names it (``2_0``, the part after the
+    cell; see :func:`parse_alpha_column`), or ``None`` when ``edge`` is not one."""
+    node, _, source = edge.partition("_")
+    return (int(node), int(source)) if node.isdigit() and source.isdigit() else None
+
+
 def alpha_column(edge: str, op: str) -> str:
     """The history column of the softmaxed α of ``op`` on ``edge``: ``alpha/normal/2_0/op``."""
     return f"{ALPHA_PREFIX}{edge}/{op}"

@@ -91,11 +91,6 @@ def alpha_tables(row: Mapping[str, Any]) -> dict[str, dict[str, dict[str, float]
     return tables
 
 
-def _edge_node_source(edge: str) -> tuple[int, int] | None:
-    node, _, source = edge.partition("_")
-    return (int(node), int(source)) if node.isdigit() and source.isdigit() else None
-
-
 def _normalised_entropy(probs: Mapping[str, float]) -> float:
     values = [p for p in probs.values() if p > 0]
     total = sum(probs.values())
@@ -113,9 +108,9 @@ def cell_collapse(cell: str, edges: Mapping[str, Mapping[str, float]]) -> CellCo
     """
     per_node: dict[int, list[tuple[float, str]]] = {}
     ranking: list[tuple[str, ...]] = []
-    for edge in sorted(edges, key=lambda e: _edge_node_source(e) or (0, 0)):
+    for edge in sorted(edges, key=lambda e: genotype.parse_edge(e) or (0, 0)):
         probs = edges[edge]
-        where = _edge_node_source(edge)
+        where = genotype.parse_edge(edge)
         candidates = {op: p for op, p in probs.items() if op != NONE_OP}
         ranking.append(
             tuple(
