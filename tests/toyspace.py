@@ -210,6 +210,27 @@ def make_evaluator(
     )
 
 
+def epoch_reporter(reporter: Any) -> Any:
+    """A Lightning callback sending each training epoch's scalars through ``reporter``:
+    ``default`` is ``train_acc`` (DARTS-like strategies run no validation loop); α
+    probabilities (``prob/...``) are left out. The toy trial's own; the product reports
+    from its run folder's history (``emodarts_nni.pipeline.run.RunContext.on_epoch``)."""
+    import pytorch_lightning as pl
+
+    class EpochReporter(pl.Callback):
+        def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            scalars = {
+                name: float(value)
+                for name, value in trainer.callback_metrics.items()
+                if value.numel() == 1 and not name.startswith("prob/")
+            }
+            if "train_acc" in scalars:
+                value = scalars.pop("train_acc")
+                reporter.report_intermediate(value, epoch=trainer.current_epoch, **scalars)
+
+    return EpochReporter()
+
+
 def run_oneshot_trial(strategy_name: str, epochs: int, output: Path) -> dict[str, Any]:
     """The trial of the one-shot bridge: search, report metrics to NNI, write the architecture.
 
@@ -220,7 +241,7 @@ def run_oneshot_trial(strategy_name: str, epochs: int, output: Path) -> dict[str
     from emodarts_nni.strategy.registry import make_strategy
 
     reporter = TrialReporter()
-    evaluator = make_evaluator(max_epochs=epochs, callbacks=[reporter.epoch_callback()])
+    evaluator = make_evaluator(max_epochs=epochs, callbacks=[epoch_reporter(reporter)])
     architecture = run_search(
         ToySpace(), evaluator, make_strategy(strategy_name), experiment_dir=output.parent / "nas"
     )

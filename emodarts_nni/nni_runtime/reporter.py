@@ -2,13 +2,15 @@
 
 A one-shot search runs in-process inside an NNI trial (see :mod:`.launcher`); its
 ``NasExperiment`` replaces NNI's trial command channel with an in-process one, so the
-reporter takes the real channel first (nni-notes #2).
+reporter takes the real channel first (nni-notes #2). What is reported, and when, is the
+pipeline's choice: :class:`emodarts_nni.pipeline.run.RunContext` sends each epoch's
+validation UA as it writes ``history.csv``, and the evaluate stage the final test UA.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
@@ -79,47 +81,6 @@ class TrialReporter:
     def report_final(self, value: float, **extra: Any) -> dict[str, Any]:
         """Send the trial's final metric: ``{"default": value, **extra}``."""
         return self._send("FINAL", value, extra)
-
-    def epoch_callback(
-        self,
-        monitor: str | Sequence[str] = ("val_acc", "train_acc"),
-        skip_prefixes: Sequence[str] = ("prob/",),
-    ) -> Any:
-        """A Lightning callback reporting each training epoch's logged metrics as intermediate.
-
-        ``default`` is the first of ``monitor`` that the module logged (DARTS-like strategies
-        run no validation loop, so ``train_acc`` is the fallback); the other scalar metrics
-        and ``epoch`` go along as extras, except those starting with ``skip_prefixes``
-        (one-shot strategies log every α as ``prob/...``). Pass it in the evaluator's
-        ``callbacks``.
-        """
-        import pytorch_lightning as pl
-
-        names = (monitor,) if isinstance(monitor, str) else tuple(monitor)
-        reporter = self
-
-        class EpochReporter(pl.Callback):
-            """Report ``trainer.callback_metrics`` at the end of every training epoch."""
-
-            def on_train_epoch_end(
-                self, trainer: pl.Trainer, pl_module: pl.LightningModule
-            ) -> None:
-                if trainer.sanity_checking:
-                    return
-                scalars = {
-                    name: float(value)
-                    for name, value in trainer.callback_metrics.items()
-                    if getattr(value, "numel", lambda: 1)() == 1
-                    and not name.startswith(tuple(skip_prefixes))
-                }
-                chosen = next((name for name in names if name in scalars), None)
-                if chosen is not None:
-                    extra = {k: v for k, v in scalars.items() if k != chosen}
-                    reporter.report_intermediate(
-                        scalars[chosen], epoch=trainer.current_epoch, **extra
-                    )
-
-        return EpochReporter()
 
 
 def architecture_fields(
