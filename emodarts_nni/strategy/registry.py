@@ -76,7 +76,10 @@ from emodarts_nni.strategy.defaults import (
 )
 
 if TYPE_CHECKING:  # the registry is torch- and NNI-free: config.py validates against it
+    from nni.nas.experiment import NasExperiment
     from nni.nas.strategy import Strategy
+
+    from emodarts_nni.config.experiment import ExperimentConfig
 
 _DARTS_PARAMS = (
     "arc_learning_rate",
@@ -100,12 +103,12 @@ class StrategySpec:
     params: tuple[str, ...]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: The parameters this strategy takes from an experiment config's other keys.
-    from_config: Callable[[Any], dict[str, Any]] = field(default=lambda cfg: {})
+    from_config: Callable[[ExperimentConfig], dict[str, Any]] = field(default=lambda cfg: {})
     #: Trains the whole supernet through NNI's differentiable cells (so it can recompute
     #: them: ``search.memory: lean``; and ``emodarts plan`` sizes the supernet).
     differentiable: bool = False
     #: Rules between this strategy's parameters and the rest of a config (``ConfigError``).
-    check: Callable[[Any], None] = field(default=lambda cfg: None)
+    check: Callable[[ExperimentConfig], None] = field(default=lambda cfg: None)
     #: Trains every candidate of the supernet each step (``emodarts plan`` sizes the
     #: supernet; every ``differentiable`` strategy does, and so do pc-darts and darts-minus).
     supernet: bool = False
@@ -133,7 +136,7 @@ class StrategySpec:
             raise ConfigError(f"strategy {self.name!r}: {exc}") from exc
 
 
-def search_sizing(cfg: Any) -> dict[str, Any]:
+def search_sizing(cfg: ExperimentConfig) -> dict[str, Any]:
     """How ``emodarts plan`` sizes this config's search step: the keyword arguments of
     :func:`emodarts_nni.space.sizing.search_estimate` (``supernet``, ``order``, ``memory`` and,
     for pc-darts, ``partial_channels``)."""
@@ -148,7 +151,7 @@ def search_sizing(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _differentiable(cfg: Any) -> dict[str, Any]:
+def _differentiable(cfg: ExperimentConfig) -> dict[str, Any]:
     """DARTS-like strategies: the α learning rate, weight-only warm-up, weight gradient clipping."""
     return {
         "arc_learning_rate": cfg.search.arch_lr,
@@ -157,12 +160,12 @@ def _differentiable(cfg: Any) -> dict[str, Any]:
     }
 
 
-def _our_differentiable(cfg: Any) -> dict[str, Any]:
+def _our_differentiable(cfg: ExperimentConfig) -> dict[str, Any]:
     """Our DARTS family: :func:`_differentiable` and the α optimiser's weight decay."""
     return {**_differentiable(cfg), "arc_weight_decay": cfg.search.arch_weight_decay}
 
 
-def _fixed_arch_weight_decay(cfg: Any) -> None:
+def _fixed_arch_weight_decay(cfg: ExperimentConfig) -> None:
     """NNI's own GumbelDARTS and Proxyless fix α's weight decay: refuse another value."""
     if cfg.search.arch_weight_decay != ARC_WEIGHT_DECAY:
         raise ConfigError(
@@ -172,12 +175,12 @@ def _fixed_arch_weight_decay(cfg: Any) -> None:
         )
 
 
-def _enas(cfg: Any) -> dict[str, Any]:
+def _enas(cfg: ExperimentConfig) -> dict[str, Any]:
     """ENAS is rewarded by the per-batch validation UA that SerModule logs; warm-up as DARTS."""
     return {"reward_metric_name": "val_batch_ua", "warmup_epochs": cfg.search.warmup_epochs}
 
 
-def _check_partial_channels(cfg: Any) -> None:
+def _check_partial_channels(cfg: ExperimentConfig) -> None:
     """pc-darts's K must split every edge of the configured space (torch-free)."""
     from emodarts_nni.space.args import check_partial_channels
 
@@ -193,11 +196,13 @@ def _check_partial_channels(cfg: Any) -> None:
     check_partial_channels(space, k, PC_DARTS_PARTIAL_CHANNELS_KEY)
 
 
-def _seeded(cfg: Any) -> dict[str, Any]:
+def _seeded(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Multi-trial strategies draw from the experiment's seed."""
     return {"seed": cfg.seed}
 
 
-def _evolution(cfg: Any) -> dict[str, Any]:
+def _evolution(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Regularised evolution: population and sample sizes from ``search``, and the seed."""
     return {
         "population_size": cfg.search.population_size,
         "sample_size": cfg.search.sample_size,
@@ -329,7 +334,7 @@ def is_oneshot(name: str) -> bool:
     return strategy_spec(name).oneshot
 
 
-def check_strategy_config(cfg: Any) -> None:
+def check_strategy_config(cfg: ExperimentConfig) -> None:
     """The rules between ``cfg.search.strategy``'s parameters and the rest of the config
     (e.g. pc-darts's K against the space's widths): a :class:`ConfigError` naming the key."""
     strategy_spec(cfg.search.strategy).check(cfg)
@@ -351,13 +356,13 @@ def make_strategy(name: str, **params: Any) -> Strategy:
     return spec.create(**params)
 
 
-def strategy_params(cfg: Any) -> dict[str, Any]:
+def strategy_params(cfg: ExperimentConfig) -> dict[str, Any]:
     """Keyword arguments of ``cfg.search.strategy`` taken from an experiment config: what
     the strategy's own ``from_config`` derives, then ``search.params`` (which wins)."""
     return {**strategy_spec(cfg.search.strategy).from_config(cfg), **dict(cfg.search.params)}
 
 
-def strategy_from_config(cfg: Any) -> Strategy:
+def strategy_from_config(cfg: ExperimentConfig) -> Strategy:
     """A fresh NNI strategy for an experiment config (``search.strategy`` and its parameters;
     ``search.memory: lean`` adds the recomputing cells of :mod:`emodarts_nni.strategy.supermodule.lean`)."""
     params = strategy_params(cfg)
@@ -387,7 +392,7 @@ def _plain(value: Any, where: str) -> Any:
     )
 
 
-def export_architecture(experiment_or_strategy: Any) -> dict[str, Any]:
+def export_architecture(experiment_or_strategy: NasExperiment | Strategy) -> dict[str, Any]:
     """The best architecture found, as a JSON-serialisable dict ``{choice label: value}``.
 
     Takes a finished :class:`~nni.nas.experiment.NasExperiment` or its strategy. For a

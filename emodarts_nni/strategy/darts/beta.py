@@ -21,12 +21,15 @@ Every α of the supernet counts as one edge: each cell edge (including NNI's ext
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from emodarts_nni.common.rules import NONNEG, checked
 from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule
+
+if TYPE_CHECKING:
+    from nni.nas.evaluator.pytorch import LightningModule
 
 #: λ at the end of the search (the authors' 50 · epoch / 100 with 100 epochs).
 BETA_DECAY_WEIGHT = 50.0
@@ -48,7 +51,9 @@ def beta_decay_weight(max_weight: float, epoch: int, max_epochs: int) -> float:
 class BetaDartsModule(FrugalDartsModule):
     """First-order DARTS whose α loss carries λ(epoch) · L_β (logged as ``beta_decay_*``)."""
 
-    def __init__(self, training_module: Any, *, beta_decay_weight: float, **kwargs: Any):
+    def __init__(
+        self, training_module: LightningModule, *, beta_decay_weight: float, **kwargs: Any
+    ) -> None:
         super().__init__(training_module, **kwargs)
         self.beta_decay_max = beta_decay_weight
 
@@ -75,7 +80,8 @@ class BetaDARTS(DARTS):
         super().__init__(**kwargs)
         self.beta_decay_weight = weight
 
-    def configure_oneshot_module(self, training_module):  # noqa: D102
+    def configure_oneshot_module(self, training_module: LightningModule) -> BetaDartsModule:
+        """The one-shot module that trains the supernet: :class:`BetaDartsModule`."""
         return BetaDartsModule(
             training_module, beta_decay_weight=self.beta_decay_weight, **self.module_kwargs()
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn, optim
@@ -33,6 +33,10 @@ from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 with quiet_nni_import():
     from nni.nas.oneshot.pytorch.differentiable import DartsLightningModule
     from nni.nas.strategy import DARTS as NniDARTS
+
+if TYPE_CHECKING:
+    from nni.nas.evaluator.pytorch import LightningModule
+    from nni.nas.oneshot.pytorch.strategy import MutationHook
 
 
 @contextlib.contextmanager
@@ -55,7 +59,11 @@ class FrugalDartsModule(DartsLightningModule):
     """
 
     def __init__(
-        self, training_module: Any, *, arc_weight_decay: float = ARC_WEIGHT_DECAY, **kwargs: Any
+        self,
+        training_module: LightningModule,
+        *,
+        arc_weight_decay: float = ARC_WEIGHT_DECAY,
+        **kwargs: Any,
     ) -> None:
         super().__init__(training_module, **kwargs)
         self.arc_weight_decay = float(arc_weight_decay)
@@ -77,7 +85,9 @@ class FrugalDartsModule(DartsLightningModule):
         """A differentiable term added to the α loss (none here; β-DARTS adds β-decay)."""
         return None
 
-    def arch_step(self, trn_batch, val_batch, batch_idx: int, arc_optim: optim.Optimizer) -> None:
+    def arch_step(
+        self, trn_batch: Any, val_batch: Any, batch_idx: int, arc_optim: optim.Optimizer
+    ) -> None:
         """Phase 1: one α update from the validation batch (first order: d L_val / d α)."""
         arc_optim.zero_grad()
         with frozen(self._weights()):  # α step: d loss / d α only
@@ -93,7 +103,10 @@ class FrugalDartsModule(DartsLightningModule):
             self.manual_backward(arc_step_loss)
         arc_optim.step()
 
-    def training_step(self, batch, batch_idx):  # noqa: D102 (NNI's docstring applies)
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Any:
+        """One DARTS step on ``batch`` (``{"train": ..., "val": ...}``): the α step
+        (:meth:`arch_step`, after the warm-up epochs), then the weight step with α frozen;
+        returns the training module's loss (and metrics) of the weight step."""
         arc_optim = self.architecture_optimizers()
         if not isinstance(arc_optim, optim.Optimizer):
             raise TypeError(f"Expect arc_optim to be a single Optimizer, but found: {arc_optim}")
@@ -126,7 +139,7 @@ class DARTS(NniDARTS):
         super().__init__(**kwargs)
         self.arc_weight_decay = decay
 
-    def module_kwargs(self) -> dict:
+    def module_kwargs(self) -> dict[str, Any]:
         """The DARTS module's keyword arguments held by this strategy (the variants add theirs)."""
         return {
             "arc_learning_rate": self.arc_learning_rate,
@@ -137,10 +150,12 @@ class DARTS(NniDARTS):
             "arc_weight_decay": self.arc_weight_decay,
         }
 
-    def default_mutation_hooks(self):  # noqa: D102
+    def default_mutation_hooks(self) -> list[MutationHook]:
+        """NNI's hooks, with :class:`SummedMixedCell` first for the cells."""
         return [SummedMixedCell.mutate, *super().default_mutation_hooks()]
 
-    def configure_oneshot_module(self, training_module):  # noqa: D102
+    def configure_oneshot_module(self, training_module: LightningModule) -> FrugalDartsModule:
+        """The one-shot module that trains the supernet: :class:`FrugalDartsModule`."""
         return FrugalDartsModule(training_module, **self.module_kwargs())
 
 

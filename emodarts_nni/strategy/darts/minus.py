@@ -51,7 +51,8 @@ class DartsMinusModule(FrugalDartsModule):
         epochs = self.decay_epochs or self.trainer.max_epochs
         return auxiliary_skip_weight(self.trainer.current_epoch, epochs, self.initial_skip_weight)
 
-    def on_train_epoch_start(self) -> Any:  # noqa: D102
+    def on_train_epoch_start(self) -> None:
+        """Set every :class:`AuxiliarySkipCell`'s ``skip_weight`` to this epoch's (logged)."""
         weight = self.skip_weight()
         for module in self.supernet_modules():
             if isinstance(module, AuxiliarySkipCell):
@@ -82,10 +83,12 @@ class DartsMinus(DARTS):
         self.auxiliary_skip_weight = weight
         self.decay_epochs = decay_epochs
 
-    def default_mutation_hooks(self) -> list[MutationHook]:  # noqa: D102
+    def default_mutation_hooks(self) -> list[MutationHook]:
+        """DARTS's hooks, with :class:`AuxiliarySkipCell` first."""
         return [mutation_hook(AuxiliarySkipCell), *super().default_mutation_hooks()]
 
-    def configure_oneshot_module(self, training_module: LightningModule) -> DartsMinusModule:  # noqa: D102
+    def configure_oneshot_module(self, training_module: LightningModule) -> DartsMinusModule:
+        """The one-shot module that trains the supernet: :class:`DartsMinusModule`."""
         return DartsMinusModule(
             training_module,
             auxiliary_skip_weight=self.auxiliary_skip_weight,

@@ -35,7 +35,8 @@ class PCDARTS(DARTS):
         super().__init__(**kwargs)
         self.partial_channels = k
 
-    def default_mutation_hooks(self) -> list[MutationHook]:  # noqa: D102
+    def default_mutation_hooks(self) -> list[MutationHook]:
+        """DARTS's hooks, with :class:`PartialChannelCell` (K = ``partial_channels``) first."""
         hook = mutation_hook(PartialChannelCell, partial_channels=self.partial_channels)
         return [hook, *super().default_mutation_hooks()]
 

@@ -34,13 +34,16 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn, optim
 
 from emodarts_nni.common.rules import POSITIVE, checked
 from emodarts_nni.strategy.darts.first_order import DARTS, FrugalDartsModule, frozen, weight_step
+
+if TYPE_CHECKING:
+    from nni.nas.evaluator.pytorch import LightningModule
 
 #: ε = EPSILON_SCALE / ‖∇w' L_val‖ in the finite difference (Liu et al. 2019, footnote of eq. 8).
 EPSILON_SCALE = 0.01
@@ -111,7 +114,9 @@ def _set(params: list[nn.Parameter], values: list[torch.Tensor]) -> None:
             p.copy_(v)
 
 
-def _zeros_for_none(grads: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]):
+def _zeros_for_none(
+    grads: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
     return [torch.zeros_like(t) if g is None else g for g, t in zip(grads, like, strict=True)]
 
 
@@ -217,7 +222,13 @@ class SecondOrderDartsModule(FrugalDartsModule):
     ``train_loss`` is logged by the weight step only.
     """
 
-    def __init__(self, training_module: Any, *, epsilon_scale: float = EPSILON_SCALE, **kwargs):
+    def __init__(
+        self,
+        training_module: LightningModule,
+        *,
+        epsilon_scale: float = EPSILON_SCALE,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(training_module, **kwargs)
         self.epsilon_scale = epsilon_scale
 
@@ -229,7 +240,9 @@ class SecondOrderDartsModule(FrugalDartsModule):
             raise ValueError(f"second-order DARTS needs one weight optimiser, got {len(weight)}")
         return getattr(weight[0], "optimizer", weight[0])  # the raw one inside Lightning's
 
-    def arch_step(self, trn_batch, val_batch, batch_idx: int, arc_optim: optim.Optimizer) -> None:
+    def arch_step(
+        self, trn_batch: Any, val_batch: Any, batch_idx: int, arc_optim: optim.Optimizer
+    ) -> None:
         """Phase 1: one α update with the unrolled gradient (train and validation batch)."""
 
         def loss(batch: Any) -> torch.Tensor:
@@ -269,7 +282,8 @@ class SecondOrderDARTS(DARTS):
         super().__init__(**kwargs)
         self.epsilon_scale = scale
 
-    def configure_oneshot_module(self, training_module):  # noqa: D102
+    def configure_oneshot_module(self, training_module: LightningModule) -> SecondOrderDartsModule:
+        """The one-shot module that trains the supernet: :class:`SecondOrderDartsModule`."""
         kwargs = self.module_kwargs()
         del kwargs["penalty"]  # refused in __init__: the unrolled gradient has no penalty term
         return SecondOrderDartsModule(training_module, epsilon_scale=self.epsilon_scale, **kwargs)
