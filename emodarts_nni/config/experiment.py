@@ -65,8 +65,8 @@ from emodarts_nni.space.args import (
 )
 from emodarts_nni.space.scopes import DEFAULT_SCOPE, Scope, load_scope
 from emodarts_nni.space.sizing import SEARCH_MEMORY_MODES, check_space_fits
+from emodarts_nni.strategy.defaults import ARC_WEIGHT_DECAY
 from emodarts_nni.strategy.registry import (
-    ARC_WEIGHT_DECAY,
     STRATEGY_NAMES,
     check_strategy_config,
     strategy_spec,
