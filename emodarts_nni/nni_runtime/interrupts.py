@@ -1,10 +1,11 @@
-"""Ctrl-C and SIGTERM as one clean interruption while NNI's manager may be running.
+"""Ctrl-C, SIGTERM and SIGHUP as one clean interruption while NNI's manager may be running.
 
 NNI's manager is a Node.js process in its own process group, so neither a terminal's Ctrl-C
-nor a ``kill`` of our process reaches it: our process has to stop it on the way out. Python
-turns SIGINT into ``KeyboardInterrupt`` but SIGTERM ends the interpreter at once, skipping
-every ``finally`` and ``atexit`` hook. :func:`terminate_as_interrupt` makes both signals raise
-``KeyboardInterrupt`` once (later ones are ignored so the clean-up itself is not
+(or hang-up) nor a ``kill`` of our process reaches it: our process has to stop it on the way
+out. Python turns SIGINT into ``KeyboardInterrupt`` but SIGTERM and SIGHUP (a closed terminal
+or SSH session) end the interpreter at once, skipping every ``finally`` and ``atexit`` hook,
+which left the manager, its dispatcher and the trials running under PID 1.
+:func:`terminate_as_interrupt` makes all three signals raise ``KeyboardInterrupt`` once (later ones are ignored so the clean-up itself is not
 interrupted), and :func:`deferred_interrupts` holds a signal back over the few statements
 that start a manager and record it, so the process is never started without being known.
 """
@@ -17,8 +18,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-#: The signals that stop a command (Ctrl-C, ``kill``).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signals that stop a command (Ctrl-C, ``kill``, a closed terminal).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _State:
@@ -42,7 +43,7 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block SIGINT and SIGTERM raise ``KeyboardInterrupt`` (once); restored after.
+    """Within the block SIGINT, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` (once); restored after.
 
     Only the main thread can install signal handlers; elsewhere the block changes nothing.
     """

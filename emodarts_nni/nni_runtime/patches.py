@@ -71,10 +71,15 @@ def registry_dir(experiment_working_directory: Path | str) -> Path:
 
 @dataclass
 class ManagerScope:
-    """One :func:`manager_patches` block: registry folder, bound address, managers started."""
+    """One :func:`manager_patches` block: registry folder, bound address, managers started.
+
+    ``tied``: the managers started in the block end (with their dispatcher and trials) when
+    this process ends, however it ends, ``kill -9`` included.
+    """
 
     registry_dir: Path
     host: str
+    tied: bool = True
     started: list[subprocess.Popen] = field(default_factory=list)
 
     def kill_started(self) -> None:
@@ -111,12 +116,24 @@ def _redirected_experiments_init(original: Any) -> Any:
 _PRELOAD_TEMPLATE = """\
 // Written by emodarts_nni.nni_runtime.patches (docs/nni-integration.md): NNI 3.0's manager
 // listens on every interface and keeps its registry in ~/nni-experiments; neither is
-// configurable.
+// configurable. It also outlives a parent killed by SIGKILL (or any signal it cannot clean
+// up after), with its dispatcher and trials.
 'use strict';
 const net = require('net');
 const os = require('os');
 const HOST = %(host)s;
 const HOME = %(home)s;
+const PARENT = %(parent)s;
+if (PARENT !== null) {
+  // NNI starts the manager with setpgrp, and its dispatcher and trials stay in that group:
+  // once the Python process that started it is gone (re-parented), end the whole group.
+  const watch = setInterval(() => {
+    if (process.ppid !== PARENT) {
+      try { process.kill(-process.pid, 'SIGKILL'); } catch (error) { process.exit(1); }
+    }
+  }, %(interval_ms)d);
+  watch.unref();
+}
 const ANY = new Set(['0.0.0.0', '::', '']);
 os.homedir = () => HOME;
 const listen = net.Server.prototype.listen;
@@ -133,12 +150,25 @@ net.Server.prototype.listen = function (...args) {
 """
 
 
-def _manager_preload(experiments_directory: Path, host: str) -> Path:
-    """Write the Node.js preload for a manager whose experiments live in ``experiments_directory``."""
+#: How often the manager checks that the process that started it still runs (milliseconds).
+PARENT_WATCH_MS = 500
+
+
+def _manager_preload(experiments_directory: Path, host: str, parent: int | None) -> Path:
+    """Write the Node.js preload for a manager whose experiments live in ``experiments_directory``.
+
+    With a ``parent`` pid the manager, its dispatcher and its trials (one process group) are
+    killed within :data:`PARENT_WATCH_MS` once that process is gone.
+    """
     home = experiments_directory / FAKE_HOME
     home.mkdir(parents=True, exist_ok=True)
     path = home / PRELOAD_NAME
-    source = _PRELOAD_TEMPLATE % {"host": json.dumps(host), "home": json.dumps(str(home))}
+    source = _PRELOAD_TEMPLATE % {
+        "host": json.dumps(host),
+        "home": json.dumps(str(home)),
+        "parent": json.dumps(parent),
+        "interval_ms": PARENT_WATCH_MS,
+    }
     if not path.exists() or path.read_text() != source:
         path.write_text(source)
     return path
@@ -176,6 +206,10 @@ def _local_manager_popen(original: Any) -> Any:
     ``<experiment_working_directory>/.nni-home/`` that (1) gives ``listen(port)`` the
     block's host (``127.0.0.1`` by default) and (2) makes ``os.homedir()`` that folder.
     Trials inherit the real ``HOME`` (the preload changes no environment variable).
+    In a ``tied`` block (the default) the preload (3) kills the manager's process group (the
+    manager, NNI's dispatcher and the trials) once this process is gone: a SIGKILL leaves no
+    chance to stop it, and the manager used to keep starting trials and serving its port
+    under PID 1.
 
     It also records the started manager in the block, so a block left by an exception
     (Ctrl-C, SIGTERM during start-up) kills it instead of orphaning it: NNI's launcher only
@@ -188,7 +222,8 @@ def _local_manager_popen(original: Any) -> Any:
         scope = _scopes[-1]
         directory = _argument(command, "--experiments-directory")
         if directory is not None:
-            preload = _manager_preload(Path(directory), scope.host)
+            parent = os.getpid() if scope.tied else None
+            preload = _manager_preload(Path(directory), scope.host, parent)
             command = [command[0], "--require", str(preload), *command[1:]]
         with deferred_interrupts():  # started and recorded, or neither
             process = original(command, *args, **kwargs)
@@ -257,16 +292,17 @@ def _restore() -> None:
 
 @contextlib.contextmanager
 def manager_patches(
-    experiment_working_directory: Path | str, host: str = LOCALHOST
+    experiment_working_directory: Path | str, host: str = LOCALHOST, *, tied: bool = True
 ) -> Iterator[ManagerScope]:
     """Within this block NNI's manager keeps its registry under the run folder and binds ``host``.
 
     Wrap every call that starts, views or stops an NNI manager (``Experiment.start``/``stop``,
     ``NasExperiment.run``/``stop`` of a multi-trial experiment, ``launcher.start_experiment``).
     The patches are installed on entering the outermost block and NNI's originals restored
-    when it ends. A block left by an exception kills the managers started in it.
+    when it ends. A block left by an exception kills the managers started in it; unless
+    ``tied=False`` (a detached web UI), they also die with this process.
     """
-    scope = ManagerScope(registry_dir(experiment_working_directory), host)
+    scope = ManagerScope(registry_dir(experiment_working_directory), host, tied)
     with quiet_nni_import():
         if not _scopes:
             _install()

@@ -98,7 +98,7 @@ def view_experiment(
     working_directory, experiment_id = find_experiment(run_or_experiment_dir)
     config = _view_config(working_directory, _stored_config(working_directory, experiment_id))
     require_free_port(port, host)
-    with manager_patches(working_directory, host):
+    with manager_patches(working_directory, host, tied=not detach):
         process = launcher.start_experiment(
             "view", experiment_id, config, port, False, RunMode.Detach, None
         )
