@@ -26,6 +26,23 @@ supernet: the virtual and perturbed weights are written into the network in plac
 saved weights and buffers (BatchNorm running statistics) are copied back exactly afterwards,
 so the α step leaves no trace on the network but α. A step costs five forward passes (two
 with a full backward, three with a backward to α only) against first-order DARTS's two.
+
+**Common random numbers.** The finite difference subtracts two losses and divides by
+2ε = 0.02/‖v‖, so the two passes must compute the *same* function at w + εv and w - εv.
+With dropout (the space's default p = 0.3) or SpecAugment masking in the training step,
+each pass would draw its own masks, and the difference would be mostly the masks'
+difference, not the Hessian's: on a small mixed MLP at ξ = 0.025 the term ξ·H·v came out
+about 34 times its dropout-free size and 45 % of ‖∇α L_val‖: first-order DARTS plus noise
+(``benchmarks/second_order_noise.py``, docs/strategies.md). So the state of the generators
+the passes draw from (torch's CPU generator, which SpecAugment uses even on a GPU, and, only
+if CUDA is initialised, the CUDA generators of the devices the model lives on) is taken
+before the training pass at w and put back before each side: both sides replay that pass's
+masks. The sides then difference one fixed-mask, deterministic function (and converge to
+its Hessian-vector product), and it is the function the virtual step used, so dα is the
+exact gradient of the sampled unrolled objective (a test pins it against autograd's, masks
+included). Afterwards the generators stand where the training and validation passes left
+them: later batches draw fresh masks. Python's and NumPy's generators are not covered: no
+forward pass here draws from them.
 """
 
 from __future__ import annotations
@@ -114,6 +131,36 @@ def _set(params: list[nn.Parameter], values: list[torch.Tensor]) -> None:
             p.copy_(v)
 
 
+@dataclass(frozen=True)
+class _RngState:
+    """torch's CPU generator state and those of the CUDA devices in use (index, state)."""
+
+    cpu: torch.Tensor
+    cuda: tuple[tuple[int, torch.Tensor], ...]
+
+
+def _cuda_devices(model: nn.Module) -> list[int]:
+    """The CUDA devices ``model`` lives on; none unless CUDA is initialised (so a CPU run
+    never initialises it)."""
+    if not torch.cuda.is_initialized():
+        return []
+    tensors = [*model.parameters(), *model.buffers()]
+    return sorted({t.get_device() for t in tensors if t.device.type == "cuda"})
+
+
+def _rng_state(cuda_devices: Sequence[int]) -> _RngState:
+    return _RngState(
+        torch.get_rng_state(),
+        tuple((d, torch.cuda.get_rng_state(d)) for d in cuda_devices),
+    )
+
+
+def _set_rng_state(state: _RngState) -> None:
+    torch.set_rng_state(state.cpu)
+    for device, cuda_state in state.cuda:
+        torch.cuda.set_rng_state(cuda_state, device)
+
+
 def _zeros_for_none(
     grads: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]
 ) -> list[torch.Tensor]:
@@ -137,7 +184,10 @@ def unrolled_arch_gradient(
     virtual step is SGD's next step; other optimisers unroll as plain gradient descent). ``model`` is the
     module whose buffers (BatchNorm statistics) the forward passes touch. Weights and
     buffers are restored exactly before returning, also when a forward pass fails; the
-    optimiser's state is not changed; no ``.grad`` is written.
+    optimiser's state is not changed; no ``.grad`` is written. Both finite-difference
+    passes replay the random numbers (dropout masks, augmentation) of the training pass at
+    w: common random numbers, see the module; the generators end where the training and
+    validation passes left them.
     """
     groups = _weight_groups(weight_optimizer)
     xi = float(groups[0]["lr"])
@@ -147,11 +197,14 @@ def unrolled_arch_gradient(
     saved_weights = [p.detach().clone() for p in weights]
     buffers = list(model.buffers())
     saved_buffers = [b.detach().clone() for b in buffers]
+    cuda_devices = _cuda_devices(model)
+    train_rng = _rng_state(cuda_devices)  # the sides replay this pass's masks
     try:
         with frozen(alphas):  # ∇w L_train(w, α)
             train_grad = torch.autograd.grad(loss(train_batch), weights, allow_unused=True)
         _virtual_step(weight_optimizer, weights, list(train_grad))  # w → w'
         grads = torch.autograd.grad(loss(val_batch), [*alphas, *weights], allow_unused=True)
+        after_rng = _rng_state(cuda_devices)
         val_grad = _zeros_for_none(grads[: len(alphas)], alphas)
         direction = _zeros_for_none(grads[len(alphas) :], weights)  # ∇w' L_val(w', α)
         norm = math.sqrt(sum(float(d.pow(2).sum()) for d in direction))
@@ -161,6 +214,9 @@ def unrolled_arch_gradient(
         epsilon = epsilon_scale / norm
         sides = []
         for sign in (1.0, -1.0):  # ∇α L_train(w ± ε v, α)
+            # Common random numbers: both sides draw the masks of the pass at w, or the
+            # difference divided by 2ε is mostly the masks' difference (see the module).
+            _set_rng_state(train_rng)
             _set(
                 weights,
                 [w + sign * epsilon * d for w, d in zip(saved_weights, direction, strict=True)],
@@ -168,6 +224,7 @@ def unrolled_arch_gradient(
             with frozen(weights):
                 side = torch.autograd.grad(loss(train_batch), alphas, allow_unused=True)
             sides.append(_zeros_for_none(side, alphas))
+        _set_rng_state(after_rng)  # later passes draw fresh masks
         # The correct central difference: divided by 2ε (pt.darts: `(p - n) / 2. * eps`).
         hessian = tuple((p - n) / (2 * epsilon) for p, n in zip(*sides, strict=True))
         return UnrolledGradient(tuple(val_grad), hessian, xi, epsilon)
