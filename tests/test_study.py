@@ -98,6 +98,31 @@ def test_study_overrides_reach_every_cell(tmp_path):
         ({"training_service": {"platform": "kubeflow"}}, "training_service.platform"),
         ({"training_service": {"trial_concurrency": 0}}, "training_service.trial_concurrency"),
         ({"base": "missing.yaml"}, "base = 'missing.yaml'"),
+        ({"primary": "darts"}, "primary: expected a mapping"),
+        ({"primary": {"arm": "darts"}}, "primary.against: missing"),
+        ({"primary": {"arm": "darts", "against": "random-arch", "scop": "x"}}, "'primary.scop'"),
+        ({"primary": {"arm": "enas", "against": "random-arch"}}, "primary.arm = 'enas'"),
+        ({"primary": {"arm": "darts", "against": "darts"}}, "primary.against = 'darts'"),
+        ({"primary": {"arm": "darts", "against": "baseline:lstm"}}, "primary.against"),
+        (
+            {"primary": {"arm": "darts", "against": "classical"}, "controls": {"baselines": []}},
+            "primary.against = 'classical'",
+        ),
+        (
+            {"primary": {"arm": "darts", "against": "random-arch", "scope": "lstm_only"}},
+            "primary.scope = 'lstm_only'",
+        ),
+        (
+            {
+                "grid": {"splits.fold": [0], "space.scope": ["emodarts", "lstm_only"]},
+                "primary": {"arm": "darts", "against": "classical"},
+            },
+            "primary.scope",
+        ),
+        (
+            {"grid": {"splits.fold": [0]}, "primary": {"arm": "enas", "against": "classical"}},
+            "primary.arm = 'enas'",  # the base config's strategy: checked with the cells
+        ),
     ],
 )
 def test_bad_study_files_fail_before_any_work_naming_the_key(tmp_path, capsys, study, culprit):

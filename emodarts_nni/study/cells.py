@@ -15,9 +15,10 @@ and ``space.*`` (they have no search space). Kinds and arms are named in
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from emodarts_nni.study.arms import (
     RANDOM_KIND,
     SEARCH_KIND,
 )
-from emodarts_nni.study.config import StudyConfig
+from emodarts_nni.study.config import Primary, StudyConfig
 
 #: Offset of random-architecture sampling seeds, so sample r of seed s is ``s * 1000 + r + 1``.
 _SAMPLE_STRIDE = 1000
@@ -163,7 +164,64 @@ def expand_cells(study: StudyConfig) -> list[Cell]:
         if cell.id in seen:
             raise ConfigError(f"{study.source}: two cells share the run folder {cell.id!r}")
         seen.add(cell.id)
+    resolve_primary(study, cells)
     return cells
+
+
+def _one(study: StudyConfig, key: str, named: str | None, found: Sequence[str], arm: str) -> str:
+    """The one ``found`` value ``named`` (or the only one), else a one-line error on ``key``."""
+    if named is not None:
+        if named not in found:
+            raise ConfigError(
+                f"{study.source}: primary.{key} = {named!r}: {arm} has no cells there "
+                f"({', '.join(found)})"
+            )
+        return named
+    if len(found) > 1:
+        raise ConfigError(
+            f"{study.source}: primary.{key}: {arm} has cells in more than one {key} "
+            f"({', '.join(found)}); name one"
+        )
+    return found[0]
+
+
+def resolve_primary(study: StudyConfig, cells: Sequence[Cell]) -> Primary | None:
+    """The study's primary comparison with its corpus and scope filled in from ``cells``.
+
+    Raises :class:`ConfigError` on ``primary.arm`` when no searched cell has that arm (a
+    strategy only the base config names), on ``primary.against`` when no cell has that
+    arm, and on ``primary.scope`` / ``primary.corpus`` when they name nothing or are needed
+    to choose.
+    """
+    primary = study.primary
+    if primary is None:
+        return None
+    searched = [c for c in cells if c.kind == SEARCH_KIND and c.arm == primary.arm]
+    if not searched:
+        arms = sorted({c.arm for c in cells if c.kind == SEARCH_KIND})
+        raise ConfigError(
+            f"{study.source}: primary.arm = {primary.arm!r}: not a searched arm of this study "
+            f"({', '.join(arms)})"
+        )
+    if not any(c.arm == primary.against for c in cells):
+        raise ConfigError(
+            f"{study.source}: primary.against = {primary.against!r}: not an arm of this study"
+        )
+    corpus = _one(
+        study,
+        "corpus",
+        primary.corpus,
+        list(dict.fromkeys(c.config.corpus.kind for c in searched)),
+        primary.arm,
+    )
+    scope = _one(
+        study,
+        "scope",
+        None if primary.scope is None else Path(primary.scope).stem,
+        list(dict.fromkeys(c.scope for c in searched if c.config.corpus.kind == corpus)),
+        primary.arm,
+    )
+    return dataclasses.replace(primary, scope=scope, corpus=corpus)
 
 
 __all__ = [
@@ -173,4 +231,5 @@ __all__ = [
     "RANDOM_ARM",
     "Cell",
     "expand_cells",
+    "resolve_primary",
 ]

@@ -16,6 +16,9 @@ A study file (``experiments/study_*.yaml``) reads top to bottom::
     training_service:              # NNI's own terms
       platform: local
       trial_concurrency: 1
+    primary:                       # optional: the one comparison the study is run for
+      arm: darts
+      against: random-arch         # random-arch | baseline:NAME | classical | a searched arm
 
 :func:`load_study` validates all of it, including every cell's resolved experiment config
 (:func:`emodarts_nni.study.cells.expand_cells`), before any work starts; every mistake is a
@@ -32,11 +35,23 @@ from pathlib import Path
 from typing import Any
 
 from emodarts_nni.common.errors import ConfigError, suggest
+from emodarts_nni.study.arms import BASELINE_PREFIX, CLASSICAL_ARM, RANDOM_ARM
 
 #: Top-level keys of a study file.
-STUDY_KEYS = ("name", "description", "base", "overrides", "grid", "controls", "training_service")
+STUDY_KEYS = (
+    "name",
+    "description",
+    "base",
+    "overrides",
+    "grid",
+    "controls",
+    "training_service",
+    "primary",
+)
 #: Keys of ``controls``.
 CONTROL_KEYS = ("random_architectures", "baselines", "classical")
+#: Keys of ``primary``.
+PRIMARY_KEYS = ("arm", "against", "scope", "corpus")
 #: NNI training-service platforms a study may name (``training_service.platform``).
 PLATFORMS = ("local", "remote")
 #: Keys of ``training_service`` understood for every platform (NNI's names, snake_case).
@@ -80,6 +95,24 @@ class TrainingService:
 
 
 @dataclass(frozen=True)
+class Primary:
+    """The one comparison a study is run to make, named before any result (``primary``).
+
+    ``arm`` is a searched arm (a strategy of the study). ``against`` is ``random-arch``
+    (the mean of the random architectures of the same scope), ``baseline:NAME``,
+    ``classical`` or another searched arm (same scope). ``scope`` and ``corpus`` pick one
+    when the arm is searched in several; :func:`emodarts_nni.study.cells.resolve_primary`
+    fills them in from the cells. The report gives this comparison first, unadjusted;
+    every other comparison is exploratory (Holm-adjusted).
+    """
+
+    arm: str
+    against: str
+    scope: str | None = None
+    corpus: str | None = None
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """A validated study file."""
 
@@ -91,6 +124,7 @@ class StudyConfig:
     training_service: TrainingService = field(default_factory=TrainingService)
     description: str = ""
     source: str = "<study>"
+    primary: Primary | None = None
 
 
 def _mapping(value: Any, where: str, source: str) -> dict[str, Any]:
@@ -166,6 +200,61 @@ def _service(raw: Any, source: str) -> TrainingService:
     return TrainingService(platform, concurrency, gpus, duration, data)
 
 
+def _strategies(
+    grid: Mapping[str, tuple[Any, ...]], overrides: Mapping[str, Any]
+) -> tuple[str, ...] | None:
+    """The searched arms the file names (``None``: only the base config knows its strategy)."""
+    if "search.strategy" in grid:
+        return tuple(str(s) for s in grid["search.strategy"])
+    if "search.strategy" in overrides:
+        return (str(overrides["search.strategy"]),)
+    return None
+
+
+def _primary(
+    raw: Any,
+    strategies: tuple[str, ...] | None,
+    controls: Controls,
+    source: str,
+) -> Primary | None:
+    """``primary``: both arms must be in the study (a base-only strategy is checked with the
+    cells, :func:`emodarts_nni.study.cells.resolve_primary`)."""
+    if raw is None:
+        return None
+    data = _mapping(raw, "primary", source)
+    _unknown(data, PRIMARY_KEYS, "primary.", source)
+    for key in PRIMARY_KEYS:
+        value = data.get(key)
+        if value is None and key in ("arm", "against"):
+            raise ConfigError(
+                f"{source}: primary.{key}: missing; e.g. primary: {{arm: darts, against: "
+                f"{RANDOM_ARM}}}"
+            )
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{source}: primary.{key} = {value!r}: expected a name")
+    arm, against = data["arm"], data["against"]
+    if strategies is not None and arm not in strategies:
+        raise ConfigError(
+            f"{source}: primary.arm = {arm!r}: not a searched arm of this study "
+            f"({', '.join(strategies)}){suggest(arm, strategies)}"
+        )
+    controls_named = [
+        *([RANDOM_ARM] if controls.random_architectures else []),
+        *(BASELINE_PREFIX + name for name in controls.baselines),
+        *([CLASSICAL_ARM] if controls.classical else []),
+    ]
+    valid = [*(s for s in strategies or () if s != arm), *controls_named]
+    if against == arm:
+        raise ConfigError(f"{source}: primary.against = {against!r}: the arm itself")
+    is_control = against in (RANDOM_ARM, CLASSICAL_ARM) or against.startswith(BASELINE_PREFIX)
+    if (is_control or strategies is not None) and against not in valid:
+        raise ConfigError(
+            f"{source}: primary.against = {against!r}: not an arm of this study "
+            f"({', '.join(valid) or 'none'}){suggest(against, valid)}"
+        )
+    return Primary(arm, against, data.get("scope"), data.get("corpus"))
+
+
 def _grid(raw: Any, source: str) -> dict[str, tuple[Any, ...]]:
     data = _mapping(raw, "grid", source)
     if not data:
@@ -205,15 +294,17 @@ def study_from_dict(
     clash = sorted(set(grid) & set(overrides))
     if clash:
         raise ConfigError(f"{source}: {clash[0]!r} is both a grid axis and an override")
+    controls = _controls(raw.get("controls"), source)
     return StudyConfig(
         name=name,
         base=base.resolve(),
         grid=grid,
         overrides=overrides,
-        controls=_controls(raw.get("controls"), source),
+        controls=controls,
         training_service=_service(raw.get("training_service"), source),
         description=str(raw.get("description") or ""),
         source=source,
+        primary=_primary(raw.get("primary"), _strategies(grid, overrides), controls, source),
     )
 
 
@@ -235,8 +326,10 @@ def load_study(path: str | os.PathLike) -> StudyConfig:
 __all__ = [
     "CONTROL_KEYS",
     "PLATFORMS",
+    "PRIMARY_KEYS",
     "STUDY_KEYS",
     "Controls",
+    "Primary",
     "StudyConfig",
     "TrainingService",
     "load_study",

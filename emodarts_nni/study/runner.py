@@ -4,8 +4,9 @@
 
 1. validate the study file and every cell's experiment config (nothing runs on bad input);
 2. lay out the study folder: ``study.yaml`` (the file as given), ``study.json`` (the cells,
-   their kinds and NNI parameters), one run folder per cell with its resolved
-   ``config.yaml``, and for each random-architecture cell its sampled ``architecture.json``;
+   their kinds and NNI parameters, the primary comparison, the code's git commit and
+   version at each launch), one run folder per cell with its resolved ``config.yaml``, and
+   for each random-architecture cell its sampled ``architecture.json``;
 3. extract (and cache) the features once per corpus, before any trial starts;
 4. run the unfinished cells — a cell is finished when its run folder has ``metrics.json``
    (our own record; NNI's experiment resume is broken, nni-notes #4): as the trials of one
@@ -22,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_json
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.study.arms import RANDOM_KIND, SEARCH_KIND
-from emodarts_nni.study.cells import Cell, expand_cells
+from emodarts_nni.study.cells import Cell, expand_cells, resolve_primary
 from emodarts_nni.study.config import StudyConfig, load_study
 from emodarts_nni.study.service import launch_arguments
 from emodarts_nni.study.trial import CELLS_FILE, cell_finished, run_cell
@@ -84,8 +86,51 @@ def _with_port(cell: Cell, port: int) -> Cell:
     return dataclasses.replace(cell, config=dataclasses.replace(cfg, webui=webui))
 
 
-def _layout(study: StudyConfig, cells: list[Cell], study_dir: Path, port: int) -> list[Cell]:
-    """Write ``study.yaml``, ``study.json`` and every cell's ``config.yaml``."""
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def code_version() -> dict[str, Any]:
+    """The code that runs the study: the package version and, when the package runs from a
+    git checkout of its own, the commit and whether tracked files had uncommitted changes
+    (``git_commit`` ``None`` otherwise, e.g. an installed wheel)."""
+    from emodarts_nni import __version__
+
+    root = Path(__file__).resolve().parents[2]
+    record: dict[str, Any] = {"package_version": __version__, "git_commit": None, "git_dirty": None}
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != root:  # not a checkout of this package
+        return record
+    commit = _git(root, "rev-parse", "HEAD")
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    if commit:
+        record |= {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+    return record
+
+
+def _launches(study_dir: Path) -> list[dict[str, Any]]:
+    """The code versions recorded so far, plus this launch's when it differs from the last."""
+    path = study_dir / CELLS_FILE
+    try:
+        recorded = list(json.loads(path.read_text()).get("code") or []) if path.is_file() else []
+    except (OSError, ValueError, AttributeError):
+        recorded = []
+    current = code_version()
+    return recorded if recorded and recorded[-1] == current else [*recorded, current]
+
+
+def layout_study(
+    study: StudyConfig, cells: list[Cell], study_dir: Path, port: int = 8080
+) -> list[Cell]:
+    """Write ``study.yaml``, ``study.json`` and every cell's ``config.yaml`` and
+    ``environment.json``; returns the cells as placed (a multi-trial search gets a port of
+    its own above ``port``)."""
     from emodarts_nni.strategy.registry import is_oneshot
 
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -98,12 +143,15 @@ def _layout(study: StudyConfig, cells: list[Cell], study_dir: Path, port: int) -
             cell = _with_port(cell, extra_port)
         RunFolder(study_dir / cell.id).start(cell.config)  # writes config.yaml once
         placed.append(cell)
+    primary = resolve_primary(study, cells)
     atomic_write_json(
         study_dir / CELLS_FILE,
         {
             "name": study.name,
             "source": study.source,
             "base": str(study.base),
+            "primary": None if primary is None else dataclasses.asdict(primary),
+            "code": _launches(study_dir),
             "cells": [
                 {
                     "id": cell.id,
@@ -194,7 +242,7 @@ def run_study(
     service = launch_arguments(study.training_service, source=study.source) if webui else {}
     study_dir = resolve_study_dir(study, cells, out, resume)
     print(f"study folder: {study_dir} ({len(cells)} cells)", flush=True)
-    cells = _layout(study, cells, study_dir, port)
+    cells = layout_study(study, cells, study_dir, port)
     pending = [cell for cell in cells if not is_finished(study_dir, cell)]
     if len(pending) < len(cells):
         print(f"{len(cells) - len(pending)} cell(s) finished already; running {len(pending)}")
@@ -270,6 +318,8 @@ def _run_in_nni(
 
 __all__ = [
     "StudyInterrupted",
+    "code_version",
+    "layout_study",
     "StudyResult",
     "is_finished",
     "prepare_features",
