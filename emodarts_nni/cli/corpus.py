@@ -132,10 +132,12 @@ def _scalar(value: str) -> object:
 
 def run_manifest(args: argparse.Namespace) -> int:
     """Handler of ``emodarts corpus manifest``."""
+    from emodarts_nni.common.files import check_output
     from emodarts_nni.data.corpora import build_manifest
     from emodarts_nni.data.manifest import write_manifest
 
     options = dict(parse_option(o) for o in args.option)
+    check_output(args.output, "-o", [args.root])  # e.g. the csv reader's own CSV
     result = build_manifest(args.kind, args.root, all_classes=args.all_classes, **options)
     print(result.summary())
     if not result.utterances:
@@ -178,9 +180,11 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def run_splits(args: argparse.Namespace) -> int:
     """Handler of ``emodarts corpus splits``."""
+    from emodarts_nni.common.files import check_output
     from emodarts_nni.data.manifest import read_manifest
     from emodarts_nni.data.splits import make_folds, split_summary, write_splits
 
+    check_output(args.output, "-o", [args.manifest])
     utterances = read_manifest(args.manifest)
     folds = make_folds(
         utterances,

@@ -9,20 +9,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.inference.formats import FORMATS  # torch-free: --help does not load torch
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``emodarts export``: check the output, export, print what was written."""
-    from emodarts_nni.common.files import writable_folder_problem
+    from emodarts_nni.common.files import check_output
+    from emodarts_nni.inference.formats import sidecar_path
 
-    if args.output.is_dir():
-        raise EmodartsError(f"-o {args.output}: is a folder, give a file name")
-    problem = writable_folder_problem(args.output.parent.resolve())
-    if problem is not None:
-        raise EmodartsError(f"-o {args.output}: {problem}")
-    from emodarts_nni.inference.export import export_checkpoint, sidecar_path
+    # Both files it writes, before torch: neither may replace an input or a run's file.
+    check_output(args.output, "-o", [args.checkpoint])
+    check_output(sidecar_path(args.output), f"-o {args.output}: its sidecar", [args.checkpoint])
+    from emodarts_nni.inference.export import export_checkpoint
 
     sidecar = export_checkpoint(args.checkpoint, args.format, args.output)
     shape = " × ".join(str(d) for d in sidecar["input"]["shape"])

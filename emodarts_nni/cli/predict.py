@@ -61,20 +61,18 @@ def format_predictions(results: list[dict[str, Any]], class_names: list[str], fm
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``emodarts predict``: predict, write the chosen format, list the skipped files."""
-    from emodarts_nni.common.files import atomic_write_text, writable_folder_problem
+    from emodarts_nni.common.files import atomic_write_text, check_output
 
     if args.batch_size < 1:
         raise EmodartsError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    if args.output is not None:
-        if args.output.is_dir():
-            raise EmodartsError(f"-o {args.output}: is a folder, give a file name")
-        problem = writable_folder_problem(args.output.parent.resolve())
-        if problem is not None:
-            raise EmodartsError(f"-o {args.output}: {problem}")
+    if args.output is not None:  # an output never replaces an input (checked before torch)
+        check_output(args.output, "-o", [args.checkpoint, *args.paths])
 
     from emodarts_nni.inference.predict import Predictor, find_audio_files
 
     paths = find_audio_files(args.paths)
+    if args.output is not None:  # the audio files found in the given folders are inputs too
+        check_output(args.output, "-o", paths)
     predictor = Predictor.from_checkpoint(args.checkpoint, batch_size=args.batch_size)
     skipped: list[tuple[str, str]] = []
 
@@ -150,7 +148,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--output",
         type=Path,
         metavar="FILE",
-        help="write here (atomically) instead of stdout",
+        help="write here (atomically) instead of stdout: a new name or a regular file, "
+        "never an input nor a file inside a run or study folder",
     )
     p.add_argument(
         "--windows",

@@ -11,10 +11,12 @@ and the rename would carry that mode onto results meant to be shared).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +129,148 @@ def ensure_folder(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
+#: Files that mark a results folder no other command may write into: a run folder holds
+#: both ``config.yaml`` and ``environment.json`` (``RunFolder.start`` writes them), a study
+#: folder ``study.json`` (``study.trial.CELLS_FILE``). tests/test_outputs_safe.py checks
+#: that these names agree with their owners'.
+RESULT_FOLDER_MARKERS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("config.yaml", "environment.json"), "run folder"),
+    (("study.json",), "study folder"),
+)
+
+
+def result_folder_of(path: str | os.PathLike) -> tuple[Path, str] | None:
+    """The run or study folder that holds ``path`` (at any depth) and its kind, or None."""
+    folder = Path(os.path.realpath(os.fspath(path))).parent
+    for candidate in (folder, *folder.parents):
+        for markers, kind in RESULT_FOLDER_MARKERS:
+            if all((candidate / name).is_file() for name in markers):
+                return candidate, kind
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: equal resolved paths, or one inode."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (or cannot be looked at)
+        return False
+
+
+def output_problem(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> str | None:
+    """Why a command must not write the file ``path``, or None (checks only, writes nothing).
+
+    The policy every command's output follows (``docs/troubleshooting.md``):
+
+    - an output never replaces one of the command's ``inputs`` (same resolved path or
+      same inode, so a hard link or a symbolic link to an input counts too);
+    - an output is never written inside a run or study folder (those folders hold what
+      their own run wrote; :data:`RESULT_FOLDER_MARKERS`);
+    - only a regular file, or a name that does not exist yet, is replaced: a folder, a
+      symbolic link, a device, a FIFO or a socket is refused (``os.replace`` would put a
+      regular file in its place);
+    - its folder must exist or be creatable, and be writable.
+    """
+    path = Path(path)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            return "is a folder, give a file name"
+        if stat.S_ISLNK(info.st_mode):
+            return "is a symbolic link; only a regular file or a new name is written"
+        if not stat.S_ISREG(info.st_mode):
+            return (
+                "is not a regular file (a device, FIFO or socket); only a regular file is replaced"
+            )
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            return f"output is an input of this command ({source}); write it elsewhere"
+    holder = result_folder_of(path)
+    if holder is not None:
+        folder, kind = holder
+        return f"is inside the {kind} {folder}, which only its own run writes; write it elsewhere"
+    return writable_folder_problem(Path(os.path.abspath(path)).parent)
+
+
+def check_output(
+    path: str | os.PathLike, flag: str, inputs: Iterable[str | os.PathLike] = ()
+) -> None:
+    """Raise :class:`DataError` naming ``flag`` and ``path`` when :func:`output_problem` refuses it."""
+    problem = output_problem(path, inputs)
+    if problem is not None:
+        raise DataError(f"{flag} {path}: {problem}")
+
+
+#: The lock file of a run or study folder (see :func:`lock_folder`).
+LOCK_FILE = ".emodarts.lock"
+
+_HELD_LOCKS: dict[str, int] = {}  # folder -> descriptor, open for the process's lifetime
+
+
+def lock_folder(folder: str | os.PathLike) -> int | None:
+    """Lock ``folder`` (created if missing) for this process's lifetime; None on success,
+    else the id of the process that holds it (0 when it is not known).
+
+    An exclusive ``flock`` on ``folder/.emodarts.lock``, which the kernel releases when the
+    process ends however it ends, so a crashed run never leaves a stale lock. Locking a
+    folder this process holds already succeeds.
+    """
+    folder = Path(os.path.realpath(os.fspath(folder)))
+    if str(folder) in _HELD_LOCKS:
+        return None
+    ensure_folder(folder, "folder")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)  # trial processes don't inherit it
+    fd = os.open(folder / LOCK_FILE, flags, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = int(os.pread(fd, 32, 0).decode("ascii", "replace").strip() or 0)
+        except ValueError:
+            holder = 0
+        os.close(fd)
+        return holder
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    _HELD_LOCKS[str(folder)] = fd
+    return None
+
+
+def unlock_folder(folder: str | os.PathLike) -> None:
+    """Release this process's lock on ``folder`` (nothing when it holds none)."""
+    fd = _HELD_LOCKS.pop(os.path.realpath(os.fspath(folder)), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def is_empty_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is missing, or a folder holding nothing but a lock file."""
+    folder = Path(folder)
+    if not folder.exists():
+        return True
+    return folder.is_dir() and all(p.name == LOCK_FILE for p in folder.iterdir())
+
+
 __all__ = [
+    "LOCK_FILE",
+    "RESULT_FOLDER_MARKERS",
     "atomic_path",
     "atomic_write_json",
     "atomic_write_text",
+    "check_output",
     "ensure_folder",
+    "is_empty_folder",
+    "lock_folder",
     "make_temp_dir",
+    "output_problem",
+    "result_folder_of",
+    "unlock_folder",
     "writable_folder_problem",
 ]

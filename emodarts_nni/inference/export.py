@@ -30,7 +30,7 @@ from torch import nn
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_path, atomic_write_json
-from emodarts_nni.inference.formats import FORMATS
+from emodarts_nni.inference.formats import FORMATS, sidecar_path
 
 SIDECAR_FORMAT = "emodarts-export/1"
 ONNX_OPSET = 17
@@ -38,11 +38,6 @@ INPUT_NAME = "features"
 OUTPUT_NAME = "logits"
 #: Batch sizes the exported file is checked at (it is traced at the first).
 CHECK_BATCHES = (2, 1, 3)
-
-
-def sidecar_path(output: str | os.PathLike) -> Path:
-    """Where the JSON sidecar of an exported ``output`` goes: ``output + ".json"``."""
-    return Path(os.fspath(output) + ".json")
 
 
 def require_onnx() -> None:
