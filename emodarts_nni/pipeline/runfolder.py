@@ -29,9 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.common.errors import DataError, EmodartsError
 from emodarts_nni.common.files import (
+    LOCK_FILE,
     atomic_write_json,
     atomic_write_text,
     ensure_folder,
+    is_empty_folder,
+    lock_folder,
+    unlock_folder,
     writable_folder_problem,
 )
 
@@ -171,6 +175,9 @@ class RunFolder:
         With ``resume`` the folder is reused: it must hold a ``config.yaml`` that agrees
         with ``cfg`` on every key that changes results (:meth:`check_resumable`).
         Otherwise an existing non-empty folder gets a numbered sibling (``...-2``, ``...-3``).
+        Either way the folder is locked for this process's lifetime (:func:`take_folder`):
+        two runs started together with one ``--out`` get two folders, and a resume of a
+        folder another process is running fails naming that process.
         """
         base = (
             Path(out) if out is not None else Path(cfg.output.dir) / cls.default_name(cfg, baseline)
@@ -178,15 +185,9 @@ class RunFolder:
         if resume:
             folder = cls(base)
             folder.check_resumable(cfg)
+            take_folder(base, "run folder")
             return folder
-        problem = writable_folder_problem(base)
-        if problem is not None:  # e.g. --out names a file: one line, before any work
-            raise DataError(f"run folder {base}: {problem}")
-        candidate, n = base, 1
-        while candidate.exists() and any(candidate.iterdir()):
-            n += 1
-            candidate = base.with_name(f"{base.name}-{n}")
-        return cls(candidate)
+        return cls(claim_new_folder(base, "run folder"))
 
     def check_resumable(self, cfg: ExperimentConfig) -> None:
         """Refuse to resume with a config that would change results (naming the keys).
@@ -198,20 +199,12 @@ class RunFolder:
 
         if not self.config.is_file():
             raise EmodartsError(f"--resume: no run to resume in {self.path} (config.yaml missing)")
-        stored = _flatten(config_to_dict(load_config(self.config)))
-        wanted = _flatten(config_to_dict(cfg))
-        changed = [
-            key
-            for key in sorted(stored.keys() | wanted.keys())
-            if stored.get(key) != wanted.get(key) and not key.startswith(RESULT_NEUTRAL_KEYS)
-        ]
-        if changed:
-            shown = ", ".join(
-                f"{key} ({stored.get(key)!r} -> {wanted.get(key)!r})" for key in changed[:5]
-            )
-            more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        shown = differences(
+            config_to_dict(load_config(self.config)), config_to_dict(cfg), RESULT_NEUTRAL_KEYS
+        )
+        if shown:
             raise EmodartsError(
-                f"--resume: the config differs from {self.config} in {shown}{more}; "
+                f"--resume: the config differs from {self.config} in {shown}; "
                 "resume with the same settings or start a new run without --resume"
             )
 
@@ -309,6 +302,39 @@ class RunFolder:
         return atomic_write_json(self.metrics, dict(metrics))
 
 
+def take_folder(folder: str | os.PathLike, what: str) -> None:
+    """Lock ``folder`` (a run or study folder) for this process, or raise one line naming
+    the process that holds it (:func:`emodarts_nni.common.files.lock_folder`)."""
+    holder = lock_folder(folder)
+    if holder is not None:
+        who = f"process {holder}" if holder else "another process"
+        raise EmodartsError(
+            f"{what} {folder} is in use by {who} ({LOCK_FILE}); "
+            "wait for it to finish or choose another --out"
+        )
+
+
+def claim_new_folder(base: str | os.PathLike, what: str) -> Path:
+    """``base``, or its first numbered sibling (``base-2``, ``base-3``, ...) that is empty
+    and not locked by another process, locked for this process (created if missing).
+
+    A folder is taken only when this process holds its lock *and* finds it empty (apart
+    from the lock file), so two processes racing for ``base`` never share a folder.
+    """
+    base = Path(base)
+    problem = writable_folder_problem(base)
+    if problem is not None:  # e.g. --out names a file: one line, before any work
+        raise DataError(f"{what} {base}: {problem}")
+    candidate, n = base, 1
+    while True:
+        if is_empty_folder(candidate) and lock_folder(candidate) is None:
+            if is_empty_folder(candidate):
+                return candidate
+            unlock_folder(candidate)  # filled by a process that held it before us
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+
+
 def _number(text: str) -> Any:
     """``text`` as an int or float when it is one, else unchanged."""
     try:
@@ -319,6 +345,27 @@ def _number(text: str) -> Any:
         return float(text)
     except ValueError:
         return text
+
+
+def differences(
+    stored: Mapping[str, Any], wanted: Mapping[str, Any], neutral: tuple[str, ...] = ()
+) -> str | None:
+    """Where two nested settings differ, for a ``--resume`` refusal, or None when they agree.
+
+    Shown as ``key (stored -> wanted)`` with dotted keys, sorted, at most five (then ``and N
+    more``); keys starting with one of ``neutral`` are ignored. The one comparison behind
+    ``run --resume`` (configs) and ``study --resume`` (study files).
+    """
+    old, new = _flatten(stored), _flatten(wanted)
+    changed = [
+        key
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key) and not key.startswith(neutral)
+    ]
+    if not changed:
+        return None
+    shown = ", ".join(f"{key} ({old.get(key)!r} -> {new.get(key)!r})" for key in changed[:5])
+    return shown + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
