@@ -32,7 +32,7 @@ from typing import Any
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_json
-from emodarts_nni.pipeline.runfolder import RunFolder
+from emodarts_nni.pipeline.runfolder import RunFolder, claim_new_folder, differences, take_folder
 from emodarts_nni.study.arms import RANDOM_KIND, SEARCH_KIND
 from emodarts_nni.study.cells import Cell, expand_cells, resolve_primary
 from emodarts_nni.study.config import StudyConfig, load_study
@@ -58,20 +58,43 @@ def resolve_study_dir(
 ) -> Path:
     """``out`` or ``<output.dir of the base config>/<study name>``; never overwrites a study.
 
-    With ``resume`` the folder must hold a study; otherwise a non-empty folder gets a
-    numbered sibling (``...-2``), like a run folder.
+    With ``resume`` the folder must hold a study started with the same study file
+    (:func:`check_same_study`); otherwise a non-empty folder gets a numbered sibling
+    (``...-2``), like a run folder. Either way the folder is locked for this process's
+    lifetime, so two studies never share one folder.
     """
     base = Path(out) if out is not None else Path(cells[0].config.output.dir) / study.name
     base = base.resolve()
     if resume:
         if not (base / CELLS_FILE).is_file():
             raise EmodartsError(f"--resume: no study to resume in {base} ({CELLS_FILE} missing)")
+        check_same_study(study, base)
+        take_folder(base, "study folder")
         return base
-    candidate, n = base, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    return claim_new_folder(base, "study folder")
+
+
+def check_same_study(study: StudyConfig, study_dir: Path) -> None:
+    """Refuse to resume ``study_dir`` with a study file other than the one it was started
+    with (its copy ``study.yaml``), naming the first differences; only
+    ``training_service`` (where the trials run) may change."""
+    from emodarts_nni.common.yaml_loader import parse_yaml
+
+    kept = study_dir / "study.yaml"
+    if not kept.is_file() or not Path(study.source).is_file():
+        return
+    try:
+        stored = parse_yaml(kept.read_text(encoding="utf-8"), str(kept))
+    except (OSError, UnicodeDecodeError, EmodartsError) as exc:
+        raise EmodartsError(f"--resume: cannot read {kept} ({exc})") from None
+    wanted = parse_yaml(Path(study.source).read_text(encoding="utf-8"), study.source)
+    mapping = [doc if isinstance(doc, dict) else {} for doc in (stored, wanted)]
+    shown = differences(*mapping, ("training_service.",))
+    if shown:
+        raise EmodartsError(
+            f"--resume: {study.source} differs from {kept} in {shown}; resume with the "
+            "study file that started it or start a new study without --resume"
+        )
 
 
 def is_finished(study_dir: Path, cell: Cell) -> bool:
