@@ -182,3 +182,64 @@ def test_sigkill_of_a_study_takes_its_manager_dispatcher_and_trials_with_it(
     cli = _start([*args, "--port", str(port)], tmp_path / "home", own_group=False)
     _end_and_check(cli, port, lambda process: process.kill(), tmp_path)
     assert cli.returncode == -signal.SIGKILL
+
+
+# ------------------------------------------- configs that used to fail after the work began
+
+TINY = [
+    "search.epochs=1",
+    "retrain.epochs=1",
+    "corpus.synth.n_speakers=4",
+    "corpus.synth.n_sessions=2",
+    "corpus.synth.utterances_per_class_per_speaker=3",
+    "splits.n_folds=2",
+    "features.n_mfcc=20",
+    "features.n_mels=20",
+    "features.frames=32",
+    "features.pooled_frames=32",
+    "space.init_channels=2",
+    "space.cnn_nodes=1",
+    "space.seq_nodes=1",
+    "space.hidden=8",
+    "search.warmup_epochs=0",
+    "trainer.progress=false",
+]
+
+
+def _tiny_args(tmp_path: Path, *extra: str) -> list[str]:
+    sets = [f"--set={value}" for value in [*TINY, *extra]]
+    sets.append(f"--set=features.cache_dir={tmp_path / 'cache'}")
+    return ["run", "quickstart", "--no-webui", "--out", str(tmp_path / "out"), *sets]
+
+
+def test_a_gpu_run_without_a_gpu_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "emodarts_nni.cli.main"]
+        + _tiny_args(tmp_path, "trainer.accelerator=gpu"),
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "trainer.accelerator = 'gpu': no GPU is visible" in last
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.e2e
+def test_a_run_without_a_validation_part_keeps_the_last_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from emodarts_nni.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    args = _tiny_args(tmp_path, "splits.validation_fraction=0", "retrain.patience=null")
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 0 and metrics["val_ua"] is None

@@ -65,6 +65,11 @@ def _follow(handle: Any, folder: RunFolder) -> str:
     return handle.watch(show_new_epochs, every=2.0)
 
 
+def _ua(value: float | None) -> str:
+    """A UA for the summary; none without a validation part (splits.validation_fraction 0)."""
+    return "no validation part" if value is None else f"{value:.4f}"
+
+
 def _trial_log_hint(folder: RunFolder) -> str:
     logs = sorted(folder.nni.glob("*/trials/*/trial.log"))
     return f"; see {logs[-1]}" if logs else ""
@@ -191,7 +196,7 @@ def print_summary(metrics: dict[str, Any], run_dir: Path | None = None) -> None:
         ("parameters", f"{metrics.get('parameters', 0):,}"),
         (
             "best epoch (validation UA)",
-            f"{metrics.get('best_epoch')} ({metrics.get('val_ua', float('nan')):.4f})",
+            f"{metrics.get('best_epoch')} ({_ua(metrics.get('val_ua'))})",
         ),
         ("search seconds", str(metrics.get("search_seconds"))),
         ("retrain seconds", str(metrics.get("retrain_seconds"))),

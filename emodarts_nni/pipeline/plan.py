@@ -116,12 +116,18 @@ def suggestions(cfg: Any, args: dict[str, Any], budget: int) -> list[dict[str, A
 
 
 def guard_run(cfg: Any, search: bool = True) -> dict[str, Any]:
-    """Refuse a run the plan says will not fit this machine's memory (the CPU's, or a
-    visible GPU's), with a one-line :class:`~emodarts_nni.common.errors.ConfigError` giving the
+    """Refuse a run that asks for a GPU this machine does not have, or that the plan says
+    will not fit this machine's memory (the CPU's, or a visible GPU's), with a one-line :class:`~emodarts_nni.common.errors.ConfigError` giving the
     estimate and the first change that would fit. ``search`` False: retraining only."""
     from emodarts_nni.common.errors import ConfigError
 
     result = plan(cfg, search=search)
+    if cfg.trainer.accelerator == "gpu" and result["memory_bytes"] is None:
+        # Lightning would fail only after the corpus and the run folder are written.
+        raise ConfigError(
+            "trainer.accelerator = 'gpu': no GPU is visible on this machine (torch sees no "
+            "CUDA device); use --set trainer.accelerator=cpu (or auto)"
+        )
     if result["fits"] is False:
         need = format_bytes(result["peak_bytes"] + result["runtime_bytes"])
         fixes = [s for s in result["suggestions"] if s["fits"]]

@@ -53,7 +53,7 @@ class RetrainResult:
 
     model: nn.Module
     best_epoch: int
-    best_val_ua: float
+    best_val_ua: float | None  # None without a validation part
     seconds: float
     parameters: int
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -104,12 +104,15 @@ def retrain(
     seconds = time.perf_counter() - started
     if best.state is not None:
         model.load_state_dict(best.state)
+    elif best.best_epoch < 0:  # no validation part (splits.validation_fraction 0): the last
+        best.best_epoch = max(training.trainer.current_epoch - 1, 0)  # epoch's weights stay
     model.eval()
-    val_pred = predict_proba(model, data.x["validation"]).argmax(axis=1)
+    x_val = data.x["validation"]
+    val_pred = predict_proba(model, x_val).argmax(axis=1) if len(x_val) else np.zeros(0, int)
     return RetrainResult(
         model=model,
         best_epoch=best.best_epoch,
-        best_val_ua=best.best_score,
+        best_val_ua=best.best_score if best.best_score > -float("inf") else None,
         seconds=seconds,
         parameters=count_parameters(model),
         history=history,
