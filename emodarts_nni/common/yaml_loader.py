@@ -7,7 +7,9 @@ keys refused and ``3e-4`` read as a number. Torch-free and import-cycle-free: ``
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import stat
 from typing import Any
 
 import yaml
@@ -18,6 +20,9 @@ from emodarts_nni.common.errors import ConfigError
 #: values after expanding aliases (a real config has a few hundred) and nesting depth.
 YAML_MAX_VALUES = 10_000
 YAML_MAX_DEPTH = 50
+#: The largest config, scope or study file read (a real one is a few KB): ``/dev/zero``
+#: given as a config used to be read until memory ran out.
+YAML_MAX_BYTES = 1 << 20
 
 
 class _Loader(yaml.SafeLoader):
@@ -123,6 +128,42 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+
+
+def read_yaml_text(path: str | os.PathLike, what: str = "config file") -> str:
+    """The text of the YAML file ``path``: a regular file of at most :data:`YAML_MAX_BYTES`.
+
+    A device (``/dev/zero``), a FIFO (which would block until someone writes to it), a
+    folder, a missing, unreadable, oversized or non-UTF-8 file is refused with a one-line
+    :class:`ConfigError` naming ``path`` and ``what`` it was meant to be.
+    """
+    source = os.fspath(path)
+    try:
+        info = os.stat(source)
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: {what} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read {what} ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ConfigError(f"{source}: {what} is {kind}; expected a YAML file")
+    if info.st_size > YAML_MAX_BYTES:
+        raise ConfigError(
+            f"{source}: {what} is {info.st_size} bytes; at most {YAML_MAX_BYTES} are read"
+        )
+    try:
+        # O_NONBLOCK: if the path was swapped for a FIFO since the check, do not hang on it
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(YAML_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read {what} ({exc.strerror})") from None
+    if len(data) > YAML_MAX_BYTES:
+        raise ConfigError(f"{source}: {what} is larger than {YAML_MAX_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: {what} is not a UTF-8 text file") from None
 
 
 def parse_yaml(text: str, source: str) -> Any:

@@ -23,7 +23,7 @@ import yaml
 
 from emodarts_nni.common.errors import ConfigError, suggest
 from emodarts_nni.common.shipped import SCOPES, shipped_folder, shipped_names
-from emodarts_nni.common.yaml_loader import parse_yaml
+from emodarts_nni.common.yaml_loader import parse_yaml, read_yaml_text
 from emodarts_nni.space.op_names import NONE_OP
 
 #: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root,
@@ -115,7 +115,7 @@ def load_scope(name_or_path: str | Path | Scope) -> Scope:
         return name_or_path
     path = _scope_path(name_or_path)
     try:
-        data = parse_yaml(path.read_text(encoding="utf-8"), str(path))  # bounded safe loader
+        data = parse_yaml(read_yaml_text(path, "scope file"), str(path))  # bounded safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return scope_from_dict(data, source=str(path))
