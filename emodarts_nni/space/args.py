@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emodarts_nni.common.errors import ConfigError, suggest
-from emodarts_nni.common.rules import INT_NONNEG, INT_POS, PROBABILITY, Invalid, show
+from emodarts_nni.common.rules import INT_POS, PROBABILITY, Invalid, Number, show
 from emodarts_nni.space.genotype import NORMAL_CELL, REDUCE_CELL, SEQ_CELL, reduction_positions
 from emodarts_nni.space.scopes import Scope, load_scope
 
@@ -33,10 +33,18 @@ SPACE_DEFAULTS: dict[str, Any] = {
     "dropout": 0.3,
 }
 #: The rule each argument obeys on its own (see :func:`resolve_space_args` for the rest).
+#: Caps on the counts that make a space's structure (the paper: 4 cells, 4 nodes): far
+#: above any searchable space, and checked before sizing, which walks every node and cell
+#: (``space.cnn_nodes: 100000`` used to take 49 s to be called too large).
+MAX_CELLS = 64
+MAX_NODES = 32
 SPACE_RULES: dict[str, Any] = {
     **{key: INT_POS for key in SPACE_DEFAULTS},
     "n_classes": INT_POS,
-    "seq_cells": INT_NONNEG,
+    "cnn_cells": Number(integer=True, low=1, high=MAX_CELLS),
+    "cnn_nodes": Number(integer=True, low=1, high=MAX_NODES),
+    "seq_cells": Number(integer=True, low=0, high=MAX_CELLS),
+    "seq_nodes": Number(integer=True, low=1, high=MAX_NODES),
     "dropout": PROBABILITY,
 }
 
