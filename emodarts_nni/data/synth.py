@@ -205,9 +205,17 @@ def speaker_voices(seed: int = 0, n_speakers: int = 10, n_sessions: int = 5) -> 
     return voices
 
 
+#: Caps on the synthetic corpus (the default: 10 speakers, 800 utterances): a corpus is
+#: refused above them at once instead of synthesising (silently) for hours.
+MAX_SPEAKERS = 1000
+MAX_UTTERANCES = 200_000
+
+
 def _check_layout(n_speakers: int, n_sessions: int) -> None:
     if n_speakers < 1 or n_sessions < 1:
         raise DataError(f"need at least one speaker and one session, got {n_speakers}/{n_sessions}")
+    if n_speakers > MAX_SPEAKERS:
+        raise DataError(f"synthetic corpus: {n_speakers} speakers; at most {MAX_SPEAKERS}")
     if n_speakers % n_sessions:
         raise DataError(
             f"n_speakers ({n_speakers}) must be a multiple of n_sessions ({n_sessions})"
@@ -602,6 +610,12 @@ def _corpus_params(
     if sample_rate < 8000:
         raise DataError(f"synthetic corpus: sample_rate must be at least 8000, got {sample_rate}")
     _check_layout(n_speakers, n_sessions)
+    total = n_speakers * len(EMOTIONS) * utterances_per_class_per_speaker
+    if total > MAX_UTTERANCES:
+        raise DataError(
+            f"synthetic corpus: {total} utterances ({n_speakers} speakers x {len(EMOTIONS)} "
+            f"classes x {utterances_per_class_per_speaker}); at most {MAX_UTTERANCES}"
+        )
     return {
         "generator": GENERATOR,
         "seed": int(seed),
