@@ -42,6 +42,7 @@ def run_study_command(args: argparse.Namespace) -> int:
     from emodarts_nni.nni_runtime import terminate_as_interrupt
     from emodarts_nni.study.runner import StudyInterrupted, run_study
 
+    _check_placement(args)
     try:
         with terminate_as_interrupt():
             result = run_study(
@@ -69,3 +70,22 @@ def run_study_command(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _check_placement(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a study above its size caps, or a ``training_service`` the
+    study would fail on or ignore: a ``max_trial_duration`` NNI cannot read, or remote machines with ``--no-webui`` (which
+    would silently run every cell here instead)."""
+    from emodarts_nni.common.errors import ConfigError
+    from emodarts_nni.study.config import load_study
+    from emodarts_nni.study.service import check_max_trial_duration, check_study_size
+
+    study = load_study(args.study)
+    check_study_size(study)
+    check_max_trial_duration(study.training_service, source=study.source)
+    if args.no_webui and study.training_service.platform == "remote":
+        raise ConfigError(
+            f"{study.source}: training_service.platform = 'remote' runs the cells through "
+            "NNI's manager on the SSH machines; --no-webui would run them on this machine "
+            "instead: drop --no-webui (or use platform: local)"
+        )

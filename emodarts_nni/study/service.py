@@ -11,15 +11,61 @@ values fail here, with one line naming the key, before any trial starts.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from emodarts_nni.common.errors import ConfigError
-from emodarts_nni.study.config import TrainingService
+from emodarts_nni.study.config import StudyConfig, TrainingService
 
 #: The one key of ``training_service`` the remote platform takes besides the common ones.
 MACHINE_LIST = "machine_list"
+#: ``max_trial_duration`` as NNI reads it: seconds, or a number with a unit (``90s``,
+#: ``30m``, ``2h``, ``1d``).
+_DURATION = re.compile(r"\s*\d+(\.\d*)?\s*[dhms]\s*", re.IGNORECASE)
+
+
+#: Caps on a study's size, checked before its cells are expanded (which took 40-150 s of
+#: silence for ``random_architectures: 100000000`` or a 1000 x 1000 x 1000 grid).
+MAX_GRID_CELLS = 10_000
+MAX_RANDOM_ARCHITECTURES = 1_000
+
+
+def check_study_size(study: StudyConfig) -> None:
+    """Refuse a study whose grid or random-architecture control is above its cap, giving
+    the count, before any cell is built."""
+    import math
+
+    cells = math.prod(len(values) for values in study.grid.values())
+    if cells > MAX_GRID_CELLS:
+        axes = " x ".join(str(len(values)) for values in study.grid.values())
+        raise ConfigError(f"{study.source}: grid: {cells} cells ({axes}); at most {MAX_GRID_CELLS}")
+    n_random = study.controls.random_architectures
+    if n_random > MAX_RANDOM_ARCHITECTURES:
+        raise ConfigError(
+            f"{study.source}: controls.random_architectures = {n_random}: at most "
+            f"{MAX_RANDOM_ARCHITECTURES}"
+        )
+
+
+def check_max_trial_duration(service: TrainingService, *, source: str = "<study>") -> None:
+    """Refuse a ``max_trial_duration`` NNI would reject only after its experiment started
+    (``forever``: NNI's "Bad unit"), with one line naming the key and the value."""
+    value = service.max_trial_duration
+    if value is None:
+        return
+    if isinstance(value, str) and _DURATION.fullmatch(value):
+        number = float(re.sub(r"[^0-9.]", "", value))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        number = -1.0
+    if not number > 0:
+        raise ConfigError(
+            f"{source}: training_service.max_trial_duration = {value!r}: expected seconds or "
+            "a number with a unit s, m, h or d (e.g. 90s, 30m, 2h, 1d), greater than 0"
+        )
 
 
 def _study_folder(source: str) -> Path:
@@ -90,6 +136,7 @@ def nni_training_service(service: TrainingService, *, source: str = "<study>") -
 
 def launch_arguments(service: TrainingService, *, source: str = "<study>") -> dict[str, Any]:
     """Keyword arguments of ``launch_trial_experiment`` for ``service`` (validated now)."""
+    check_max_trial_duration(service, source=source)
     placement = nni_training_service(service, source=source)
     common = {
         "trial_concurrency": service.trial_concurrency,
@@ -101,4 +148,11 @@ def launch_arguments(service: TrainingService, *, source: str = "<study>") -> di
     return {**common, "local_service": placement}
 
 
-__all__ = ["launch_arguments", "nni_training_service"]
+__all__ = [
+    "MAX_GRID_CELLS",
+    "MAX_RANDOM_ARCHITECTURES",
+    "check_max_trial_duration",
+    "check_study_size",
+    "launch_arguments",
+    "nni_training_service",
+]
