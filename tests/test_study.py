@@ -1,10 +1,16 @@
-"""``emodarts study``: study files, cells, the paired report logic, the paper's IEMOCAP folds.
+"""``emodarts study``: study files, cells, the paired report, the paper's IEMOCAP folds.
+
+The report's statistics on their own are in ``test_study_statistics.py``.
 
 The end-to-end study runs (killed and resumed; in NNI's web UI) are in ``test_study_e2e.py``.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +22,16 @@ from emodarts_nni.common.errors import ConfigError, DataError
 from emodarts_nni.config.experiment import config_from_dict
 from emodarts_nni.data.manifest import Utterance
 from emodarts_nni.data.splits import emodarts_pair_groups, make_folds
-from emodarts_nni.study.cells import expand_cells
-from emodarts_nni.study.config import load_study
-from emodarts_nni.study.report import comparisons, summary_rows, wilcoxon_p
+from emodarts_nni.pipeline.runfolder import RunFolder
+from emodarts_nni.study.cells import expand_cells, resolve_primary
+from emodarts_nni.study.checklist import same_pipeline
+from emodarts_nni.study.comparisons import best_baseline, comparisons
+from emodarts_nni.study.config import Primary, load_study
+from emodarts_nni.study.report import make_study_report, summary_rows
+from emodarts_nni.study.runner import code_version
 from emodarts_nni.study.service import nni_training_service
+from emodarts_nni.study.statistics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, holm
+from emodarts_nni.training.classical import C_GRID
 
 
 def write_study(tmp_path: Path, **study) -> Path:
@@ -169,63 +181,325 @@ def test_training_service_becomes_nnis_config(tmp_path):
 
 
 # ------------------------------------------------------------------------- report
-def row(arm: str, fold: int, ua: float, scope: str = "emodarts", params: int = 100) -> dict:
+def row(arm: str, fold: int, k: int, *, seed: int = 0, scope: str = "emodarts", **extra) -> dict:
+    """A folds.csv row whose test UA is exactly k/20 (two classes of ten utterances)."""
+    ua = Fraction(k, 20)
+    scope = scope if arm in ("darts", "enas", "random-arch") else "-"
+    cell = f"{arm}_fold-{fold}_seed-{seed}_{extra.pop('index', 0)}"
     return {
         "corpus": "synth",
         "scope": scope,
         "arm": arm,
         "fold": fold,
-        "seed": 0,
-        "ua": ua,
-        "wa": ua,
-        "macro_f1": ua,
-        "params": params,
-        "run_dir": f"{arm}-{fold}",
+        "seed": seed,
+        "ua": float(ua),
+        "ua_exact": ua,
+        "wa": float(ua),
+        "macro_f1": float(ua),
+        "params": 100,
+        "run_dir": cell,
+        "cell": cell,
+        **extra,
     }
 
 
-def test_paired_comparison_on_constructed_numbers():
-    darts = [0.60, 0.62, 0.64, 0.66, 0.68]
-    rows = [row("darts", f, ua) for f, ua in enumerate(darts)]
-    # two random architectures per fold: their mean is darts - 0.01 * (fold + 1)
-    for f, ua in enumerate(darts):
+def only(found, reference):
+    (match,) = [c for c in found if c.reference == reference]
+    return match
+
+
+def test_a_tie_is_an_equal_exact_ua_not_an_equal_float_mean():
+    # fold 0: darts's two seeds score 2/20 and 4/20, the random architectures 3/20 each.
+    # The float means differ in the 17th digit, which used to count as a win.
+    assert np.mean([0.1, 0.2]) > np.mean([0.15, 0.15, 0.15, 0.15])
+    rows = [row("darts", 0, 2, seed=0), row("darts", 0, 4, seed=1)]
+    rows += [row("random-arch", 0, 3, seed=s, index=r) for s in (0, 1) for r in (0, 1)]
+    for fold, k in ((1, 11), (2, 12), (3, 7)):  # random-arch: 10 -> +1, +2, -3
+        rows += [row("darts", fold, k, seed=s) for s in (0, 1)]
+        rows += [row("random-arch", fold, 10, seed=s, index=r) for s in (0, 1) for r in (0, 1)]
+    c = only(comparisons(rows), "random-arch")
+    assert c.folds == (0, 1, 2, 3)
+    assert (c.wins, c.ties, c.losses) == (2, 1, 1)
+    assert c.differences == (0.0, 0.05, 0.1, -0.15)
+    assert c.differences[0] == 0  # exactly, so the report prints it as "tie"
+    # the tie is dropped from the Wilcoxon test: ranks 1, 2 positive, 3 negative: W+ = 3
+    # is the centre of the null distribution, p = 1
+    assert c.p_value == 1.0
+    assert c.result.p_floor == pytest.approx(2 / 2**3)
+
+
+def test_seeds_are_averaged_within_a_fold_and_folds_are_the_pairs():
+    rows = []
+    for fold in range(3):
+        rows += [row("darts", fold, 10 + fold + 2 * s, seed=s) for s in (0, 1, 2)]
         rows += [
-            row("random-arch", f, ua - 0.01 * (f + 1) - 0.005),
-            row("random-arch", f, ua - 0.01 * (f + 1) + 0.005),
+            row("random-arch", fold, 9 + r, seed=s, index=r) for s in (0, 1, 2) for r in (0, 1)
         ]
-    rows += [row("baseline:cnn", f, 0.50, "-") for f in range(5)]
-    rows += [row("baseline:cnn_lstm", f, 0.70 if f == 0 else 0.55, "-") for f in range(5)]
-    rows += [row("classical", f, darts[f] + (0.02 if f < 2 else -0.02), "-") for f in range(5)]
-    found = {c.reference: c for c in comparisons(rows)}
-    assert set(found) == {"random-arch mean", "best baseline (baseline:cnn_lstm)", "classical"}
-
-    random = found["random-arch mean"]
-    assert random.folds == (0, 1, 2, 3, 4)
-    assert random.differences == pytest.approx((0.01, 0.02, 0.03, 0.04, 0.05))
-    assert random.wins == 5 and random.n == 5
-    assert random.mean_difference == pytest.approx(0.03)
-    assert random.p_value == pytest.approx(0.0625)  # exact: 2 of 2**5 sign patterns
-
-    best = found["best baseline (baseline:cnn_lstm)"]  # mean 0.58 beats cnn's 0.50
-    assert best.differences == pytest.approx((-0.10, 0.07, 0.09, 0.11, 0.13))
-    assert best.wins == 4
-
-    classical = found["classical"]
-    assert classical.wins == 3 and classical.mean_difference == pytest.approx(0.004)
-
+    c = only(comparisons(rows), "random-arch")
+    assert c.n == 3  # folds, not fold x seed (9) or fold x seed x architecture
+    # darts: mean of (10+f, 12+f, 14+f)/20 = (12+f)/20; random: mean of 9, 10 = 9.5/20
+    assert c.differences == pytest.approx([(2.5 + f) / 20 for f in range(3)])
     summary = {r["arm"]: r for r in summary_rows(rows)}
-    assert summary["random-arch"]["n_folds"] == 5
-    assert summary["random-arch"]["ua_mean"] == pytest.approx(sum(darts) / 5 - 0.03)
-    assert summary["darts"]["ua_std"] == pytest.approx(0.0316227766)
+    darts = summary["darts"]
+    assert (darts["n_folds"], darts["n_seeds"]) == (3, 3)
+    assert darts["ua_mean"] == pytest.approx(13 / 20)
+    assert darts["ua_std"] == pytest.approx(np.std([12 / 20, 13 / 20, 14 / 20], ddof=1))
+    # within every fold the seeds score 0, 2 and 4 twentieths above the lowest: sd 0.1
+    assert darts["ua_seed_std"] == pytest.approx(0.1)
+    assert summary["random-arch"]["ua_seed_std"] is None or summary["random-arch"][
+        "ua_seed_std"
+    ] == pytest.approx(0.0)
 
 
-def test_wilcoxon_needs_five_pairs_and_handles_ties():
-    assert wilcoxon_p([0.1, 0.2, 0.3, 0.4]) is None
-    assert wilcoxon_p([0.0] * 5) == 1.0
-    p = wilcoxon_p([0.05, -0.01, 0.03, 0.02, 0.04, -0.02])
-    from scipy.stats import wilcoxon
+def test_the_best_baseline_is_chosen_on_validation_ua_never_on_test():
+    rows = [row("darts", f, 13) for f in range(3)]
+    rows += [row("baseline:cnn", f, 12, val_ua=0.6) for f in range(3)]
+    rows += [row("baseline:cnn_lstm", f, 14, val_ua=0.5) for f in range(3)]  # better on test
+    rows += [row("baseline:cnn_lstm_att", f, 15, val_ua=0.9 if f else None) for f in range(3)]
+    choice = best_baseline(rows, "synth")
+    assert choice.best == "baseline:cnn"
+    assert choice.validation_ua["baseline:cnn_lstm_att"] is None  # a cell without one
+    assert "left out for lacking a validation UA: baseline:cnn_lstm_att" in choice.describe()
+    assert only(comparisons(rows), "baseline:cnn").label == "best baseline (baseline:cnn)"
+    none = [r | {"val_ua": None} for r in rows]
+    assert best_baseline(none, "synth").best is None
+    assert "not chosen" in best_baseline(none, "synth").describe()
+    assert not [c for c in comparisons(none) if c.reference.startswith("baseline:")]
 
-    assert p == pytest.approx(wilcoxon([0.05, -0.01, 0.03, 0.02, 0.04, -0.02]).pvalue)
+
+def test_the_primary_comparison_is_unadjusted_and_the_rest_holm_adjusted():
+    rows = []
+    for f in range(6):
+        rows += [row("darts", f, 12), row("enas", f, 10), row("random-arch", f, 10)]
+        rows += [row("classical", f, 15)]
+    primary = {"arm": "darts", "against": "random-arch", "scope": "emodarts", "corpus": "synth"}
+    found = comparisons(rows, primary)
+    first, *exploratory = found
+    assert (first.primary, first.arm, first.reference) == (True, "darts", "random-arch")
+    assert first.p_value == pytest.approx(2 / 2**6) and first.p_adjusted is None
+    assert first.result.can_reach_alpha
+    # darts vs classical (6 losses), enas vs random-arch (all tied), enas vs classical
+    assert [(c.arm, c.reference) for c in exploratory] == [
+        ("darts", "classical"),
+        ("enas", "random-arch"),
+        ("enas", "classical"),
+    ]
+    assert exploratory[1].p_value is None  # nothing to test: counts as p = 1
+    # Holm by hand, m = 3: 3 x 1/32, then max(that, 2 x 1/32), then max(that, 1 x 1)
+    assert [c.p_adjusted for c in exploratory] == pytest.approx([3 / 32, 1.0, 3 / 32])
+    assert holm([1 / 32, None, 1 / 32]) == pytest.approx([2 / 32, None, 2 / 32])
+    # against another searched arm: same scope; darts vs random-arch becomes exploratory
+    other = comparisons(rows, {"arm": "darts", "against": "enas"})
+    assert (other[0].primary, other[0].reference, other[0].wins) == (True, "enas", 6)
+    assert ("darts", "random-arch") in [(c.arm, c.reference) for c in other[1:]]
+
+
+# ------------------------------------------------------------------------- report files
+#: Test UA k (of 20), validation UA, search and retrain seconds of each arm: darts ties the
+#: random architectures' mean on fold 0 exactly (its seeds 2 and 4, theirs 3 and 3) and
+#: beats it on folds 1-5; baseline:cnn_lstm is better on test, baseline:cnn on validation.
+def fake_scores(arm: str, fold: int, seed: int, index: int) -> tuple[int, float, float, float]:
+    if arm == "darts":
+        k = (2, 4)[seed] if fold == 0 else 10 + fold + 2 * seed
+        return k, 0.5, 100.0, 50.0
+    if arm == "random-arch":
+        return (3 if fold == 0 else (10, 8)[index]), 0.4, 0.0, 40.0
+    if arm == "classical":
+        return 16, 0.7, 0.0, 2.0
+    return (
+        {"baseline:cnn": 12, "baseline:cnn_lstm": 14}[arm],
+        (0.6 if arm == "baseline:cnn" else 0.5),
+        0.0,
+        30.0,
+    )
+
+
+def fake_study(tmp_path: Path, scores=fake_scores, **study) -> Path:
+    """A finished study folder laid out as ``emodarts study`` does, each cell's
+    ``metrics.json`` written from ``scores`` (two classes of ten test utterances)."""
+    from emodarts_nni.study.runner import layout_study
+
+    path = write_study(tmp_path, **study)
+    base = {"name": "base", "splits": {"protocol": "session"}}
+    (tmp_path / "base.yaml").write_text(
+        yaml.safe_dump(base | {"features": {"normalisation": "speaker"}})
+    )
+    config = load_study(path)
+    out = tmp_path / "study"
+    for cell in layout_study(config, expand_cells(config), out):
+        k, val_ua, search, retrain = scores(cell.arm, cell.config.splits.fold, cell.config.seed,
+                                            cell.index)  # fmt: skip
+        right = [min(k, 10), k - min(k, 10)]
+        RunFolder(out / cell.id).write_metrics(
+            {
+                "ua": float(np.mean([right[0] / 10, right[1] / 10])),  # as scikit-learn does
+                "wa": k / 20,
+                "macro_f1": k / 20,
+                "confusion_matrix": [[right[0], 10 - right[0]], [10 - right[1], right[1]]],
+                "parameters": 100,
+                "val_ua": val_ua,
+                "search_seconds": search,
+                "retrain_seconds": retrain,
+                "fold": cell.config.splits.fold,
+                "seed": cell.config.seed,
+                **(
+                    {
+                        "regularisation_c": 0.1 if cell.config.splits.fold % 2 else 1.0,
+                        "validation_ua_by_c": {str(c): 0.5 for c in C_GRID},
+                    }
+                    if cell.arm == "classical"
+                    else {}
+                ),
+            }
+        )
+    return out
+
+
+def read_folds(out: Path) -> list[dict]:
+    with (out / "folds.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def folds_by(rows: list[dict], arm: str) -> dict[int, Fraction]:
+    """A reviewer's recomputation: each fold's exact mean UA of ``arm`` from folds.csv."""
+    by_fold: dict[int, list[Fraction]] = {}
+    for r in rows:
+        if r["arm"] == arm:
+            by_fold.setdefault(int(r["fold"]), []).append(Fraction(r["ua_exact"]))
+    return {f: sum(v, Fraction(0)) / len(v) for f, v in sorted(by_fold.items())}
+
+
+def bootstrap(differences: list[float]) -> tuple[float, float]:
+    values = np.asarray(differences)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))
+    low, high = np.quantile(values[draws].mean(axis=1), [0.025, 0.975])
+    return float(low), float(high)
+
+
+STUDY = {
+    "grid": {"splits.fold": [0, 1, 2, 3, 4, 5], "search.strategy": ["darts"], "seed": [0, 1]},
+    "controls": {"random_architectures": 2, "baselines": ["cnn", "cnn_lstm"], "classical": True},
+    "primary": {"arm": "darts", "against": "random-arch"},
+}
+
+
+def test_the_report_can_be_recomputed_from_its_own_folds_csv(tmp_path):
+    out = fake_study(tmp_path, **STUDY)
+    make_study_report(out)
+    text = (out / "report.md").read_text()
+    rows = read_folds(out)
+    assert len(rows) == 72  # 6 folds x 2 seeds x (darts + 2 random + 2 baselines + classical)
+    for r in rows:  # the exact UA is the mean of the per-class correct/support
+        counts = [Fraction(c) for c in r["recall_counts"].split()]
+        assert Fraction(r["ua_exact"]) == sum(counts, Fraction(0)) / len(counts)
+        assert float(Fraction(r["ua_exact"])) == pytest.approx(float(r["ua"]), abs=1e-12)
+        assert r["normalisation"] == "speaker"
+
+    # the primary comparison: darts against the random architectures' mean, by fold
+    darts, random = folds_by(rows, "darts"), folds_by(rows, "random-arch")
+    exact = [darts[f] - random[f] for f in darts]
+    wins, ties = sum(d > 0 for d in exact), sum(d == 0 for d in exact)
+    assert (wins, ties, len(exact) - wins - ties) == (5, 1, 0)  # fold 0 ties exactly
+    mean = float(sum(exact, Fraction(0)) / len(exact))
+    low, high = bootstrap([float(d) for d in exact])
+    primary = text.split("## Primary comparison")[1].split("## Table 3")[0]
+    assert "**darts against the random-arch mean** (synth, scope emodarts)" in primary
+    assert "wins / ties / losses: 5 / 1 / 0" in primary
+    assert f"{100 * mean:+.2f} points, 95 % bootstrap CI [{100 * low:+.2f}, {100 * high:+.2f}]" in (
+        primary
+    )
+    assert "Wilcoxon signed-rank p = 0.0625" in primary  # 5 non-tied folds, all positive
+    assert "2/2^5 = 0.0625: p < 0.05 cannot be reached" in primary
+    assert "0: tie, 1: +15.00, 2: +20.00" in primary
+    assert text.index("## Primary comparison") < text.index("## Table 3")
+
+    # exploratory: the best baseline on validation UA (cnn 0.6 > cnn_lstm 0.5), though
+    # cnn_lstm scores higher on test; Holm over the two exploratory comparisons
+    val = {
+        arm: np.mean([float(r["val_ua"]) for r in rows if r["arm"] == arm])
+        for arm in ("baseline:cnn", "baseline:cnn_lstm")
+    }
+    assert max(val, key=val.get) == "baseline:cnn"
+    assert folds_by(rows, "baseline:cnn_lstm")[1] > folds_by(rows, "baseline:cnn")[1]
+    exploratory = text.split("## Exploratory comparisons")[1]
+    assert "Best baseline, chosen on mean validation UA (never on test): synth: baseline:cnn" in (
+        exploratory
+    )
+    # darts vs cnn: -9, tie, +1, +2, +3, +4 -> p = 20/32; vs classical: 5 losses -> 2/32
+    assert "| synth | darts | emodarts | best baseline (baseline:cnn) | 6 | 4 / 1 / 1 |" in (
+        exploratory
+    )
+    assert "| 0.6250 † | 0.6250 |" in exploratory  # Holm: max(2 x 0.0625, 0.625)
+    assert "| synth | darts | emodarts | classical | 6 | 0 / 1 / 5 |" in exploratory
+    assert "| 0.0625 † | 0.1250 |" in exploratory
+
+    # seeds: two per fold, their spread beside the mean (darts: 2/20 apart on every fold)
+    assert "| synth | darts | emodarts | 6 | 2 |" in text
+    assert f"| {100 * np.std([0, 0.1], ddof=1):.2f} |" in text
+    assert "**Transductive normalisation**: darts, random-arch, baseline:cnn" in text
+
+    # the checklist ends the report, filled in from the records
+    assert text.rstrip().splitlines()[-1] == "| synth | classical | - | 12 | 0 | 2 | 24 |"
+    checklist = text.split("## NAS best-practices checklist")[1]
+    assert "## " not in checklist
+    assert "yes: the 72 finished cells' resolved `config.yaml` agree" in checklist
+    assert "2 (seed 0, 1) on each of the 6 folds, every arm" in checklist
+    assert "yes: 2 random architectures per fold, scope and seed (24 of 24" in checklist
+    assert "| synth | darts | emodarts | 12 | 100 | 50 | 1,800 |" in checklist
+    assert "one corpus (synth)" in checklist and "no hyper-parameter tuning" in checklist
+    # 5 non-tied folds at most, in every comparison
+    assert "too few non-tied folds for any comparison to reach p < 0.05" in checklist
+    assert "C chosen per cell on validation UA from 6 candidates (chosen: 0.1 ×6, 1 ×6)" in (
+        checklist
+    )
+    commit = code_version()["git_commit"]
+    assert (f"git commit `{commit}`" if commit else "no git commit") in checklist
+
+    # `emodarts report STUDY_DIR` writes the same report again
+    (out / "report.md").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").read_text() == text
+
+
+def test_a_study_without_a_primary_comparison_says_so(tmp_path):
+    out = fake_study(tmp_path, **{**STUDY, "primary": None})
+    study = json.loads((out / "study.json").read_text())
+    assert study["primary"] is None
+    del study["primary"], study["code"]  # a study folder laid out before either was recorded
+    (out / "study.json").write_text(json.dumps(study))
+    make_study_report(out)
+    text = (out / "report.md").read_text()
+    assert "No primary comparison was named in the study file (`primary:`)" in text
+    assert "| synth | darts | emodarts | random-arch mean | 6 | 5 / 1 / 0 |" in text
+    assert "`study.json` records none" in text and "package version emodarts-nni" in text
+
+
+def test_the_checklist_names_a_pipeline_setting_that_differs_between_cells(tmp_path):
+    out = fake_study(tmp_path, **STUDY)
+    rows = [{"run_dir": p.parent.name, "cell": p.parent.name, "arm": "darts"}
+            for p in sorted(out.glob("*/config.yaml"))]  # fmt: skip
+    assert same_pipeline(out, rows, ["splits.fold"]).startswith("yes")
+    config = RunFolder(out / "classical_fold-0_seed-0").config
+    data = yaml.safe_load(config.read_text())
+    epochs, data["retrain"]["epochs"] = data["retrain"]["epochs"], 7
+    config.write_text(yaml.safe_dump(data))
+    answer = same_pipeline(out, rows, ["splits.fold"])
+    assert answer.startswith("no:")
+    assert f"`retrain.epochs` ({epochs} in 71 cells; 7 in 1 cells)" in answer
+
+
+def test_a_primary_comparison_is_resolved_to_one_corpus_and_scope(tmp_path):
+    study = load_study(write_study(tmp_path, primary={"arm": "darts", "against": "classical"}))
+    assert study.primary == Primary("darts", "classical")
+    resolved = resolve_primary(study, expand_cells(study))
+    assert dataclasses.asdict(resolved) == {
+        "arm": "darts",
+        "against": "classical",
+        "scope": "emodarts",
+        "corpus": "synth",
+    }
+    assert load_study(write_study(tmp_path)).primary is None
 
 
 # ------------------------------------------------------------------------- folds

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from test_pipeline import tiny_config
 from test_webui import free_port
 
 from emodarts_nni.cli.main import main
+from emodarts_nni.study.statistics import exact_ua
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +62,7 @@ def finished(out: Path) -> dict[str, float]:
 def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
     tmp_path, cache, capsys
 ):
-    study = write_study(tmp_path, cache)
+    study = write_study(tmp_path, cache, primary={"arm": "darts", "against": "random-arch"})
     out = tmp_path / "study"
     env = {
         **os.environ,
@@ -150,14 +152,40 @@ def test_killed_study_resumes_only_unfinished_cells_and_reports_the_run_folders(
     text = (out / "report.md").read_text()
     darts = report[("cnn_only", "darts")]
     assert f"{100 * float(darts['ua_mean']):.2f} ± {100 * float(darts['ua_std']):.2f}" in text
-    for title in ("Table 3", "Table 4", "Table 7", "Paired comparison"):
-        assert title in text
-    d = {m["fold"]: m["ua"] for c, m in metrics.items() if arms[c] == "darts"}
-    c = {m["fold"]: m["ua"] for cid, m in metrics.items() if arms[cid] == "classical"}
-    wins = sum(d[f] > c[f] for f in (0, 1))
-    diffs = ", ".join(f"{f}: {100 * (d[f] - c[f]):+.2f}" for f in (0, 1))
-    assert f"| synth | darts | cnn_only | classical | 2 | {wins} of 2 |" in text
-    assert diffs in text
+    for title in (
+        "Primary comparison",
+        "Table 3",
+        "Table 4",
+        "Table 7",
+        "Exploratory comparisons",
+        "NAS best-practices checklist",
+    ):
+        assert f"## {title}" in text
+    assert text.rfind("## ") == text.index("## NAS best-practices checklist")  # it ends the report
+
+    def exact(arm: str) -> dict[int, Fraction]:
+        """Each fold's exact UA of ``arm`` from its confusion matrices (one seed here)."""
+        found: dict[int, list[Fraction]] = {}
+        for cell_id, m in metrics.items():
+            if arms[cell_id] == arm:
+                found.setdefault(m["fold"], []).append(exact_ua(m["confusion_matrix"]))
+        return {f: sum(v, Fraction(0)) / len(v) for f, v in found.items()}
+
+    for reference in ("random-arch", "classical"):
+        d, c = exact("darts"), exact(reference)
+        signs = [(d[f] > c[f]) - (d[f] < c[f]) for f in (0, 1)]
+        wtl = f"{signs.count(1)} / {signs.count(0)} / {signs.count(-1)}"
+        diffs = ", ".join(
+            f"{f}: {'tie' if d[f] == c[f] else f'{100 * float(d[f] - c[f]):+.2f}'}" for f in (0, 1)
+        )
+        if reference == "random-arch":  # the study file's primary comparison, given first
+            primary = text.split("## Primary comparison")[1].split("## Table 3")[0]
+            assert "**darts against the random-arch mean** (synth, scope cnn_only)" in primary
+            assert f"wins / ties / losses: {wtl}" in primary and diffs in primary
+        else:
+            assert f"| synth | darts | cnn_only | classical | 2 | {wtl} |" in text
+            assert diffs in text
+    assert "cannot be reached" in text  # 2 folds: p >= 0.5
     for picture in (
         "accuracy_scatter.png",
         "ua_boxes.png",
