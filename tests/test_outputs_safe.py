@@ -223,3 +223,54 @@ def test_study_resume_refuses_another_study_file(capsys, tmp_path: Path):
     assert "study.yaml" in line
     assert (folder / CELLS_FILE).read_text() == '{"cells": []}\n'
     assert sorted(p.name for p in folder.iterdir()) == [CELLS_FILE, "study.yaml"]
+
+
+# --------------------------------------------------------------------- D wrong or unclear output
+def test_a_checkpoint_with_nan_weights_is_refused_at_load(capsys, checkpoint: Path, wav, tmp_path):
+    import torch
+
+    payload = torch.load(checkpoint, weights_only=True)
+    name = next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+    payload["state_dict"][name] = torch.full_like(payload["state_dict"][name], float("nan"))
+    broken = tmp_path / "nan.pt"
+    torch.save(payload, broken)
+    line = _refused(capsys, ["predict", broken, wav], f"non-finite weights in {name}")
+    assert str(broken) in line
+
+
+def test_a_huge_n_fft_is_named_not_max_seconds():
+    from emodarts_nni.common.errors import ConfigError
+    from emodarts_nni.config.experiment import config_from_dict
+
+    with pytest.raises(ConfigError, match=r"features\.n_fft = 1099511627776") as caught:
+        config_from_dict({"features": {"n_fft": 2**40}})
+    assert "features.max_seconds =" not in str(caught.value)
+
+
+def test_a_single_class_manifest_is_refused_before_any_work(capsys, tmp_path: Path, wav: Path):
+    manifest = tmp_path / "one.csv"
+    for i in range(6):
+        (tmp_path / f"{i}.wav").write_bytes(wav.read_bytes())
+    rows = "".join(f"{tmp_path / f'{i}.wav'},angry,s{i},S{i},1.0\n" for i in range(6))
+    manifest.write_text("path,label,speaker,session,duration\n" + rows)
+    argv = ["run", "quickstart", "--no-webui", "--out", tmp_path / "run"]
+    argv += ["--set=corpus.kind=manifest", "--set=corpus.synth=null"]
+    argv += [f"--set=corpus.manifest={manifest}"]
+    argv += [f"--set=features.cache_dir={tmp_path / 'cache'}", "--set=trainer.progress=false"]
+    _refused(capsys, argv, f"{manifest}: every utterance is labelled 'angry'")
+    assert not (tmp_path / "run" / RunFolder.ARCHITECTURE).exists()
+
+
+def test_a_synth_corpus_with_a_root_is_refused(capsys, tmp_path: Path):
+    argv = ["plan", "quickstart", f"--set=corpus.root={tmp_path}"]
+    _refused(capsys, argv, "corpus.root")
+
+
+def test_labels_with_invisible_characters_are_shown_with_repr():
+    from emodarts_nni.common.errors import DataError
+    from emodarts_nni.data.manifest import Utterance, require_classes
+
+    hidden = "an\u200bgry"
+    utterances = [Utterance(f"{i}.wav", hidden, "s", "S", 1.0) for i in range(2)]
+    with pytest.raises(DataError, match=r"labelled 'an\\u200bgry'"):
+        require_classes(utterances, "m.csv")

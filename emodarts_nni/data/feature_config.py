@@ -110,13 +110,23 @@ class FeatureConfig:
         need = self.working_bytes
         memory = physical_memory_bytes()
         if memory is not None and need > memory // 2:
+            # The culprit is n_fft when a window no longer than the utterance would fit.
+            capped_bins = min(self.n_fft, self.n_samples) // 2 + 1
+            window_too_long = (
+                4 * self.n_samples + 16 * capped_bins * self.available_frames <= memory // 2
+            )
+            key, value, wanted = (
+                ("n_fft", self.n_fft, "a window whose STFT fits in memory")
+                if window_too_long
+                else ("max_seconds", self.max_seconds, "a length whose extraction fits in memory")
+            )
             raise FeatureConfigError(
                 f"features: one utterance of {self.max_seconds:g} s at {self.sample_rate} Hz "
                 f"(n_fft {self.n_fft}) needs about {format_bytes(need)} to extract; this "
                 f"machine has {format_bytes(memory)}",
-                "max_seconds",
-                self.max_seconds,
-                f"a length whose extraction fits in memory (about {format_bytes(need)} now)",
+                key,
+                value,
+                f"{wanted} (about {format_bytes(need)} now)",
             )
 
     @property

@@ -195,6 +195,18 @@ def class_names(utterances: Sequence[Utterance]) -> tuple[str, ...]:
     return tuple(ordered)
 
 
+def require_classes(utterances: Sequence[Utterance], source: str) -> None:
+    """Raise :class:`DataError` naming ``source`` (a manifest or corpus) when its utterances
+    hold fewer than two classes: nothing can be learnt, yet every test utterance would be
+    "recognised" (UA 1.0). Labels are shown with ``repr`` (invisible characters show)."""
+    names = class_names(utterances)
+    if len(names) == 1:
+        raise DataError(
+            f"{source}: every utterance is labelled {names[0]!r}; training needs at least "
+            "two classes"
+        )
+
+
 __all__ = [
     "MANIFEST_COLUMNS",
     "OPTIONAL_COLUMNS",
@@ -203,5 +215,6 @@ __all__ = [
     "class_names",
     "normalise_label",
     "read_manifest",
+    "require_classes",
     "write_manifest",
 ]

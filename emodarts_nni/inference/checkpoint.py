@@ -107,6 +107,13 @@ def load_checkpoint(
             f"{path}: not an emodarts checkpoint (format {CHECKPOINT_FORMAT!r} expected)"
         )
     _validate_payload(payload, path)
+    for name, tensor in payload["state_dict"].items():  # NaN weights predict "neutral", nan
+        if (
+            torch.is_tensor(tensor)
+            and tensor.is_floating_point()
+            and not bool(torch.isfinite(tensor).all())
+        ):
+            raise EmodartsError(f"{path}: non-finite weights in {name}")
     class_names = list(payload["class_names"])
     if payload.get("architecture") is not None:
         try:

@@ -22,7 +22,13 @@ from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.common.files import atomic_path
 from emodarts_nni.config.experiment import ExperimentConfig
 from emodarts_nni.data.feature_config import FeatureConfig
-from emodarts_nni.data.manifest import Utterance, class_names, read_manifest, write_manifest
+from emodarts_nni.data.manifest import (
+    Utterance,
+    class_names,
+    read_manifest,
+    require_classes,
+    write_manifest,
+)
 from emodarts_nni.data.splits import PARTS, FoldSplit, make_folds, write_splits
 from emodarts_nni.pipeline.runfolder import RunFolder
 
@@ -132,6 +138,8 @@ def prepare_fold(
     )
 
     utterances = load_utterances(cfg, progress=progress)
+    corpus = cfg.corpus  # one class: refused before features, search or training
+    require_classes(utterances, str(corpus.manifest or corpus.root or f"the {corpus.kind} corpus"))
     fcfg = feature_config(cfg)
     features = extract_features(
         utterances,
