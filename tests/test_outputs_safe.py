@@ -274,3 +274,52 @@ def test_labels_with_invisible_characters_are_shown_with_repr():
     utterances = [Utterance(f"{i}.wav", hidden, "s", "S", 1.0) for i in range(2)]
     with pytest.raises(DataError, match=r"labelled 'an\\u200bgry'"):
         require_classes(utterances, "m.csv")
+
+
+# --------------------------------------------------------------------- fuzzing -o
+def test_random_output_paths_never_change_an_input(tmp_path_factory):
+    """``corpus splits MANIFEST -o PATH`` for PATH among inputs, run-folder files, folders,
+    links, devices and missing parents: status 0 or 2, and no input or run file changes."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    root = tmp_path_factory.mktemp("fuzz-outputs")
+    manifest = root / "manifest.csv"
+    rows = "".join(
+        f"{root}/{i}.wav,{['angry', 'sad'][i % 2]},s{i % 4},S{i % 2},1\n" for i in range(16)
+    )
+    manifest.write_text("path,label,speaker,session,duration\n" + rows)
+    run = root / "run"
+    run.mkdir()
+    for name in (RunFolder.CONFIG, RunFolder.ENVIRONMENT, RunFolder.ARCHITECTURE):
+        (run / name).write_text(name)
+    (root / "folder").mkdir()
+    (root / "link").symlink_to(manifest)
+    (root / "dangling").symlink_to(root / "nowhere")
+    os.mkfifo(root / "fifo")
+    guarded = [
+        manifest,
+        *(run / n for n in (RunFolder.CONFIG, RunFolder.ENVIRONMENT, RunFolder.ARCHITECTURE)),
+    ]
+    candidates = [
+        manifest, root / "link", root / "dangling", root / "fifo", root / "folder", run,
+        run / RunFolder.ARCHITECTURE, run / "new.csv", run / "nni" / "deep.csv",
+        root / "missing" / "parent" / "s.csv", root / "folder" / "s.csv", root / "s.csv",
+        root / "manifest.csv" / "under_a_file.csv", Path("/dev/null"), Path("/proc/self/fd/1"),
+    ]  # fmt: skip
+
+    @settings(max_examples=30, derandomize=True, database=None, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(st.sampled_from(candidates), st.sampled_from(["", "/", "/.", "/../manifest.csv"]))
+    def check(target: Path, tail: str) -> None:
+        before = {p: p.read_bytes() for p in guarded}
+        kinds = {p: p.lstat().st_mode for p in (root / "link", root / "fifo", root / "dangling")}
+        status = main(
+            ["corpus", "splits", str(manifest), "--protocol", "speaker", "-o", f"{target}{tail}"]
+        )
+        assert status in (0, 2)
+        assert {p: p.read_bytes() for p in guarded} == before
+        assert {p: p.lstat().st_mode for p in kinds} == kinds
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+    check()
