@@ -5,7 +5,9 @@ NNI names the choices of a :class:`~nni.nas.nn.pytorch.Cell` labelled ``normal``
 ``normal/input_<node>_<k>`` (which earlier node it reads). Nodes count from 2: 0 and 1 are
 the cell's two inputs (``c_{k-2}``, ``c_{k-1}``). NNI's differentiable cell keeps one α
 vector per edge ``<cell>/<node>_<source>``; the search history stores their softmax as
-columns ``alpha/<cell>/<node>_<source>/<op>``.
+columns ``alpha/<cell>/<node>_<source>/<op>``. PC-DARTS's cells also weigh each edge into a
+node by ``softmax(β)`` over the node's incoming edges; the history stores that weight as
+``beta/<cell>/<node>_<source>``.
 
 Every reader and writer of these strings (the space, architecture JSON validation,
 ``describe``, the α history, plots and the report) goes through the functions here.
@@ -30,6 +32,8 @@ SEQ_CELL = "seq"
 CELL_ORDER = (NORMAL_CELL, REDUCE_CELL, SEQ_CELL)
 #: Prefix of the α columns of a search history.
 ALPHA_PREFIX = "alpha/"
+#: Prefix of the edge-weight (PC-DARTS's normalised β) columns of a search history.
+BETA_PREFIX = "beta/"
 
 #: Inputs of every cell (the two previous cells' outputs); nodes are numbered after them.
 NUM_PREDECESSORS = 2
@@ -187,3 +191,43 @@ def alpha_columns(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list
             cell, _, op = parsed
             grouped.setdefault(cell, {}).setdefault(op, []).append(column)
     return grouped
+
+
+def beta_column(edge: str) -> str:
+    """The history column of the normalised β of ``edge`` (PC-DARTS's weight of that edge
+    among its node's incoming edges): ``beta/normal/3_1``."""
+    return f"{BETA_PREFIX}{edge}"
+
+
+def parse_beta_column(column: Any) -> tuple[str, str] | None:
+    """``(cell, edge)`` of a β column, or ``None`` when ``column`` is not one."""
+    text = str(column)
+    if not text.startswith(BETA_PREFIX):
+        return None
+    cell, _, edge = text[len(BETA_PREFIX) :].partition("/")
+    return (cell, edge) if cell and parse_edge(edge) is not None else None
+
+
+def alpha_tables(row: Mapping[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """The softmaxed α of one history row as ``{cell: {edge: {op: probability}}}``."""
+    tables: dict[str, dict[str, dict[str, float]]] = {}
+    for column, value in row.items():
+        parsed = parse_alpha_column(column)
+        if parsed is None or value is None or value == "":
+            continue
+        cell, edge, op = parsed
+        tables.setdefault(cell, {}).setdefault(edge, {})[op] = float(value)
+    return tables
+
+
+def beta_tables(row: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """The edge weights (normalised β) of one history row as ``{cell: {edge: weight}}``;
+    empty for a strategy without them (every one but PC-DARTS)."""
+    tables: dict[str, dict[str, float]] = {}
+    for column, value in row.items():
+        parsed = parse_beta_column(column)
+        if parsed is None or value is None or value == "":
+            continue
+        cell, edge = parsed
+        tables.setdefault(cell, {})[edge] = float(value)
+    return tables

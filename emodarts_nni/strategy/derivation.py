@@ -20,9 +20,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from emodarts_nni.space.genotype import input_label, op_label
+from emodarts_nni.space.genotype import (
+    OPS_PER_NODE,
+    alpha_tables,
+    beta_tables,
+    cell_sort_key,
+    input_label,
+    op_label,
+    parse_edge,
+)
 from emodarts_nni.space.op_names import NONE_OP, PARAMETER_FREE_OPS
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,23 +49,14 @@ def strongest_op(probabilities: Mapping[str, float]) -> tuple[str, float]:
     """The strongest op of one edge other than ``none``, and its weight.
 
     Ties go to an op with weights before a parameter-free one (an exactly uniform edge, as
-    at initialisation, is no evidence of collapse), then to the op listed first (the
-    scope's order, as ``argmax`` does).
+    at initialisation, is no evidence of collapse), then to the first name in alphabetical
+    order, so that the answer does not depend on the order the ops come in (the scope's
+    order in the supernet, the sorted columns of ``history.csv``).
     """
-    best: tuple[str, float] | None = None
-    for op, p in probabilities.items():
-        if op == NONE_OP:
-            continue
-        value = float(p)
-        if (
-            best is None
-            or value > best[1]
-            or (value == best[1] and best[0] in PARAMETER_FREE_OPS and op not in PARAMETER_FREE_OPS)
-        ):
-            best = (op, value)
-    if best is None:
+    candidates = [(op, float(p)) for op, p in probabilities.items() if op != NONE_OP]
+    if not candidates:
         raise ValueError("an edge with no op other than 'none' cannot be derived")
-    return best
+    return min(candidates, key=lambda c: (-c[1], c[0] in PARAMETER_FREE_OPS, c[0]))
 
 
 def derive_node(
@@ -99,4 +101,34 @@ def derive_cell(
     return choices
 
 
-__all__ = ["DerivedEdge", "derive_cell", "derive_node", "strongest_op"]
+def by_node(edges: Mapping[str, T]) -> dict[int, dict[int, T]]:
+    """``{"<node>_<source>": x}`` (edges as the history's columns name them, see
+    :func:`~emodarts_nni.space.genotype.parse_edge`) as ``{node: {source: x}}``; a key that
+    is not an edge is left out."""
+    out: dict[int, dict[int, T]] = {}
+    for edge, value in edges.items():
+        where = parse_edge(edge)
+        if where is not None:
+            out.setdefault(where[0], {})[where[1]] = value
+    return out
+
+
+def derive_architecture(row: Mapping[str, Any], k: int = OPS_PER_NODE) -> dict[str, object]:
+    """The architecture the search exports for the α (and PC-DARTS's β) of one history row:
+    :func:`derive_cell` of every cell with α columns (``{}`` for a row without α)."""
+    betas = beta_tables(row)
+    architecture: dict[str, object] = {}
+    for cell, edges in sorted(alpha_tables(row).items(), key=lambda c: cell_sort_key(c[0])):
+        weights = by_node(betas[cell]) if cell in betas else None
+        architecture.update(derive_cell(cell, by_node(edges), k, weights))
+    return architecture
+
+
+__all__ = [
+    "DerivedEdge",
+    "by_node",
+    "derive_architecture",
+    "derive_cell",
+    "derive_node",
+    "strongest_op",
+]
