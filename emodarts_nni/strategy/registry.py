@@ -34,8 +34,9 @@ name               kind         NNI class, what it needs, parameters (defaults)
                                 ``warmup_epochs`` (0), ``log_prob_every_n_step`` (10),
                                 ``penalty`` (None). Needs tianshou 0.5 + gym 0.26 and
                                 pytorch-lightning < 2.1 (nni-notes #1; 2.0.9 works unmodified).
-``gumbel``         one-shot     ``GumbelDARTS``: as ``darts`` plus ``temperature``
-                                ((1.0, 0.33): initial and final, annealed linearly).
+``gumbel``         one-shot     ``GumbelDARTS`` (:mod:`emodarts_nni.strategy.darts.gumbel`: NNI's, on
+                                our DARTS cells, so it exports as ``darts``): as ``darts`` plus
+                                ``temperature`` ((1.0, 0.33): initial and final, annealed linearly).
 ``proxyless``      one-shot     ``Proxyless``: as ``darts``; samples one path per step (low
                                 memory). NNI's Proxyless has no ``Cell`` support: cells whose
                                 ops depend on their input (reduction cells, so the emoDARTS
@@ -280,7 +281,7 @@ STRATEGIES: dict[str, StrategySpec] = {
         ),
         StrategySpec(
             "gumbel",
-            "nni.nas.strategy.GumbelDARTS",
+            "emodarts_nni.strategy.darts.gumbel.GumbelDARTS",
             True,
             (*_DARTS_PARAMS, "temperature"),
             from_config=_differentiable,
