@@ -24,12 +24,14 @@ from emodarts_nni.space.ops import FactorizedReduce
 from emodarts_nni.space.sizing import estimate
 from emodarts_nni.strategy.darts.minus import DartsMinus
 from emodarts_nni.strategy.darts.pc import PCDARTS
+from emodarts_nni.strategy.derivation import derive_node
 from emodarts_nni.strategy.registry import check_strategy_config, make_strategy
 from emodarts_nni.strategy.supermodule.auxiliary_skip import (
     AuxiliarySkipCell,
     auxiliary_skip_weight,
 )
 from emodarts_nni.strategy.supermodule.partial_channel import PartialChannelCell, channel_shuffle
+from emodarts_nni.strategy.supermodule.summed import SummedMixedCell
 
 # SMALL_SPACE: init_channels 2 (normal cells 2 channels, reduction cells 4 and 8), hidden 8.
 K = 2
@@ -135,8 +137,9 @@ def test_edge_normalisation_changes_which_edges_are_exported() -> None:
             alpha.zero_()
             alpha[sep] = strength
         cell._arch_beta["normal/3"].copy_(torch.tensor([0.0, -2.0, 2.0]))  # β prefers edge 2
-    nni_export = super(PartialChannelCell, cell).export({})  # NNI's ranking: α only
-    assert sorted(nni_export["normal/input_3_0"] + nni_export["normal/input_3_1"]) == [0, 1]
+    plain = SummedMixedCell.derivation_weights(cell, 3)  # None: DARTS's, every edge weighs 1
+    alone = derive_node({j: cell.edge_probabilities(3, j) for j in range(3)}, 2, plain)
+    assert sorted(edge.source for edge in alone) == [0, 1]
     exported = cell.export({})
     # softmax(α)·softmax(β): edge 2 0.25·0.87 > edge 0 0.72·0.12 > edge 1 0.48·0.016
     assert exported["normal/input_3_0"] == [2] and exported["normal/input_3_1"] == [0]

@@ -7,8 +7,10 @@ search epoch, per cell kind (``normal``, ``reduce``, ``seq``):
 
 ``param_free``
     the share of parameter-free ops (:data:`~emodarts_nni.space.op_names.PARAMETER_FREE_OPS`) in the
-    cell the search would export now (DARTS's derivation: on every edge its strongest op
-    other than ``none``, and per node the :data:`~emodarts_nni.space.genotype.OPS_PER_NODE`
+    cell the search would export now: exactly the cell its ``architecture.json`` would hold,
+    derived by the export's own rule (:func:`~emodarts_nni.strategy.derivation.derive_node`:
+    on every edge its strongest op other than ``none``, PC-DARTS's edges weighed by their
+    normalised β, and per node the :data:`~emodarts_nni.space.genotype.OPS_PER_NODE`
     strongest edges).
 ``skips``
     how many of those ops are ``skip_connect``.
@@ -25,10 +27,10 @@ warning quiet while α are still nearly uniform: the exported cell is then a ran
 (in which a half of pools and skips is common) and not a collapse. Reduction cells are
 measured but never flagged: all-pooling reduction cells are DARTS's usual, healthy result.
 
-The metrics are computed from the ``alpha/<cell>/<edge>/<op>`` columns that
-:class:`~emodarts_nni.training.module.EpochRecorder` takes from any module with NNI
-differentiable choices, so every α-based strategy gets them and strategies without α
-(ENAS, random one-shot) get none.
+The metrics are computed from the ``alpha/<cell>/<edge>/<op>`` (and PC-DARTS's
+``beta/<cell>/<edge>``) columns that :class:`~emodarts_nni.training.module.EpochRecorder`
+takes from any module with NNI differentiable choices, so every α-based strategy gets them
+and strategies without α (ENAS, random one-shot) get none.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from typing import Any
 import pytorch_lightning as pl
 
 from emodarts_nni.space import genotype
+from emodarts_nni.space.genotype import alpha_tables, beta_tables
 from emodarts_nni.space.op_names import NONE_OP, PARAMETER_FREE_OPS, SKIP_OP
+from emodarts_nni.strategy.derivation import by_node, derive_node
 
 log = logging.getLogger("emodarts")
 
@@ -79,18 +83,6 @@ class CellCollapse:
         )
 
 
-def alpha_tables(row: Mapping[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
-    """The softmaxed α of one history row as ``{cell: {edge: {op: probability}}}``."""
-    tables: dict[str, dict[str, dict[str, float]]] = {}
-    for column, value in row.items():
-        parsed = genotype.parse_alpha_column(column)
-        if parsed is None or value is None:
-            continue
-        cell, edge, op = parsed
-        tables.setdefault(cell, {}).setdefault(edge, {})[op] = float(value)
-    return tables
-
-
 def _normalised_entropy(probs: Mapping[str, float]) -> float:
     values = [p for p in probs.values() if p > 0]
     total = sum(probs.values())
@@ -100,18 +92,22 @@ def _normalised_entropy(probs: Mapping[str, float]) -> float:
     return entropy / math.log(len(probs))
 
 
-def cell_collapse(cell: str, edges: Mapping[str, Mapping[str, float]]) -> CellCollapse:
+def cell_collapse(
+    cell: str,
+    edges: Mapping[str, Mapping[str, float]],
+    edge_weights: Mapping[str, float] | None = None,
+) -> CellCollapse:
     """Collapse metrics of ``cell`` from its α table ``{edge: {op: probability}}``.
 
-    ``edge`` is NNI's ``<node>_<source>``; probabilities are softmax(α) of each edge
-    (unnormalised weights work too: each edge is normalised here).
+    ``edge`` is NNI's ``<node>_<source>``; probabilities are softmax(α) of each edge.
+    ``edge_weights`` (``{edge: weight}``, PC-DARTS's normalised β) weigh the edges as the
+    export does. The exported ops are those of
+    :func:`~emodarts_nni.strategy.derivation.derive_node`, node by node, strongest edge
+    first: the ``<cell>/op_<node>_<k>`` values of the architecture the search exports.
     """
-    per_node: dict[int, list[tuple[float, str]]] = {}
     ranking: list[tuple[str, ...]] = []
     for edge in sorted(edges, key=lambda e: genotype.parse_edge(e) or (0, 0)):
-        probs = edges[edge]
-        where = genotype.parse_edge(edge)
-        candidates = {op: p for op, p in probs.items() if op != NONE_OP}
+        candidates = {op: p for op, p in edges[edge].items() if op != NONE_OP}
         ranking.append(
             tuple(
                 sorted(
@@ -120,15 +116,15 @@ def cell_collapse(cell: str, edges: Mapping[str, Mapping[str, float]]) -> CellCo
                 )
             )
         )
-        if where is None or not candidates:
-            continue
-        # Ties (exactly uniform α) go to the op with weights: a tie is no evidence of collapse.
-        best = min(candidates, key=lambda op: (-candidates[op], op in PARAMETER_FREE_OPS, op))
-        per_node.setdefault(where[0], []).append((candidates[best], best))
-    exported: list[str] = []
-    for node in sorted(per_node):
-        strongest = sorted(per_node[node], key=lambda pair: -pair[0])[: genotype.OPS_PER_NODE]
-        exported.extend(op for _, op in strongest)
+    tables = by_node(edges)
+    weights = by_node(edge_weights) if edge_weights is not None else None
+    exported = [
+        kept.op
+        for node in sorted(tables)
+        for kept in derive_node(
+            tables[node], genotype.OPS_PER_NODE, None if weights is None else weights[node]
+        )
+    ]
     entropies = [_normalised_entropy(probs) for probs in edges.values() if probs]
     return CellCollapse(
         cell=cell,
@@ -144,10 +140,10 @@ def cell_collapse(cell: str, edges: Mapping[str, Mapping[str, float]]) -> CellCo
 
 def collapse_metrics(row: Mapping[str, Any]) -> dict[str, CellCollapse]:
     """Per cell kind (in :data:`~emodarts_nni.space.genotype.CELL_ORDER`), the metrics of one
-    history row's α; empty when the row has no α (a strategy without them)."""
-    tables = alpha_tables(row)
+    history row's α (and β); empty when the row has no α (a strategy without them)."""
+    tables, betas = alpha_tables(row), beta_tables(row)
     return {
-        cell: cell_collapse(cell, tables[cell])
+        cell: cell_collapse(cell, tables[cell], betas.get(cell))
         for cell in sorted(tables, key=genotype.cell_sort_key)
     }
 

@@ -282,10 +282,12 @@ def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.n
 
 
 def alpha_probabilities(module: nn.Module) -> dict[str, float]:
-    """Softmaxed α of every differentiable edge found in ``module`` (empty for others)."""
+    """Softmaxed α of every differentiable edge found in ``module`` (empty for others),
+    and the edge weights of cells that weigh their edges in the derivation (PC-DARTS's
+    normalised β: ``recorded_edge_weights``), under the genotype module's column names."""
     # Imported here so this function's edit stays local to it (the column format is owned
     # by the genotype module).
-    from emodarts_nni.space.genotype import alpha_column
+    from emodarts_nni.space.genotype import alpha_column, beta_column
     from emodarts_nni.space.op_names import NONE_OP
 
     out: dict[str, float] = {}
@@ -295,6 +297,10 @@ def alpha_probabilities(module: nn.Module) -> dict[str, float]:
         op_names = getattr(sub, "op_names", None)
         if not isinstance(alphas, nn.ParameterDict) or op_names is None:
             continue
+        edge_weights = getattr(sub, "recorded_edge_weights", None)
+        if callable(edge_weights):  # cells of one label share β: the first one's columns
+            for edge, weight in edge_weights().items():
+                out.setdefault(beta_column(edge), weight)
         for edge, alpha in alphas.items():
             if id(alpha) in seen:
                 continue

@@ -9,8 +9,10 @@ On every edge only the first ``1/K`` of the channels go through the candidate op
 two parts are concatenated and channel-shuffled in ``K`` groups. *Edge normalisation*: each
 node weighs its incoming edges by ``softmax(β)`` over those edges, and the export ranks the
 edges into a node by ``max_op softmax(α)·softmax(β)`` (``none`` excluded), as the reference's
-``genotype()`` does. The partial axis is the cell's concatenation axis: channels in the CNN
-cells, features in the SeqNN cells (see ``docs/strategies.md``).
+``genotype()`` does: DARTS's derivation (:mod:`emodarts_nni.strategy.derivation`) with
+:meth:`PartialChannelCell.derivation_weights` as the edge weights. The partial axis is the
+cell's concatenation axis: channels in the CNN cells, features in the SeqNN cells (see
+``docs/strategies.md``).
 
 The cell exists only in the supernet: the exported architecture is the usual dict and the
 retrained model is a fresh, full-width :class:`~emodarts_nni.space.model.EmoDartsSpace`. The
@@ -29,7 +31,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from emodarts_nni.common.errors import ConfigError
-from emodarts_nni.space import genotype
 from emodarts_nni.space.args import partial_width_problem
 from emodarts_nni.strategy.defaults import PC_DARTS_PARTIAL_CHANNELS as DEFAULT_PARTIAL_CHANNELS
 from emodarts_nni.strategy.defaults import PC_DARTS_PARTIAL_CHANNELS_KEY as PARTIAL_CHANNELS_KEY
@@ -153,36 +154,12 @@ class PartialChannelCell(SummedMixedCell):
         beta = self.edge_weights(node)
         return sum(beta[j] * self.edge(node, j, states[j]) for j in range(node))  # type: ignore[return-value]
 
-    def edge_scores(self, node: int) -> list[tuple[float, str]]:
-        """Per incoming edge of ``node``: the best op and its weight ``softmax(α)·softmax(β)``
-        (``none`` excluded), what PC-DARTS's ``genotype()`` ranks edges by."""
-        beta = self.edge_weights(node).detach()
-        out = []
-        for j in range(node):
-            probs = self._softmax(self.edge_alpha(node, j)).detach()
-            weights = probs[: len(self.op_names)] * beta[j]  # the last slot is "none"
-            best = int(torch.argmax(weights))
-            out.append((float(weights[best]), self.op_names[best]))
-        return out
-
-    def export(self, memo: dict[str, Any]) -> dict[str, Any]:
-        """The ``num_ops_per_node`` strongest distinct input edges of each node, each with its
-        best op, ranked by :meth:`edge_scores` (PC-DARTS's genotype)."""
-        exported: dict[str, Any] = {}
-        for i in range(self.num_predecessors, self.num_nodes + self.num_predecessors):
-            labels = [
-                (genotype.op_label(self.label, i, k), genotype.input_label(self.label, i, k))
-                for k in range(self.num_ops_per_node)
-            ]
-            if all(op in memo and inp in memo for op, inp in labels):
-                continue  # another cell of this label exported it
-            scores = self.edge_scores(i)
-            ranked = sorted(range(i), key=lambda j: (-scores[j][0], j))
-            for k, (op_label, input_label) in enumerate(labels):
-                j = ranked[k % len(ranked)]  # as NNI: reuse inputs when a node has too few
-                exported[op_label] = scores[j][1]
-                exported[input_label] = [j]
-        return exported
+    def derivation_weights(self, node: int) -> dict[int, float]:
+        """PC-DARTS's derivation weighs each edge into ``node`` by its normalised β (the
+        reference's ``genotype()`` ranks edges by ``max_op softmax(α)·softmax(β)``); the
+        numbers the history's β columns hold."""
+        beta = self._arch_beta[f"{self.label}/{node}"].detach().float()
+        return dict(enumerate(torch.softmax(beta, dim=-1).cpu().tolist()))
 
 
 __all__ = ["PartialChannelCell", "channel_shuffle", "narrowed_factories"]

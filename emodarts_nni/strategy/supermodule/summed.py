@@ -16,7 +16,14 @@ The cell has :meth:`~SummedMixedCell.edge`, :meth:`~SummedMixedCell.mix` and
 :mod:`~emodarts_nni.strategy.supermodule.auxiliary_skip`,
 :mod:`~emodarts_nni.strategy.supermodule.lean`) change one edge, one mixture or one node and
 keep the rest; :func:`mutation_hook` installs a variant in a strategy. It exists only in the
-supernet: the export and the retrained model are NNI's as ever.
+supernet: the retrained model is NNI's as ever.
+
+Its :meth:`~SummedMixedCell.export` is DARTS's derivation
+(:mod:`emodarts_nni.strategy.derivation`: per edge its strongest op other than ``none`` in
+that edge's softmax(α), per node the strongest edges), not NNI's ranking by raw α across a
+node's edges; a variant that weighs its edges (PC-DARTS's β) says so in
+:meth:`~SummedMixedCell.derivation_weights`. The history's α (and β) columns hold the same
+numbers, so the collapse diagnostics derive the same cell from them.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from torch import nn
 
 from emodarts_nni.nni_runtime.patches import quiet_nni_import
 from emodarts_nni.space import genotype
+from emodarts_nni.space.op_names import NONE_OP
 from emodarts_nni.space.ops import ActivatedInput, StartsWithReLU, Zero
+from emodarts_nni.strategy import derivation
 
 with quiet_nni_import():
     from nni.nas.nn.pytorch.cell import preprocess_cell_inputs
@@ -86,6 +95,56 @@ class SummedMixedCell(DifferentiableMixedCell):
     def node(self, node: int, states: list[torch.Tensor]) -> torch.Tensor:
         """The state of ``node``: the sum of its incoming edges."""
         return sum(self.edge(node, j, states[j]) for j in range(node))  # type: ignore[return-value]
+
+    def edge_probabilities(self, node: int, source: int) -> dict[str, float]:
+        """softmax(α) of the edge ``source → node`` per op name, ``none`` last: the numbers
+        the history's α columns hold (:func:`~emodarts_nni.training.module.alpha_probabilities`).
+        Always the plain softmax, also under Gumbel-DARTS's sampled one."""
+        alpha = self.edge_alpha(node, source).detach().float()
+        probs = torch.softmax(alpha, dim=-1).cpu().tolist()
+        names = [*self.op_names, *[NONE_OP] * (len(probs) - len(self.op_names))]
+        return dict(zip(names, probs, strict=False))
+
+    def derivation_weights(self, node: int) -> dict[int, float] | None:
+        """Each incoming edge's weight in the derivation of ``node``, by source; ``None``:
+        every edge weighs 1 (DARTS). PC-DARTS's cell returns its normalised β."""
+        return None
+
+    def recorded_edge_weights(self) -> dict[str, float]:
+        """:meth:`derivation_weights` of every node by edge name (``normal/3_1``), for the
+        history's β columns; empty when the cell does not weigh its edges."""
+        out: dict[str, float] = {}
+        for node in range(self.num_predecessors, self.num_nodes + self.num_predecessors):
+            weights = self.derivation_weights(node)
+            for source, weight in (weights or {}).items():
+                out[genotype.edge_name(self.label, node, source)] = weight
+        return out
+
+    def export(self, memo: dict[str, Any]) -> dict[str, Any]:
+        """DARTS's derivation of this cell (:func:`~emodarts_nni.strategy.derivation.derive_cell`):
+        per node the ``num_ops_per_node`` edges whose strongest op other than ``none``
+        (softmax of the edge's α, times :meth:`derivation_weights`) is strongest, each with
+        that op. Nodes whose labels ``memo`` has (exported by another cell of this label,
+        which shares its α) are skipped, as in NNI."""
+        tables: dict[int, dict[int, dict[str, float]]] = {}
+        weights: dict[int, dict[int, float]] = {}
+        for node in range(self.num_predecessors, self.num_nodes + self.num_predecessors):
+            labels = [
+                label
+                for k in range(self.num_ops_per_node)
+                for label in (
+                    genotype.op_label(self.label, node, k),
+                    genotype.input_label(self.label, node, k),
+                )
+            ]
+            if all(label in memo for label in labels):
+                continue
+            tables[node] = {j: self.edge_probabilities(node, j) for j in range(node)}
+            node_weights = self.derivation_weights(node)
+            weights[node] = (
+                node_weights if node_weights is not None else dict.fromkeys(range(node), 1.0)
+            )
+        return derivation.derive_cell(self.label, tables, self.num_ops_per_node, weights)
 
     def forward(self, *inputs: list[torch.Tensor] | torch.Tensor) -> Any:
         """The same value as :meth:`DifferentiableMixedCell.forward`."""
