@@ -240,8 +240,44 @@ def test_choice_count_matches_the_listed_choices(cnn_cells):
         assert choice_count(space) == len(choice_domains(space))
 
 
-def test_a_huge_space_is_reported_incomplete_without_listing_its_choices():
+def test_a_huge_space_is_refused_by_the_node_cap_without_listing_its_choices():
     doc = _doc()
-    doc["space"]["cnn_nodes"] = 1300  # 140 MiB, but over 10,000 choices
-    with pytest.raises(ArchitectureError, match="lists 24 choices but this space has"):
+    doc["space"]["cnn_nodes"] = 1300  # would be over 10,000 choices: the cap comes first
+    with pytest.raises(
+        ArchitectureError, match="'cnn_nodes' = 1300: expected an integer >= 1 and <= 32"
+    ):
         read_architecture(doc)
+
+
+def test_an_architecture_json_is_checked_before_torch_loads(tmp_path):
+    """Reading and validating a file (and the config it goes with) imports neither torch
+    nor NNI, so a bad file is refused in a fraction of a second (docs/troubleshooting.md)."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "arch.json"
+    bad.write_text(
+        '{"format": "emodarts-architecture/1", "space": {"cnn_ops": ["nope"]}, "architecture": {}}'
+    )
+    code = (
+        "import sys\n"
+        "from emodarts_nni.config import load_config\n"
+        "from emodarts_nni.space.architecture import read_architecture\n"
+        "from emodarts_nni.common.errors import ArchitectureError\n"
+        "load_config('quickstart')\n"
+        f"try:\n    read_architecture({str(bad)!r})\n"
+        "except ArchitectureError as exc:\n    print(exc)\n"
+        "print(sorted(m for m in ('torch', 'nni') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    message, modules = out.stdout.strip().splitlines()[-2:]
+    assert "unknown op 'nope'" in message
+    assert modules == "[]"
+
+
+def test_the_op_tables_hold_exactly_the_owned_op_names():
+    from emodarts_nni.space.op_names import CNN_OP_NAMES, SEQ_OP_NAMES
+    from emodarts_nni.space.ops import CNN_OPS, SEQ_OPS
+
+    assert tuple(CNN_OPS) == CNN_OP_NAMES
+    assert tuple(SEQ_OPS) == SEQ_OP_NAMES

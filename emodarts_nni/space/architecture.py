@@ -22,18 +22,18 @@ import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.common.errors import ArchitectureError, ConfigError, suggest
 from emodarts_nni.common.files import atomic_write_text
 from emodarts_nni.space import genotype
+from emodarts_nni.space.args import SPACE_DEFAULTS, resolve_space_args
 from emodarts_nni.space.genotype import NUM_PREDECESSORS, OPS_PER_NODE, reduction_positions
-from emodarts_nni.space.model import SPACE_DEFAULTS, resolve_space_args, space_from_args
-from emodarts_nni.space.op_names import NONE_OP
-from emodarts_nni.space.ops import CNN_OPS, SEQ_OPS
+from emodarts_nni.space.op_names import CNN_OP_NAMES, NONE_OP, SEQ_OP_NAMES
 from emodarts_nni.space.sizing import check_space_fits
+
+if TYPE_CHECKING:  # reading and validating a file needs neither torch nor NNI
+    from torch import nn
 
 FORMAT = "emodarts-architecture/1"
 _TOP_KEYS = ("format", "space", "architecture", "provenance")
@@ -144,7 +144,7 @@ def _validate_space(space: Any) -> dict[str, Any]:
         ops = space.get(key)
         if not isinstance(ops, list):
             raise ArchitectureError(f"space.{key} must be a list of op names")
-        table = CNN_OPS if key == "cnn_ops" else SEQ_OPS
+        table = CNN_OP_NAMES if key == "cnn_ops" else SEQ_OP_NAMES
         for op in ops:
             if not isinstance(op, str) or op not in table:
                 raise ArchitectureError(
@@ -353,6 +353,8 @@ def freeze(space: Mapping[str, Any], architecture: Mapping[str, Any]) -> nn.Modu
     The result is a plain ``torch.nn.Module`` holding only the chosen ops.
     """
     from nni.nas.space import model_context
+
+    from emodarts_nni.space.model import space_from_args
 
     with model_context(dict(architecture)):
         return space_from_args(dict(space))

@@ -1,8 +1,9 @@
-"""The op names other code reasons about, apart from the ops themselves (torch-free).
+"""The op names, apart from the ops themselves (torch-free).
 
-:mod:`emodarts_nni.space.ops` builds the op tables under these names; the light modules
-(scopes, sizing), the strategies' cells, the collapse diagnostics and the plots compare
-against them without importing torch.
+:mod:`emodarts_nni.space.ops` builds its tables from these names (and checks it has one op
+for each); the light modules (scopes, sizing, the architecture JSON's validation), the
+strategies' cells, the collapse diagnostics and the plots check against them without
+importing torch.
 """
 
 from __future__ import annotations
@@ -16,4 +17,42 @@ SKIP_OP = "skip_connect"
 #: DARTS's collapse (Sec. VI-B of the paper; Liang et al. 2019). Read by ``collapse``.
 PARAMETER_FREE_OPS = frozenset({SKIP_OP, "max_pool_3x3", "avg_pool_3x3", NONE_OP})
 
-__all__ = ["NONE_OP", "PARAMETER_FREE_OPS", "SKIP_OP"]
+#: Every CNN op name, in the order of :data:`emodarts_nni.space.ops.CNN_OPS` (paper Table 2).
+CNN_OP_NAMES = (
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+    "conv_7x1_1x7",
+    SKIP_OP,
+    NONE_OP,
+)
+#: The SeqNN's recurrent kinds, their depths, and the depths with attention (paper Table 6).
+RECURRENT_KINDS = ("rnn", "lstm")
+RECURRENT_LAYERS = (1, 2, 3, 4)
+ATTENTION_LAYERS = (1, 2)
+
+
+def _seq_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for kind in RECURRENT_KINDS:
+        names += [f"{kind}_{n}" for n in RECURRENT_LAYERS]
+        names += [f"{kind}_att_{n}" for n in ATTENTION_LAYERS]
+    return (*names, SKIP_OP, NONE_OP)
+
+
+#: Every SeqNN op name, in the order of :data:`emodarts_nni.space.ops.SEQ_OPS`.
+SEQ_OP_NAMES = _seq_names()
+
+__all__ = [
+    "ATTENTION_LAYERS",
+    "CNN_OP_NAMES",
+    "NONE_OP",
+    "PARAMETER_FREE_OPS",
+    "RECURRENT_KINDS",
+    "RECURRENT_LAYERS",
+    "SEQ_OP_NAMES",
+    "SKIP_OP",
+]

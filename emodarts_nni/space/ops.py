@@ -20,7 +20,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from emodarts_nni.space.op_names import NONE_OP, PARAMETER_FREE_OPS, SKIP_OP  # noqa: F401 (re-export)
+from emodarts_nni.space.op_names import (  # noqa: F401 (NONE_OP … re-exported)
+    ATTENTION_LAYERS,
+    CNN_OP_NAMES,
+    NONE_OP,
+    PARAMETER_FREE_OPS,
+    RECURRENT_KINDS,
+    RECURRENT_LAYERS,
+    SEQ_OP_NAMES,
+    SKIP_OP,
+)
 
 CnnOpFactory = Callable[[int, int], nn.Module]
 SeqOpFactory = Callable[[int], nn.Module]
@@ -448,10 +457,10 @@ class SeqZero(nn.Module):
 
 def _seq_table() -> dict[str, SeqOpFactory]:
     table: dict[str, SeqOpFactory] = {}
-    for kind in ("rnn", "lstm"):
-        for layers in (1, 2, 3, 4):
+    for kind in RECURRENT_KINDS:
+        for layers in RECURRENT_LAYERS:
             table[f"{kind}_{layers}"] = lambda h, k=kind, n=layers: Recurrent(k, h, n)
-        for layers in (1, 2):
+        for layers in ATTENTION_LAYERS:
             table[f"{kind}_att_{layers}"] = lambda h, k=kind, n=layers: RecurrentAttention(k, h, n)
     table[SKIP_OP] = lambda h: nn.Identity()
     table[NONE_OP] = lambda h: SeqZero()
@@ -459,3 +468,7 @@ def _seq_table() -> dict[str, SeqOpFactory]:
 
 
 SEQ_OPS: dict[str, SeqOpFactory] = _seq_table()
+
+# The names are owned by op_names (light modules validate against them without torch).
+if tuple(CNN_OPS) != CNN_OP_NAMES or tuple(SEQ_OPS) != SEQ_OP_NAMES:
+    raise ImportError("space/ops.py and space/op_names.py disagree on the op names")

@@ -24,7 +24,7 @@ import yaml
 from emodarts_nni.common.errors import ConfigError, suggest
 from emodarts_nni.common.shipped import SCOPES, shipped_folder, shipped_names
 from emodarts_nni.common.yaml_loader import parse_yaml, read_yaml_text
-from emodarts_nni.space.op_names import NONE_OP
+from emodarts_nni.space.op_names import CNN_OP_NAMES, NONE_OP, SEQ_OP_NAMES
 
 #: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root,
 #: package data in a wheel; see :mod:`emodarts_nni.common.shipped`).
@@ -84,8 +84,6 @@ def _op_list(data: Mapping[str, Any], key: str, table: Mapping[str, Any], source
 
 def scope_from_dict(data: Mapping[str, Any], source: str = "<scope>") -> Scope:
     """Validate a scope mapping (as read from YAML) into a :class:`Scope`."""
-    from emodarts_nni.space.ops import CNN_OPS, SEQ_OPS
-
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a scope must be a mapping with keys {', '.join(_SCOPE_KEYS)}")
     for key in data:
@@ -93,8 +91,8 @@ def scope_from_dict(data: Mapping[str, Any], source: str = "<scope>") -> Scope:
             raise ConfigError(
                 f"{source}: unknown scope key {key!r}{suggest(str(key), _SCOPE_KEYS)}"
             )
-    cnn_ops = _op_list(data, "cnn_ops", CNN_OPS, source)
-    seq_ops = _op_list(data, "seq_ops", SEQ_OPS, source)
+    cnn_ops = _op_list(data, "cnn_ops", CNN_OP_NAMES, source)
+    seq_ops = _op_list(data, "seq_ops", SEQ_OP_NAMES, source)
     if not [op for op in cnn_ops if op != NONE_OP]:
         raise ConfigError(f"{source}: cnn_ops needs at least one op other than {NONE_OP!r}")
     settings = data.get("settings") or {}
