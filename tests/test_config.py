@@ -275,9 +275,10 @@ def test_a_csv_corpus_root_is_the_csv_file(tmp_path: Path) -> None:
     assert "existing CSV file" in error_of({"corpus": {"kind": "csv", "root": str(tmp_path)}})
 
 
-def test_the_synth_corpus_root_need_not_exist_yet(tmp_path: Path) -> None:
-    cfg = config_from_dict({"corpus": {"root": "new"}}, base_dir=tmp_path)
-    assert cfg.corpus.root == tmp_path / "new"
+def test_a_synth_corpus_root_is_refused_not_ignored(tmp_path: Path) -> None:
+    # The embedded corpus lives under features.cache_dir; a root was silently ignored.
+    message = error_of({"corpus": {"root": "new"}})
+    assert "corpus.root" in message and "null for corpus.kind 'synth'" in message
 
 
 # --------------------------------------------------------------------------- errors

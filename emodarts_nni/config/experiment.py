@@ -47,7 +47,7 @@ from emodarts_nni.common.rules import (
     show,
 )
 from emodarts_nni.common.shipped import EXPERIMENTS, shipped_folder, shipped_names
-from emodarts_nni.common.yaml_loader import parse_yaml
+from emodarts_nni.common.yaml_loader import parse_yaml, read_yaml_text
 from emodarts_nni.data.corpora import (
     CORPUS_KINDS,
     ROOTLESS_KINDS,
@@ -191,11 +191,17 @@ def _table() -> Any:
 
 
 # --------------------------------------------------------------------------- sections
+#: Caps on the synthetic corpus, checked here before anything is written; the same as
+#: ``emodarts_nni.data.synth.MAX_SPEAKERS`` / ``MAX_UTTERANCES`` (which imports scipy).
+SYNTH_MAX_SPEAKERS = 1000
+SYNTH_MAX_UTTERANCES = 200_000
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Size of the embedded synthetic corpus (``corpus.kind: synth``)."""
 
-    n_speakers: int = option(10, Number(integer=True, low=2))
+    n_speakers: int = option(10, Number(integer=True, low=2, high=SYNTH_MAX_SPEAKERS))
     n_sessions: int = option(5, INT_POS)
     utterances_per_class_per_speaker: int = option(20, INT_POS)
 
@@ -507,7 +513,14 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
         )
     if corpus.kind == "manifest" and corpus.manifest is None:
         raise ctx.invalid("corpus.manifest", None, "a manifest CSV (corpus.kind is 'manifest')")
-    # The synth corpus may be written to corpus.root, so only real corpora must exist.
+    # The embedded corpus is generated under features.cache_dir: a root would be ignored.
+    if corpus.kind == "synth" and corpus.root is not None:
+        raise ctx.invalid(
+            "corpus.root",
+            corpus.root,
+            "null for corpus.kind 'synth' (the embedded corpus is generated under "
+            "features.cache_dir); for your own corpus set corpus.kind",
+        )
     if corpus.kind == "csv" and corpus.root is not None and not corpus.root.is_file():
         raise ctx.invalid("corpus.root", corpus.root, "an existing CSV file (corpus.kind 'csv')")
     if corpus.kind not in ("synth", "csv") and corpus.root is not None and not corpus.root.is_dir():
@@ -521,6 +534,16 @@ def _check(cfg: ExperimentConfig, raw: Mapping[str, Any], ctx: _Context) -> None
             "corpus.manifest", corpus.manifest, "an existing file (it does not exist)"
         )
     _check_reader_options(corpus, ctx)
+    if corpus.synth is not None:
+        synth = corpus.synth
+        total = synth.n_speakers * 4 * synth.utterances_per_class_per_speaker  # 4 classes
+        if total > SYNTH_MAX_UTTERANCES:
+            raise ctx.invalid(
+                "corpus.synth.utterances_per_class_per_speaker",
+                synth.utterances_per_class_per_speaker,
+                f"a corpus of at most {SYNTH_MAX_UTTERANCES} utterances ({synth.n_speakers} "
+                f"speakers x 4 classes x this = {total})",
+            )
     if corpus.synth is not None and corpus.synth.n_speakers % corpus.synth.n_sessions:
         raise ctx.invalid(
             "corpus.synth.n_speakers",
@@ -751,15 +774,7 @@ def load_config(
     """
     path, base_dir = locate_config(path)
     source = os.fspath(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: config file not found") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{source}: not a UTF-8 text file") from None
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read config file ({exc.strerror})") from None
-    data = parse_yaml(text, source)
+    data = parse_yaml(read_yaml_text(path, "config file"), source)
     if data is None:  # an empty file: all defaults
         data = {}
     if isinstance(data, Mapping) and "name" not in data:

@@ -26,6 +26,7 @@ NO_CORPUS = {
     "corpus.kind": "synth",
     "corpus.options": {},
     "corpus.manifest": None,
+    "corpus.root": None,
     "corpus.synth": None,
 }
 
