@@ -101,7 +101,8 @@ def test_a_gpu_config_is_compared_with_a_24_gib_gpu_when_none_is_here(capsys):
 def test_run_is_refused_with_the_plans_estimate_before_any_data_work(capsys, tmp_path):
     argv = ["run", str(IEMOCAP), "--no-webui", "--out", str(tmp_path / "run")]
     argv += ["--set", "trainer.accelerator=cpu", "--set", "search.batch_size=512"]
-    argv += ["--set", "corpus.kind=synth", "--set", "corpus.options={}", "--set", "corpus.root=null"]
+    argv += ["--set", "corpus.kind=synth", "--set", "corpus.options={}"]
+    argv += ["--set", "corpus.root=null"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "this run needs about" in err and "emodarts plan" in err
