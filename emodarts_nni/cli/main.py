@@ -9,12 +9,15 @@ printed on one line and exit with status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 
 from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.common.files import no_space_error
 
 #: Modules that contribute sub-commands, in the order they appear in ``--help``.
 COMMAND_MODULES = (
@@ -60,6 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except EmodartsError as exc:
         print(f"emodarts: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # a write outside the atomic writers (which say so themselves) found the disk full
+        where = os.path.dirname(os.path.abspath(exc.filename)) if exc.filename else "the disk"
+        print(f"emodarts: error: {no_space_error(where)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("emodarts: interrupted; finished work is kept, rerun with --resume", file=sys.stderr)

@@ -11,6 +11,7 @@ and the rename would carry that mode onto results meant to be shared).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -60,14 +61,46 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _unique(path.parent, f".{path.name}.", suffix, _create_file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _unique(path.parent, f".{path.name}.", suffix, _create_file)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise no_space_error(path.parent) from exc
+        raise
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = is_disk_full(exc, path.parent)  # before the unlink frees the space again
         tmp.unlink(missing_ok=True)
+        if full:
+            raise no_space_error(path.parent) from exc
         raise
+
+
+def no_space_error(folder: str | os.PathLike) -> DataError:
+    """The one-line error of a write that found the disk holding ``folder`` full."""
+    return DataError(f"no space left on {folder}; free some space or write elsewhere")
+
+
+def is_disk_full(exc: BaseException, folder: str | os.PathLike) -> bool:
+    """Whether ``exc`` is a write that failed because the disk holding ``folder`` is full.
+
+    An ``OSError`` says so itself (``ENOSPC``, or ``EDQUOT`` for a full quota);
+    ``torch.save`` reports a short write as a ``RuntimeError`` (``enforce fail at
+    inline_container.cc``) without the errno, so for any other error the folder's free
+    space decides (less than 1 MiB left).
+    """
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not isinstance(exc, RuntimeError):
+        return False
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 2**20
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -266,9 +299,11 @@ __all__ = [
     "atomic_write_text",
     "check_output",
     "ensure_folder",
+    "is_disk_full",
     "is_empty_folder",
     "lock_folder",
     "make_temp_dir",
+    "no_space_error",
     "output_problem",
     "result_folder_of",
     "unlock_folder",

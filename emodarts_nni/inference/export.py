@@ -19,6 +19,7 @@ this needs ``onnxruntime`` (the ``[export]`` extra); without it the check is ski
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -67,20 +68,24 @@ def export_model(
         # torch deprecates both paths in favour of torch.export; and it warns that an LSTM
         # exported at batch > 1 *may* fail at other batch sizes (the parity check runs 1 and 3).
         warnings.simplefilter("ignore")
+        # Into memory first, then written by Python: torch's own file writer aborts the
+        # process when the disk is full, where a Python write raises ENOSPC (one line).
+        buffer = io.BytesIO()
         if fmt == "torchscript":
             traced = torch.jit.trace(model, example, check_trace=False)  # parity is checked after
-            torch.jit.save(traced, str(tmp))
+            torch.jit.save(traced, buffer)
         else:
             torch.onnx.export(
                 model,
                 (example,),
-                str(tmp),
+                buffer,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                 opset_version=ONNX_OPSET,
                 dynamo=False,
             )
+        tmp.write_bytes(buffer.getvalue())
     return output
 
 
