@@ -97,3 +97,20 @@ def test_a_run_onto_a_full_disk_is_one_line(full_disk, checkpoint, capsys):
     argv = ["run", str(config), "--out", str(full_disk / "run"), "--no-webui", *sets]
     assert main(argv) == 2
     _one_line_no_space(capsys, full_disk)
+
+
+def test_a_wav_header_of_1_hz_is_skipped_and_the_rest_predicted(checkpoint, tmp_path, capsys):
+    # resampled whole, 32 KB at 1 Hz would take ~2 GB (960 KB: ~30 GB and a MemoryError)
+    good = tmp_path / "good.wav"
+    sf.write(good, (0.1 * np.random.default_rng(0).standard_normal(32000)).astype("float32"), 16000)
+    bad = tmp_path / "one_hertz.wav"
+    sf.write(bad, (0.1 * np.random.default_rng(1).standard_normal(16000)).astype("float32"), 1)
+    out = tmp_path / "predictions.csv"
+    status = main(
+        ["predict", str(checkpoint), str(good), str(bad), "-o", str(out), "--no-progress"]
+    )
+    err = capsys.readouterr().err
+    assert status == 1, err[-2000:]
+    assert "implausible sample rate 1 Hz" in err and str(bad) in err
+    rows = out.read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(str(good))

@@ -13,6 +13,10 @@ import soundfile as sf
 
 from emodarts_nni.common.errors import DataError
 
+#: Sample rates a recording can plausibly have; a header outside them is corrupt.
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 1_000_000
+
 
 class EmptyAudioError(DataError):
     """An audio file holds no samples (a 0-byte file, or a valid header with no frames)."""
@@ -23,8 +27,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
 
     Multi-channel audio is down-mixed by averaging the channels; other sample rates are
     resampled with soxr (high quality). Raises :class:`EmptyAudioError` for a file with no
-    samples and :class:`DataError` for a missing, unreadable or corrupt file; both name
-    the path.
+    samples and :class:`DataError` for a missing, unreadable or corrupt file (a header rate
+    outside :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE` included); both name the path.
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
@@ -36,7 +40,16 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     if size == 0:
         raise EmptyAudioError(f"empty audio file (0 bytes): {path}")
     try:
-        data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as fh:
+            file_rate = fh.samplerate
+            if not MIN_SAMPLE_RATE <= file_rate <= MAX_SAMPLE_RATE:
+                # resampling 1 Hz to 16 kHz multiplies the samples by 16,000: a 1 MB file
+                # would take ~30 GB, so the header is refused before anything is decoded
+                raise DataError(
+                    f"implausible sample rate {file_rate} Hz in the header of {path} "
+                    f"(expected {MIN_SAMPLE_RATE} Hz to {MAX_SAMPLE_RATE} Hz)"
+                )
+            data = fh.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise DataError(f"cannot decode audio {path}: {_reason(exc)}") from None
     if data.shape[0] == 0:
@@ -96,4 +109,4 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-__all__ = ["EmptyAudioError", "load_audio", "wav_truncation"]
+__all__ = ["MAX_SAMPLE_RATE", "MIN_SAMPLE_RATE", "EmptyAudioError", "load_audio", "wav_truncation"]
