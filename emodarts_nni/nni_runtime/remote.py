@@ -131,6 +131,30 @@ def remote_training_service(
     return config
 
 
+def check_reachable(machines: Sequence[Mapping[str, Any]], timeout: float = 5.0) -> None:
+    """Raise a one-line :class:`ConfigError` for the first machine whose SSH port does not
+    accept a TCP connection within ``timeout`` seconds.
+
+    NNI's manager would otherwise fail to start with two chained tracebacks and the cause
+    only in ``nnimanager.log``; a short connect says it before anything starts.
+    """
+    import socket
+
+    for machine in machines:
+        host, port = str(machine["host"]), int(machine.get("port", 22))
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {timeout:g} s"
+            raise ConfigError(
+                f"cannot reach remote machine {host}:{port}: {reason} "
+                "(training_service.machine_list; see docs/remote.md)"
+            ) from None
+
+
 def remote_trial_command(command: Sequence[str | Path]) -> list[str]:
     """``command`` for a remote machine: a leading local ``sys.executable`` becomes ``python3``.
 
@@ -435,6 +459,7 @@ __all__ = [
     "PLATFORMS",
     "bind_trial_keeper_locally",
     "check_platform",
+    "check_reachable",
     "configure_remote_experiment",
     "manager_tunnel",
     "preload_source",

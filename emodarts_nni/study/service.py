@@ -144,7 +144,11 @@ def launch_arguments(service: TrainingService, *, source: str = "<study>") -> di
         "max_trial_duration": service.max_trial_duration,
     }
     if service.platform == "remote":
-        return {**common, "platform": "remote", "machines": _machines(service, source)}
+        from emodarts_nni.nni_runtime.remote import check_reachable
+
+        machines = _machines(service, source)
+        check_reachable(machines)  # before NNI's manager starts and fails without a reason
+        return {**common, "platform": "remote", "machines": machines}
     return {**common, "local_service": placement}
 
 
