@@ -486,3 +486,13 @@ def test_summary_lists_classes_speakers_sessions_and_skips(iemocap_root):
     assert "neutral" in text and "angry" in text
     assert "scripted dialog (improvised_only=True)" in text
     assert "Session1, Session2" in text
+
+
+def test_a_label_with_an_invisible_character_is_shown_escaped(tmp_path):
+    """A zero-width space inside 'angry' makes another label; the reading summary must show
+    it, not print 'angry' and leave the user wondering why it was skipped."""
+    csv_path = make_csv_corpus(tmp_path)
+    text = csv_path.read_text().replace("audio/d.wav,frustrated", "audio/d.wav,an\u200bgry")
+    csv_path.write_text(text)
+    result = build_manifest("csv", csv_path)
+    assert "label not in class set: 'an\\u200bgry'" in result.skipped

@@ -27,6 +27,13 @@ def number(value: Any) -> float | None:
     return out if math.isfinite(out) else None
 
 
+def shown(text: str) -> str:
+    """``text`` for a one-line message: as it is when every character prints, else quoted with
+    escapes (a line break, a zero-width space or another invisible character in a label,
+    speaker id or path a user supplied would otherwise print invisibly or break the line)."""
+    return text if text.isprintable() else repr(text)
+
+
 def format_count(n: float | None) -> str:
     """``500`` → ``"500"``, ``12345`` → ``"12.3 K"``, ``1234567`` → ``"1.23 M"``.
 
@@ -57,4 +64,4 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-__all__ = ["MISSING", "format_bytes", "format_count", "number"]
+__all__ = ["MISSING", "format_bytes", "format_count", "shown", "number"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from emodarts_nni.common.errors import DataError
 from emodarts_nni.common.files import atomic_path
+from emodarts_nni.common.units import shown
 
 MANIFEST_COLUMNS = ("path", "label", "speaker", "session", "duration")
 OPTIONAL_COLUMNS = ("split",)
@@ -103,7 +104,7 @@ def read_manifest(
                 utterance = replace(utterance, path=_resolve(path.parent / utterance.path))
             if utterance.path in first_line:
                 raise DataError(
-                    f"{path}:{line_no}: {_shown(utterance.path)} is listed again "
+                    f"{path}:{line_no}: {shown(utterance.path)} is listed again "
                     f"(first on line {first_line[utterance.path]})"
                 )
             first_line[utterance.path] = line_no
@@ -150,7 +151,7 @@ def _utterance(
         raise DataError(f"{path}:{line_no}: empty path")
     label = normalise_label(row["label"])
     if not label:
-        raise DataError(f"{path}:{line_no}: empty label for {_shown(audio)}")
+        raise DataError(f"{path}:{line_no}: empty label for {shown(audio)}")
     if classes is not None and label not in classes:
         raise DataError(
             f"{path}:{line_no}: label {row['label']!r} is not one of {', '.join(classes)} "
@@ -174,12 +175,6 @@ def _resolve(path: Path) -> str:
         return str(path.resolve())
     except (OSError, RuntimeError):  # RuntimeError: "Symlink loop" on Python < 3.13
         return os.path.normpath(os.path.abspath(path))
-
-
-def _shown(text: str) -> str:
-    """``text`` for a one-line message: quoted with escapes when it holds a line break or
-    another unprintable character (a quoted CSV field may)."""
-    return text if text.isprintable() else repr(text)
 
 
 def normalise_label(label: str) -> str:

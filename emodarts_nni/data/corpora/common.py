@@ -17,6 +17,7 @@ from pathlib import Path
 import soundfile
 
 from emodarts_nni.common.errors import DataError
+from emodarts_nni.common.units import shown
 from emodarts_nni.data.manifest import PAPER_CLASSES, Utterance, class_names
 
 #: How many culprit paths are kept per skip reason.
@@ -156,12 +157,12 @@ def resolve_label(
     Returns ``(label, None)`` or ``(None, reason)``.
     """
     if code not in table:
-        return None, f"{UNKNOWN_CODE}: {code}"
+        return None, f"{UNKNOWN_CODE}: {shown(code)}"
     name = (merge or {}).get(code, table[code])
     if name is None:
-        return None, f"{NO_AGREEMENT}: {code}"
+        return None, f"{NO_AGREEMENT}: {shown(code)}"
     if not all_classes and name not in PAPER_CLASSES:
-        return None, f"{NOT_IN_CLASS_SET}: {code} ({name})"
+        return None, f"{NOT_IN_CLASS_SET}: {shown(code)} ({shown(name)})"
     return name, None
 
 

@@ -12,6 +12,7 @@ import csv
 from pathlib import Path
 
 from emodarts_nni.common.errors import DataError
+from emodarts_nni.common.units import shown
 from emodarts_nni.data.corpora.common import (
     NOT_IN_CLASS_SET,
     ReadResult,
@@ -75,7 +76,7 @@ def read_csv_corpus(root: str | Path, *, all_classes: bool = False) -> ReadResul
                 result.skip(EMPTY_LABEL, f"{csv_path}:{line_no}")
                 continue
             if not all_classes and label not in PAPER_CLASSES:
-                result.skip(f"{NOT_IN_CLASS_SET}: {label}", audio)
+                result.skip(f"{NOT_IN_CLASS_SET}: {shown(label)}", audio)
                 continue
             if not speaker:
                 result.skip(EMPTY_SPEAKER, f"{csv_path}:{line_no}")
