@@ -323,3 +323,80 @@ def test_random_output_paths_never_change_an_input(tmp_path_factory):
         assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
     check()
+
+
+# --------------------------------------------------------------------- report --out
+def _files_below(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture()
+def reported_runs(tmp_path: Path) -> Path:
+    """A folder holding one tiny finished baseline run (two cheap pictures)."""
+    from test_report import make_run
+
+    make_run(tmp_path / "runs", "baseline-cnn-fold0", ua=0.5, wa=0.5, fold=0,
+             strategy="baseline", scope="cnn")  # fmt: skip
+    return tmp_path / "runs"
+
+
+def test_report_out_refuses_a_file_another_result_folder_and_an_unwritable_place(
+    capsys, monkeypatch, reported_runs: Path, tmp_path: Path
+):
+    before = _files_below(reported_runs)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    _refused(capsys, ["report", reported_runs, "--out", a_file], "exists and is not a folder")
+    _refused(capsys, ["report", reported_runs, "--out", a_file / "sub"], "is a file, not a folder")
+    other_run = tmp_path / "other-run"
+    (other_run / "deep").mkdir(parents=True)
+    for name in (RunFolder.CONFIG, RunFolder.ENVIRONMENT):
+        (other_run / name).write_text(name)
+    line = _refused(capsys, ["report", reported_runs, "--out", other_run / "deep"], "run folder")
+    assert f"--out {other_run / 'deep'}: is inside the run folder {other_run}" in line
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / CELLS_FILE).write_text("{}")
+    _refused(capsys, ["report", reported_runs, "--out", study / "new"], "study folder")
+    monkeypatch.setattr("emodarts_nni.common.files.os.access", lambda *a, **k: False)
+    _refused(capsys, ["report", reported_runs, "--out", tmp_path / "new"], "is not writable")
+    monkeypatch.undo()
+    assert _files_below(reported_runs) == before and a_file.read_text() == "mine"
+    assert not (other_run / "deep" / "report.md").exists() and not (study / "new").exists()
+    assert not (tmp_path / "new").exists()
+
+
+def test_report_out_takes_every_run_file_and_leaves_the_run_folders_alone(
+    capsys, reported_runs: Path, tmp_path: Path
+):
+    before = _files_below(reported_runs)
+    out = tmp_path / "out"
+    assert main(["report", str(reported_runs), "--out", str(out)]) == 0
+    assert _files_below(reported_runs) == before  # no picture added to the run folder
+    written = set(_files_below(out))
+    assert {"report.md", "summary.csv", "runs.csv"} <= written
+    assert "baseline-cnn-fold0/confusion_matrix.png" in written
+    assert f"written into {out}" in capsys.readouterr().out
+
+
+def test_report_out_may_be_the_run_folder_it_reports(capsys, reported_runs: Path):
+    run = reported_runs / "baseline-cnn-fold0"
+    (run / RunFolder.ENVIRONMENT).write_text("{}")  # a run folder by its markers
+    assert main(["report", str(run), "--out", str(run)]) == 0
+    assert (run / "report.md").is_file()
+
+
+def test_study_report_out_goes_to_out_not_the_study_folder(capsys, tmp_path: Path):
+    from test_study import fake_study
+
+    study = fake_study(
+        tmp_path,
+        grid={"splits.fold": [0, 1], "search.strategy": ["darts"]},
+        controls={"random_architectures": 1},
+    )
+    before = _files_below(study)
+    out = tmp_path / "elsewhere" / "study-report"
+    assert main(["report", str(study), "--out", str(out)]) == 0
+    assert _files_below(study) == before
+    assert {"report.md", "folds.csv", "report.csv"} <= set(_files_below(out))
+    assert f"study report: {out / 'report.md'}" in capsys.readouterr().out

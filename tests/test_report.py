@@ -296,7 +296,7 @@ def test_cli_prints_the_summary_and_where_files_went(
     assert "| synth | baseline | cnn_lstm | 1 | 2 | 50.00 | 50.00 |" in out
     assert str(tmp_path / "rep" / "report.md") in out
     markdown = (tmp_path / "rep" / "report.md").read_text()
-    assert "![curves](../small/baseline-cnn_lstm-fold2/curves.png)" in markdown
+    assert "![curves](baseline-cnn_lstm-fold2/curves.png)" in markdown  # --out takes them too
 
     args = parser.parse_args(["report", str(tmp_path / "nowhere")])
     with pytest.raises(EmodartsError, match="nowhere"):

@@ -383,8 +383,8 @@ def _run_row(record: RunRecord) -> dict[str, Any]:
     return row
 
 
-def render_run(run_dir: str | os.PathLike) -> list[Path]:
-    """Draw one run's pictures into its folder; returns the paths written.
+def render_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Draw one run's pictures into ``out_dir`` (default: its own folder); returns the paths.
 
     ``confusion_matrix.png`` (from ``metrics.json``), ``curves.png`` (losses and UA from
     ``history.csv``), ``alpha.png`` (α per op over search epochs, differentiable
@@ -398,6 +398,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
     written: list[Path] = []
     metrics: Any = {}
     folder = RunFolder(run_dir)
+    pictures = RunFolder(out_dir) if out_dir is not None else folder
     if folder.metrics.is_file():
         try:
             metrics = _read_json(folder.metrics)
@@ -410,7 +411,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
                     f"{run_dir.name}\nUA {_pct(ua)} %  WA {_pct(wa)} %" if ua is not None else None
                 )
                 path = plots.plot_confusion_matrix(
-                    matrix, names, folder.picture(CONFUSION_PNG), title=title
+                    matrix, names, pictures.picture(CONFUSION_PNG), title=title
                 )
                 written.append(path)
         except (ValueError, TypeError) as exc:
@@ -420,9 +421,9 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
     history = _read_history(run_dir)
     best = number(metrics.get("best_epoch"))
     curves = plots.plot_training_curves(
-        history, folder.picture(CURVES_PNG), best_epoch=int(best) if best is not None else None
+        history, pictures.picture(CURVES_PNG), best_epoch=int(best) if best is not None else None
     )
-    alpha = plots.plot_alpha_evolution(history, folder.picture(ALPHA_PNG))
+    alpha = plots.plot_alpha_evolution(history, pictures.picture(ALPHA_PNG))
     written += [path for path in (curves, alpha) if path is not None]
 
     arch_path = folder.architecture
@@ -433,7 +434,7 @@ def render_run(run_dir: str | os.PathLike) -> list[Path]:
                 raise ValueError(f"{RunFolder.ARCHITECTURE} is not a JSON object")
             for kind in genotype.cell_kinds(architecture):
                 written.append(
-                    plots.plot_cell(architecture, kind, folder.picture(CELL_PNG, kind=kind))
+                    plots.plot_cell(architecture, kind, pictures.picture(CELL_PNG, kind=kind))
                 )
         except (ValueError, EmodartsError) as exc:
             _warn(f"{run_dir}: no cell pictures drawn ({exc})")
@@ -456,7 +457,8 @@ def make_report(directory: str | os.PathLike, out_dir: str | os.PathLike | None 
     pictures: dict[str, list[Path]] = {}
     for record in records:
         try:
-            pictures[record.name] = render_run(record.run_dir)
+            own = out / record.name if out_dir is not None else None  # --out: all files there
+            pictures[record.name] = render_run(record.run_dir, own)
         except OSError as exc:  # e.g. a read-only run folder: the tables still get written
             _warn(f"{record.run_dir}: pictures not written ({exc})")
             pictures[record.name] = []
@@ -482,8 +484,9 @@ def write_report(
     """Write the report of every run below ``directory``; returns ``{name: path}``.
 
     Into ``out_dir`` (default ``directory``): ``report.md`` (summary table, per-run table,
-    pictures as relative links), ``summary.csv``, ``runs.csv`` and ``accuracy.png``. Into
-    each run folder: the pictures of :func:`render_run`. Keys are ``report``, ``summary``,
+    pictures as relative links), ``summary.csv``, ``runs.csv`` and ``accuracy.png``. The
+    pictures of :func:`render_run` go into each run folder, or with ``out_dir`` into
+    ``out_dir/<run>`` (nothing is written into a run folder then). Keys are ``report``, ``summary``,
     ``runs``, ``accuracy`` and ``<run>/<picture>`` (e.g. ``fold0/confusion_matrix``).
     A directory without runs raises :class:`EmodartsError` naming it.
     """

@@ -542,11 +542,13 @@ def chosen_cells(
     return out
 
 
-def make_study_report(study_dir: str | Path) -> dict[str, Path]:
-    """Write ``folds.csv``, ``report.csv``, ``report.md`` and the PNGs; returns their paths."""
+def make_study_report(study_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write ``folds.csv``, ``report.csv``, ``report.md`` and the PNGs into ``out_dir``
+    (default: ``study_dir``); returns their paths."""
     from emodarts_nni.study import plots
 
     study_dir = Path(study_dir)
+    out = Path(out_dir) if out_dir is not None else study_dir
     cells = read_cells(study_dir)
     study = json.loads((study_dir / CELLS_FILE).read_text())
     name = study.get("name", study_dir.name)
@@ -585,16 +587,16 @@ def make_study_report(study_dir: str | Path) -> dict[str, Path]:
     reachable = any(c.result.can_reach_alpha for c in compared)
     text += "\n" + checklist(study_dir, study, rows, reachable=reachable)
     files = {
-        "folds": write_csv(study_dir / "folds.csv", FOLD_COLUMNS, rows, _csv_cell),
-        "report_csv": write_csv(study_dir / "report.csv", REPORT_COLUMNS, summary, _csv_cell),
-        "report": atomic_write_text(study_dir / "report.md", text),
+        "folds": write_csv(out / "folds.csv", FOLD_COLUMNS, rows, _csv_cell),
+        "report_csv": write_csv(out / "report.csv", REPORT_COLUMNS, summary, _csv_cell),
+        "report": atomic_write_text(out / "report.md", text),
     }
     pictures = {
-        "scatter": plots.plot_study_scatter(summary, study_dir / "accuracy_scatter.png"),
-        "boxes": plots.plot_fold_boxes(rows, study_dir / "ua_boxes.png"),
-        "chosen": plots.plot_chosen_ops(study_dir, rows, study_dir / "chosen_ops.png"),
+        "scatter": plots.plot_study_scatter(summary, out / "accuracy_scatter.png"),
+        "boxes": plots.plot_fold_boxes(rows, out / "ua_boxes.png"),
+        "chosen": plots.plot_chosen_ops(study_dir, rows, out / "chosen_ops.png"),
     }
-    pictures |= plots.plot_alpha_per_arm(study_dir, rows, study_dir)
+    pictures |= plots.plot_alpha_per_arm(study_dir, rows, out)
     files |= {key: path for key, path in pictures.items() if path is not None}
     return files
 
