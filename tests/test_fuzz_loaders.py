@@ -10,6 +10,7 @@ Budget (examples per target; derandomised, so every run tries the same examples)
   * architecture files (mutated documents as JSON text, or raw text):   150
   * checkpoint payloads mutated from a valid one:                         100
   * checkpoint files of raw bytes:                                         50
+  * study YAML files through ``load_study`` (random keys, values, grids):  50
 Each example has a deadline of 2 s (``deadline``); a hang fails the test.
 """
 
@@ -242,3 +243,74 @@ def test_fuzz_checkpoint_bytes(data):
         path = Path(folder) / "checkpoint.pt"
         path.write_bytes(data)
         load_checkpoint_or_fail(path)
+
+
+# --------------------------------------------------------------------------- study files
+_STUDY_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    | st.sampled_from([0, 1, -1, "", "darts", "random-oneshot", "cnn", "random-arch",
+                       "base.yaml", "missing.yaml", "splits.fold", "local", "remote"]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+_GRID_KEYS = ["splits.fold", "search.strategy", "seed", "space.scope", "x"]
+
+
+@st.composite
+def study_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A study mapping: real keys (study, controls, primary, service) and junk, random
+    values, and grids of random shape (axes of lists, scalars, empties and repeats)."""
+    from emodarts_nni.study.config import CONTROL_KEYS, PRIMARY_KEYS, SERVICE_KEYS, STUDY_KEYS
+
+    doc: dict[str, Any] = {}
+    if draw(st.booleans()):
+        doc["base"] = draw(st.sampled_from(["base.yaml", "base.yaml", "missing.yaml", 3, None]))
+    doc["grid"] = draw(
+        st.dictionaries(
+            st.sampled_from(_GRID_KEYS) | st.text(max_size=6),
+            st.lists(_STUDY_VALUES, max_size=4) | _STUDY_VALUES,
+            max_size=3,
+        )
+        | _STUDY_VALUES
+    )
+    for _ in range(draw(st.integers(0, 5))):
+        key = draw(st.sampled_from(STUDY_KEYS) | st.text(max_size=8))
+        nested = {"controls": CONTROL_KEYS, "primary": PRIMARY_KEYS,
+                  "training_service": SERVICE_KEYS}.get(key)  # fmt: skip
+        if nested and draw(st.booleans()):
+            doc[key] = draw(
+                st.dictionaries(
+                    st.sampled_from(nested) | st.text(max_size=6), _STUDY_VALUES, max_size=3
+                )  # fmt: skip
+            )
+        else:
+            doc[key] = draw(_STUDY_VALUES)
+    return doc
+
+
+@settings(max_examples=50, **FUZZ)
+@given(study_documents(), st.sampled_from(["", "", "huge", "tab", "top"]))
+def test_fuzz_study_files(doc, twist):
+    """``load_study`` (what ``emodarts study`` reads first) on random study YAML: it loads or
+    raises one ConfigError line; never another exception. Nothing is run."""
+    import yaml
+
+    from emodarts_nni.common.errors import ConfigError
+    from emodarts_nni.study.config import load_study
+
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    if twist == "huge":  # an integer too long for Python's int() of a string
+        text += f"name: {'9' * 5000}\n"
+    elif twist == "tab":
+        text = "grid:\n\t- 1\n" + text
+    elif twist == "top":
+        text = yaml.safe_dump(doc.get("grid"))
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "base.yaml").write_text("name: base\n")
+        path = Path(folder) / "study.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            load_study(path)
+        except ConfigError as exc:
+            assert_one_line(exc)

@@ -180,6 +180,8 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}{line}: invalid YAML: {_one_line(problem)}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {_one_line(str(exc))}") from None
+    except ValueError as exc:  # a scalar its constructor refuses: a 5000-digit int, 2020-13-45
+        raise ConfigError(f"{source}: invalid YAML value: {_one_line(str(exc))}") from None
 
 
 def _one_line(text: str) -> str:
