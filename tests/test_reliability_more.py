@@ -114,3 +114,24 @@ def test_a_wav_header_of_1_hz_is_skipped_and_the_rest_predicted(checkpoint, tmp_
     assert "implausible sample rate 1 Hz" in err and str(bad) in err
     rows = out.read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith(str(good))
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_a_fifo_as_the_config_is_refused_at_once_not_waited_on(tmp_path: Path, command: str):
+    """A FIFO given as the config used to block forever (nothing writes into it)."""
+    import os
+    import sys
+
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    argv = [sys.executable, "-m", "emodarts_nni.cli.main", command, str(fifo)]
+    if command == "run":
+        argv += ["--no-webui", "--out", str(tmp_path / "out")]
+    result = subprocess.run(
+        argv, capture_output=True, text=True, timeout=30, cwd=tmp_path, stdin=subprocess.DEVNULL
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "config.yaml" in last and "not a regular file" in last
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

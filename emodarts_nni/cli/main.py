@@ -68,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         # a write outside the atomic writers (which say so themselves) found the disk full
-        where = os.path.dirname(os.path.abspath(exc.filename)) if exc.filename else "the disk"
+        # (an open file's write names no file: then the command's output folder, if it has one)
+        out = getattr(args, "out", None) or getattr(args, "output", None)
+        if exc.filename:
+            where = os.path.dirname(os.path.abspath(exc.filename))
+        else:
+            where = os.path.abspath(out) if out else "the disk"
         print(f"emodarts: error: {no_space_error(where)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
