@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from test_nni_runtime import _poll
 from test_pipeline import tiny_config
 from test_webui import free_port, listening_addresses
 
@@ -30,16 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 DEADLINE = 90.0
 #: How long what NNI started may take to go away once the command has ended.
 CLEAN_UP_SECONDS = 20.0
-
-
-def _poll(condition: Callable[[], object], timeout: float = DEADLINE, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"still not true after {timeout} s: {condition}")
 
 
 def _port_open(port: int) -> bool:
