@@ -52,6 +52,21 @@ def format_count(n: float | None) -> str:
     return f"{n:.0f}"
 
 
+def format_percent(value: float | None) -> str:
+    """A fraction as percent with two decimals (``0.7625`` → ``"76.25"``); ``None`` or NaN
+    is :data:`MISSING`. Every report table writes UA, WA and F1 this way."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    return f"{100 * value:.2f}"
+
+
+def format_percent_pm(mean: float | None, std: float | None) -> str:
+    """``"76.25 ± 3.10"`` (the std only when there is one); a missing mean is :data:`MISSING`."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return MISSING
+    return format_percent(mean) + ("" if std is None else f" ± {format_percent(std)}")
+
+
 def format_bytes(n: int) -> str:
     """``3 * 2**30`` → ``"3.0 GiB"``; beyond 1024 PiB a power of two."""
     if n >= 2**60:
@@ -64,4 +79,12 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-__all__ = ["MISSING", "format_bytes", "format_count", "shown", "number"]
+__all__ = [
+    "MISSING",
+    "format_bytes",
+    "format_count",
+    "format_percent",
+    "format_percent_pm",
+    "number",
+    "shown",
+]

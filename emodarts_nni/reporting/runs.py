@@ -29,7 +29,13 @@ import numpy as np
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
-from emodarts_nni.common.units import MISSING, format_count, number
+from emodarts_nni.common.units import (
+    MISSING,
+    format_count,
+    format_percent,
+    format_percent_pm,
+    number,
+)
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.space import genotype
 
@@ -248,16 +254,6 @@ def summarise(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- formatting
-def _pct(value: float | None) -> str:
-    return f"{100 * value:.2f}" if value is not None else MISSING
-
-
-def _pct_pm(mean: float | None, std: float | None) -> str:
-    if mean is None:
-        return MISSING
-    return f"{100 * mean:.2f} ± {100 * std:.2f}" if std is not None else f"{100 * mean:.2f}"
-
-
 def _seconds(value: float | None) -> str:
     return f"{value:.0f}" if value is not None else MISSING
 
@@ -284,9 +280,9 @@ def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
             r["scope"],
             r["n"],
             " ".join(str(f) for f in r["folds"]) or MISSING,
-            _pct_pm(r["ua_mean"], r["ua_std"]),
-            _pct_pm(r["wa_mean"], r["wa_std"]),
-            _pct(r["macro_f1_mean"]),
+            format_percent_pm(r["ua_mean"], r["ua_std"]),
+            format_percent_pm(r["wa_mean"], r["wa_std"]),
+            format_percent(r["macro_f1_mean"]),
             format_count(r["parameters_mean"]),
             _seconds(r["search_seconds_mean"]),
             _seconds(r["retrain_seconds_mean"]),
@@ -408,7 +404,9 @@ def render_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
             if matrix is not None and names is not None:
                 ua, wa = number(metrics.get("ua")), number(metrics.get("wa"))
                 title = (
-                    f"{run_dir.name}\nUA {_pct(ua)} %  WA {_pct(wa)} %" if ua is not None else None
+                    f"{run_dir.name}\nUA {format_percent(ua)} %  WA {format_percent(wa)} %"
+                    if ua is not None
+                    else None
                 )
                 path = plots.plot_confusion_matrix(
                     matrix, names, pictures.picture(CONFUSION_PNG), title=title
@@ -527,7 +525,7 @@ def _markdown(
             row["run"], row["corpus"], row["strategy"], row["scope"],
             row["fold"] if row["fold"] is not None else MISSING,
             row["seed"] if row["seed"] is not None else MISSING,
-            _pct(row["ua"]), _pct(row["wa"]), _pct(row["macro_f1"]),
+            format_percent(row["ua"]), format_percent(row["wa"]), format_percent(row["macro_f1"]),
             format_count(row["parameters"]), int(best) if best is not None else MISSING,
         ))  # fmt: skip
     parts += ["## Runs", "", markdown_table(header, table), ""]

@@ -25,7 +25,6 @@ statistics are :mod:`emodarts_nni.study.statistics`, what is compared with what 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -35,7 +34,13 @@ import numpy as np
 
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
-from emodarts_nni.common.units import MISSING, format_count, number
+from emodarts_nni.common.units import (
+    MISSING,
+    format_count,
+    format_percent,
+    format_percent_pm,
+    number,
+)
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.reporting.runs import markdown_table, run_warnings, write_csv
 from emodarts_nni.study.arms import CLASSICAL_ARM, RANDOM_ARM, is_searched
@@ -237,14 +242,6 @@ def _csv_cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _pct(value: float | None) -> str:
-    return MISSING if value is None or math.isnan(value) else f"{100 * value:.2f}"
-
-
-def _pm(mean: float | None, std: float | None) -> str:
-    return _pct(mean) + ("" if std is None else f" ± {_pct(std)}")
-
-
 def _signed(value: float | None) -> str:
     return MISSING if value is None else f"{100 * value:+.2f}"
 
@@ -276,7 +273,9 @@ def _arm_order(arm: str) -> tuple[int, str]:
 
 def _ua_with_seeds(r: Mapping[str, Any]) -> str:
     seeds = r.get("ua_seed_std")
-    return _pm(r["ua_mean"], r["ua_std"]) + ("" if seeds is None else f" (seeds ± {_pct(seeds)})")
+    return format_percent_pm(r["ua_mean"], r["ua_std"]) + (
+        "" if seeds is None else f" (seeds ± {format_percent(seeds)})"
+    )
 
 
 def _floor_words(c: Comparison) -> str:
@@ -461,10 +460,10 @@ def markdown(
                     r["scope"],
                     r["n_folds"],
                     r.get("n_seeds", 1),
-                    _pm(r["ua_mean"], r["ua_std"]),
-                    _pct(r.get("ua_seed_std")),
-                    _pm(r["wa_mean"], r["wa_std"]),
-                    _pct(r.get("val_ua_mean")),
+                    format_percent_pm(r["ua_mean"], r["ua_std"]),
+                    format_percent(r.get("ua_seed_std")),
+                    format_percent_pm(r["wa_mean"], r["wa_std"]),
+                    format_percent(r.get("val_ua_mean")),
                     format_count(r["params_mean"]),
                     r.get("normalisation") or MISSING,
                 ]
@@ -487,7 +486,7 @@ def markdown(
                     arm,
                     scope,
                     *(
-                        f"{_ua_with_seeds(c)} / {_pm(c['wa_mean'], c['wa_std'])}"
+                        f"{_ua_with_seeds(c)} / {format_percent_pm(c['wa_mean'], c['wa_std'])}"
                         if (c := cell.get((corpus, arm, scope)))
                         else MISSING
                         for corpus in corpora
@@ -506,9 +505,9 @@ def markdown(
                     r["corpus"],
                     r["scope"],
                     r["arm"],
-                    _pm(r["ua_mean"], r["ua_std"]),
-                    _pct(r.get("ua_seed_std")),
-                    _pm(r["wa_mean"], r["wa_std"]),
+                    format_percent_pm(r["ua_mean"], r["ua_std"]),
+                    format_percent(r.get("ua_seed_std")),
+                    format_percent_pm(r["wa_mean"], r["wa_std"]),
                     format_count(r["params_mean"]),
                 ]
                 for r in sorted(searched, key=lambda r: (r["corpus"], r["scope"], r["arm"]))
