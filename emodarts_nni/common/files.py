@@ -65,7 +65,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _unique(path.parent, f".{path.name}.", suffix, _create_file)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
+        if is_disk_full(exc, path.parent):
             raise no_space_error(path.parent) from exc
         raise
     try:
