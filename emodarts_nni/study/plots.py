@@ -24,6 +24,7 @@ from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.reporting.plots import annotate_points, plot_alpha_evolution, save_figure
 from emodarts_nni.space import genotype
 from emodarts_nni.study.arms import is_searched
+from emodarts_nni.study.comparisons import fold_values
 
 
 def plot_study_scatter(summary: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
@@ -55,11 +56,17 @@ def plot_study_scatter(summary: Sequence[Mapping[str, Any]], path: Path) -> Path
 
 
 def plot_fold_boxes(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
-    """UA (%) over folds per (arm, scope, corpus), one box each."""
-    groups: dict[str, list[float]] = {}
+    """UA (%) over folds per (arm, scope, corpus), one box each, one point per fold: a
+    fold's value is the mean over its seeds and random architectures
+    (:func:`~emodarts_nni.study.comparisons.fold_values`), as in the report's tests."""
+    members: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         label = f"{r['arm']}\n{r['scope']}" + (f"\n{r['corpus']}" if r.get("corpus") else "")
-        groups.setdefault(label, []).append(100 * float(r["ua"]))
+        members.setdefault(label, []).append(r)
+    groups = {
+        label: [100 * float(v) for v in fold_values(group).values()]
+        for label, group in members.items()
+    }
     if not groups:
         return None
     fig = Figure(figsize=(max(6.0, 1.3 * len(groups)), 4.8), layout="constrained")
