@@ -334,3 +334,84 @@ def test_sigterm_stops_the_studys_manager_and_its_running_trials(tmp_path, cache
     assert not listening_addresses(port)
     assert not [p.pid for p in everything if _alive(p)], "a child outlived the study"
     assert not list(out.glob("*/metrics.json"))  # nothing cut short was marked finished
+
+
+def _exact_wilcoxon_two_sided(differences: list[Fraction]) -> float | None:
+    """By hand: enumerate every sign pattern of the ranks of the non-zero |differences|."""
+    values = [d for d in differences if d != 0]
+    if not values:
+        return None
+    order = sorted(abs(v) for v in values)
+    ranks = [  # mid-ranks for equal magnitudes
+        Fraction(sum(i + 1 for i, o in enumerate(order) if o == abs(v)), order.count(abs(v)))
+        for v in values
+    ]
+    w_plus = sum((r for r, v in zip(ranks, values, strict=True) if v > 0), Fraction(0))
+    centre = sum(ranks, Fraction(0)) / 2
+    extreme = 0
+    for pattern in range(2 ** len(ranks)):
+        w = sum((r for i, r in enumerate(ranks) if pattern >> i & 1), Fraction(0))
+        extreme += abs(w - centre) >= abs(w_plus - centre)
+    return min(1.0, extreme / 2 ** len(ranks))
+
+
+def test_two_seed_study_report_matches_a_hand_computation_from_its_folds_csv(tmp_path, cache):
+    """Issue 23's acceptance: ``seed: [0, 1]`` and a ``primary:`` key; the primary line,
+    wins / ties / losses, the CI and the checklist recomputed by hand from ``folds.csv``."""
+    study = write_study(
+        tmp_path,
+        cache,
+        grid={"splits.fold": [0, 1], "search.strategy": ["darts"], "seed": [0, 1]},
+        controls={"random_architectures": 1, "baselines": [], "classical": True},
+        primary={"arm": "darts", "against": "random-arch"},
+    )
+    out = tmp_path / "study"
+    assert main(["study", str(study), "--out", str(out), "--no-webui"]) == 0
+    with (out / "folds.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 * 2 * 3  # folds x seeds x (darts, random-arch, classical)
+    assert {r["seed"] for r in rows} == {"0", "1"}
+
+    def per_fold(arm: str) -> dict[int, Fraction]:
+        """A fold's value: the exact mean over its seeds (and random architectures)."""
+        found: dict[int, list[Fraction]] = {}
+        for r in rows:
+            if r["arm"] == arm:
+                found.setdefault(int(r["fold"]), []).append(Fraction(r["ua_exact"]))
+        return {f: sum(v, Fraction(0)) / len(v) for f, v in found.items()}
+
+    darts, random = per_fold("darts"), per_fold("random-arch")
+    diffs = [darts[f] - random[f] for f in (0, 1)]
+    wtl = (sum(d > 0 for d in diffs), sum(d == 0 for d in diffs), sum(d < 0 for d in diffs))
+    mean = float(sum(diffs, Fraction(0)) / 2)
+    # 2 folds resampled with replacement: both draws are the smaller one with probability
+    # 1/4 > 2.5 %, so the 95 % percentile interval is [min, max] of the per-fold differences
+    low, high = float(min(diffs)), float(max(diffs))
+    p = _exact_wilcoxon_two_sided(diffs)
+
+    text = (out / "report.md").read_text()
+    primary = text.split("## Primary comparison")[1].split("## Table 3")[0]
+    assert "**darts against the random-arch mean**" in primary
+    assert f"wins / ties / losses: {wtl[0]} / {wtl[1]} / {wtl[2]}" in primary
+    assert f"mean paired difference: {100 * mean:+.2f} points" in primary
+    assert f"95 % bootstrap CI [{100 * low:+.2f}, {100 * high:+.2f}]" in primary
+    shown_p = "— (every fold tied)" if p is None else f"{p:.4f}"
+    assert f"exact two-sided Wilcoxon signed-rank p = {shown_p}" in primary
+    per_fold_text = ", ".join(
+        f"{f}: {'tie' if d == 0 else f'{100 * float(d):+.2f}'}"
+        for f, d in zip((0, 1), diffs, strict=True)
+    )
+    assert f"per fold: {per_fold_text}" in primary
+
+    checklist = text.split("## NAS best-practices checklist")[1]
+    assert "| repeated runs: seeds per fold | 2 (seed 0, 1) on each of the 2 folds" in checklist
+    assert "| random-search control | yes: 1 random architecture" in checklist
+    recorded = json.loads((out / "study.json").read_text())["code"][-1]
+    if recorded["git_commit"]:  # the package ran from a git checkout: that commit is named
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        assert recorded["git_commit"] == head
+        assert f"git commit `{head}`" in checklist
+    else:
+        assert "no git commit" in checklist
