@@ -259,3 +259,43 @@ def test_the_run_summary_says_the_model_is_single_class(capsys):
     assert "WARNING: the search collapsed (seq cell" in out
     print_summary({**base, "single_class": None})
     assert "WARNING" not in capsys.readouterr().out
+
+
+def test_the_summary_leaves_out_what_a_run_does_not_have_and_names_whose_search(capsys):
+    """Issue 22 item 6: ``evaluate`` printed ``None (nan)``; ``retrain`` printed the search
+    time of the run that wrote its architecture.json as if it had searched."""
+    from emodarts_nni.cli.experiment import print_summary
+
+    base = {"ua": 0.5, "wa": 0.5, "macro_f1": 0.5, "parameters": 10, "test_groups": ["s01F"]}
+    print_summary(base)  # emodarts evaluate: a checkpoint alone
+    out = capsys.readouterr().out
+    assert "None" not in out and "nan" not in out and "best epoch" not in out
+    trained = {**base, "best_epoch": 3, "val_ua": 0.6, "retrain_seconds": 47.5}
+    print_summary({**trained, "search_seconds": 103.057}, searched=False)
+    out = capsys.readouterr().out
+    assert "search (architecture.json's, not this run)  1 min 43 s" in out
+    assert "retrain" in out and "47.5 s" in out
+    print_summary({**trained, "search_seconds": 103.057})  # emodarts run: it searched
+    out = capsys.readouterr().out
+    assert "not this run" not in out and "1 min 43 s" in out
+
+
+def test_a_run_ends_saying_the_web_ui_stopped_and_what_to_do_next(tmp_path):
+    from emodarts_nni.cli.experiment import next_steps
+    from emodarts_nni.pipeline.runfolder import RunFolder
+
+    folder = RunFolder(tmp_path / "run one")
+    folder.nni.mkdir(parents=True)
+    folder.checkpoint.write_bytes(b"")
+    text = next_steps(folder, webui=True)
+    quoted = f"'{folder.path}'"
+    assert f"the run's web UI has stopped; reopen it:  emodarts view {quoted}" in text
+    assert f"emodarts report {quoted}" in text
+    assert f"emodarts predict '{folder.checkpoint}' AUDIO.wav" in text
+    assert (
+        f"emodarts export --format onnx -o '{folder.path / 'model.onnx'}' '{folder.checkpoint}'"
+        in text
+    )
+    assert "web UI" not in next_steps(folder, webui=False)  # --no-webui: there was none
+    folder.checkpoint.unlink()
+    assert "predict" not in next_steps(folder, webui=False)  # nothing trained yet

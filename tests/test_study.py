@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -573,3 +574,41 @@ def test_classical_regularisation_is_chosen_on_validation_only():
     assert scores[c] == pytest.approx(unweighted_accuracy(y_val, model.predict(x_val)))
     _, c_none, none = fit_classical(x_fit, y_fit, x_val[:0], y_val[:0])
     assert (c_none, none) == (1.0, {})
+
+
+def test_the_console_prints_a_line_per_finished_cell_and_closes_with_the_primary(tmp_path):
+    """Issue 22 item 4: one line per finished cell (cell, UA, wall time), then UA per arm
+    and the primary comparison as report.md states it."""
+    from emodarts_nni.study.report import console_summary
+    from emodarts_nni.study.runner import finished_line
+
+    out = fake_study(tmp_path, **STUDY)
+    cells = expand_cells(load_study(tmp_path / "study.yaml"))
+    darts = next(c for c in cells if c.arm == "darts" and c.config.seed == 1)
+    line = finished_line(out, darts, 3, 72)
+    assert line.startswith(f"[3/72] {darts.id}  UA ")
+    assert "2 min 30 s (search 1 min 40 s + retrain 50.0 s)" in line  # fake: 100 s + 50 s
+    classical = next(c for c in cells if c.arm == "classical")
+    assert finished_line(out, classical, 1, 72).endswith("  2.0 s")  # no search part
+
+    make_study_report(out)
+    lines = console_summary(out)
+    text = "\n".join(lines)
+    assert "darts" in text and "classical" in text and "(seeds ± " in text
+    primary = next(line for line in lines if "primary comparison" in line)
+    report = (out / "report.md").read_text()
+    wtl = report.split("- wins / ties / losses: ")[1].split(" (")[0]
+    assert f"wins / ties / losses {wtl}" in primary
+    ci = report.split("95 % bootstrap CI ")[1].split(" (")[0]
+    assert f"95 % CI {ci}" in primary
+
+
+def test_the_report_embeds_its_pictures(tmp_path):
+    out = fake_study(tmp_path, **STUDY)
+    make_study_report(out)
+    text = (out / "report.md").read_text()
+    pictures = text.split("## Pictures")[1].split("\n## ")[0]
+    linked = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", pictures)
+    assert "ua_boxes.png" in linked and "accuracy_scatter.png" in linked
+    for name in linked:
+        assert (out / name).is_file(), name

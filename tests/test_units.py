@@ -66,3 +66,13 @@ def test_run_report_study_report_and_plan_write_a_parameter_count_alike(paramete
     assert f"| {shown} |" in _study_report(parameters)
     size = SizeEstimate("frozen", parameters, activation_bytes=0, batch_size=1, peak_bytes=0)
     assert size.describe().startswith(f"{shown} parameters")
+
+
+def test_format_seconds_reads_as_a_person_would_say_it():
+    from emodarts_nni.common.units import format_seconds
+
+    assert format_seconds(47.531) == "47.5 s"
+    assert format_seconds(219) == "3 min 39 s"
+    assert format_seconds(59.96) == "60.0 s"
+    assert format_seconds(3600 + 6 * 60 + 29) == "1 h 06 min"
+    assert format_seconds(None) == MISSING and format_seconds(float("nan")) == MISSING

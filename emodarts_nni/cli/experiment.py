@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.common.units import format_seconds
 from emodarts_nni.pipeline.runfolder import STAGES, RunFolder
 
 if TYPE_CHECKING:
@@ -165,11 +166,11 @@ def _execute(
             architecture_path=architecture,
             baseline=baseline,
         )
-    _finish(folder, stages)
+    _finish(folder, stages, webui=cfg.webui.enabled and oneshot)
     return 0
 
 
-def _finish(folder: RunFolder, stages: tuple[str, ...]) -> None:
+def _finish(folder: RunFolder, stages: tuple[str, ...], *, webui: bool) -> None:
     from emodarts_nni.space.architecture import describe, read_architecture
 
     if folder.architecture.is_file():
@@ -184,24 +185,54 @@ def _finish(folder: RunFolder, stages: tuple[str, ...]) -> None:
             print(f"warning: could not draw the run's pictures: {exc}", file=sys.stderr)
         else:
             print("pictures: " + ", ".join(p.name for p in pictures))
-        print_summary(folder.read_metrics(), folder.path)
+        print_summary(folder.read_metrics(), folder.path, searched="search" in stages)
+        print(next_steps(folder, webui=webui))
 
 
-def print_summary(metrics: dict[str, Any], run_dir: Path | None = None) -> None:
-    """A short table of a run's results."""
+def next_steps(folder: RunFolder, *, webui: bool) -> str:
+    """What the run's console ends with: that its web UI has stopped (the printed URL is
+    dead) and how to reopen it, then the report, predict and export commands with this run's
+    own paths."""
+    import shlex
+
+    run = shlex.quote(str(folder.path))
+    lines = ["", "next:"]
+    if webui and folder.nni.is_dir():
+        lines.append(f"  the run's web UI has stopped; reopen it:  emodarts view {run}")
+    lines.append(f"  tables and pictures:  emodarts report {run}")
+    if folder.checkpoint.is_file():
+        checkpoint = shlex.quote(str(folder.checkpoint))
+        onnx = shlex.quote(str(folder.path / "model.onnx"))
+        lines.append(f"  classify audio:       emodarts predict {checkpoint} AUDIO.wav ...")
+        lines.append(
+            f"  ship the model:       emodarts export --format onnx -o {onnx} {checkpoint}"
+        )
+    return "\n".join(lines)
+
+
+def print_summary(
+    metrics: dict[str, Any], run_dir: Path | None = None, *, searched: bool = True
+) -> None:
+    """A short table of a run's results. ``searched`` False: this run did not search (its
+    ``search_seconds`` are those of the search that wrote its architecture.json)."""
+    best_epoch, search, retrain = (
+        metrics.get(k) for k in ("best_epoch", "search_seconds", "retrain_seconds")
+    )
     rows = [
         ("test UA", f"{metrics['ua']:.4f}"),
         ("test WA", f"{metrics['wa']:.4f}"),
         ("macro-F1", f"{metrics['macro_f1']:.4f}"),
         ("parameters", f"{metrics.get('parameters', 0):,}"),
-        (
-            "best epoch (validation UA)",
-            f"{metrics.get('best_epoch')} ({_ua(metrics.get('val_ua'))})",
-        ),
-        ("search seconds", str(metrics.get("search_seconds"))),
-        ("retrain seconds", str(metrics.get("retrain_seconds"))),
-        ("held-out", ", ".join(metrics.get("test_groups", []))),
     ]
+    # a value the run does not have (``emodarts evaluate`` of a checkpoint) is left out
+    if best_epoch is not None:
+        rows.append(("best epoch (validation UA)", f"{best_epoch} ({_ua(metrics.get('val_ua'))})"))
+    if search is not None and search > 0:
+        label = "search" if searched else "search (architecture.json's, not this run)"
+        rows.append((label, format_seconds(search)))
+    if retrain is not None:
+        rows.append(("retrain", format_seconds(retrain)))
+    rows.append(("held-out", ", ".join(metrics.get("test_groups", []))))
     if run_dir is not None:
         rows.append(("run folder", str(run_dir)))
     width = max(len(k) for k, _ in rows)

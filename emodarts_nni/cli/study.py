@@ -59,7 +59,11 @@ def run_study_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    print(f"report: {result.report['report']}")
+    from emodarts_nni.study.report import console_summary
+
+    for line in console_summary(result.study_dir):
+        print(line)
+    print(f"\nreport: {result.report['report']}")
     print(f"tables: {result.report['folds']}, {result.report['report_csv']}")
     if result.unfinished:
         print(

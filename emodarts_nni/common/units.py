@@ -67,6 +67,19 @@ def format_percent_pm(mean: float | None, std: float | None) -> str:
     return format_percent(mean) + ("" if std is None else f" ± {format_percent(std)}")
 
 
+def format_seconds(value: float | None) -> str:
+    """A wall time for the console: ``42.3`` → ``"42.3 s"``, ``219`` → ``"3 min 39 s"``,
+    ``4000`` → ``"1 h 06 min"``; ``None`` or NaN is :data:`MISSING`."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if value < 60:
+        return f"{value:.1f} s"
+    whole = round(value)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
 def format_bytes(n: int) -> str:
     """``3 * 2**30`` → ``"3.0 GiB"``; beyond 1024 PiB a power of two."""
     if n >= 2**60:
@@ -85,6 +98,7 @@ __all__ = [
     "format_count",
     "format_percent",
     "format_percent_pm",
+    "format_seconds",
     "number",
     "shown",
 ]

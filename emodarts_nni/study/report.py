@@ -541,6 +541,48 @@ def chosen_cells(
     return out
 
 
+def console_summary(study_dir: str | Path) -> list[str]:
+    """The lines ``emodarts study`` ends with: UA per arm (mean ± std over folds, the seed
+    spread beside it) and the study file's primary comparison, as report.md gives them."""
+    study_dir = Path(study_dir)
+    rows = fold_rows(study_dir)
+    if not rows:
+        return []
+    summary = sorted(summary_rows(rows), key=lambda r: (r["corpus"], _arm_order(r["arm"])))
+    corpora = len({r["corpus"] for r in summary}) > 1
+    scopes = len({r["scope"] for r in summary if is_searched(r["arm"])}) > 1
+    names = [
+        (f"{r['corpus']} " if corpora else "")
+        + r["arm"]
+        + (f" ({r['scope']})" if scopes and is_searched(r["arm"]) else "")
+        for r in summary
+    ]
+    width = max(len(n) for n in names)
+    lines = ["", f"  {'arm':<{width}}  folds  UA % (mean ± std over folds)"]
+    for name, r in zip(names, summary, strict=True):
+        lines.append(f"  {name:<{width}}  {r['n_folds']:>5}  {_ua_with_seeds(r)}")
+    named = json.loads((study_dir / CELLS_FILE).read_text()).get("primary")
+    primary = next((c for c in comparisons(rows, named) if c.primary), None)
+    lines.append("")
+    if primary is None:
+        lines.append(
+            "  primary comparison: none named in the study file (every comparison is exploratory)"
+            if named is None
+            else "  primary comparison: no fold has finished cells of both arms"
+        )
+    else:
+        c = primary
+        p = "— (every fold tied)" if c.p_value is None else _p(c.p_value)
+        lines.append(
+            f"  primary comparison ({c.corpus}, {c.n} folds, unadjusted): {c.arm} against the "
+            f"{c.label}: wins / ties / losses {_wtl(c)}, mean {_signed(c.mean_difference)} "
+            f"points, 95 % CI {_ci(c)}, exact Wilcoxon p = {p}"
+        )
+        if _floor_words(c):
+            lines.append(f"  ({_floor_words(c)})")
+    return lines
+
+
 def make_study_report(study_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
     """Write ``folds.csv``, ``report.csv``, ``report.md`` and the PNGs into ``out_dir``
     (default: ``study_dir``); returns their paths."""
@@ -583,6 +625,15 @@ def make_study_report(study_dir: str | Path, out_dir: str | Path | None = None) 
                 "",
             ]
         )
+    pictures = {
+        "boxes": plots.plot_fold_boxes(rows, out / "ua_boxes.png"),
+        "scatter": plots.plot_study_scatter(summary, out / "accuracy_scatter.png"),
+        "chosen": plots.plot_chosen_ops(study_dir, rows, out / "chosen_ops.png"),
+    }
+    pictures |= plots.plot_alpha_per_arm(study_dir, rows, out)
+    drawn = {key: path for key, path in pictures.items() if path is not None}
+    if drawn:
+        text += "\n".join(["", "## Pictures", "", *_embedded(drawn), ""])
     reachable = any(c.result.can_reach_alpha for c in compared)
     text += "\n" + checklist(study_dir, study, rows, reachable=reachable)
     files = {
@@ -590,14 +641,24 @@ def make_study_report(study_dir: str | Path, out_dir: str | Path | None = None) 
         "report_csv": write_csv(out / "report.csv", REPORT_COLUMNS, summary, _csv_cell),
         "report": atomic_write_text(out / "report.md", text),
     }
-    pictures = {
-        "scatter": plots.plot_study_scatter(summary, out / "accuracy_scatter.png"),
-        "boxes": plots.plot_fold_boxes(rows, out / "ua_boxes.png"),
-        "chosen": plots.plot_chosen_ops(study_dir, rows, out / "chosen_ops.png"),
-    }
-    pictures |= plots.plot_alpha_per_arm(study_dir, rows, out)
-    files |= {key: path for key, path in pictures.items() if path is not None}
-    return files
+    return files | drawn
+
+
+#: What each study picture shows (its alt text in report.md); α pictures are per arm.
+PICTURE_CAPTIONS = {
+    "boxes": "UA per fold and arm (one point per fold: the mean over its seeds)",
+    "scatter": "mean UA against its spread over folds per arm; marker area: parameters",
+    "chosen": "how often each operation was chosen, per searched arm and cell type",
+}
+
+
+def _embedded(drawn: Mapping[str, Path]) -> list[str]:
+    """Markdown image lines for the pictures beside report.md (relative links)."""
+    return [
+        f"![{PICTURE_CAPTIONS.get(key, 'α per epoch, ' + path.stem.removeprefix('alpha_'))}]"
+        f"({path.name})"
+        for key, path in drawn.items()
+    ]
 
 
 __all__ = [
@@ -605,6 +666,7 @@ __all__ = [
     "REPORT_COLUMNS",
     "TRANSDUCTIVE",
     "chosen_cells",
+    "console_summary",
     "fold_rows",
     "make_study_report",
     "markdown",
