@@ -13,7 +13,13 @@ import pytest
 from emodarts_nni.cli import report as cli_report
 from emodarts_nni.common.errors import ArchitectureError, EmodartsError
 from emodarts_nni.reporting import plots
-from emodarts_nni.reporting.runs import collect_runs, render_run, summarise, write_report
+from emodarts_nni.reporting.runs import (
+    collect_runs,
+    render_run,
+    summarise,
+    summary_table,
+    write_report,
+)
 
 CLASSES = ["neutral", "happy", "sad", "angry"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -145,6 +151,17 @@ def assert_png(path: Path, min_bytes: int = 5_000) -> None:
     assert len(data) > min_bytes, f"{path} is only {len(data)} bytes"
 
 
+def test_runs_of_one_fold_are_repeats_not_folds(tmp_path: Path):
+    """Issue 22: a run and a retrain of fold 0 read "runs 2 | folds 0 | 78.12 ± 0.00"; they
+    are one fold, averaged, with no spread over folds to show."""
+    make_run(tmp_path, "darts-emodarts-fold0", ua=0.70, wa=0.72, fold=0)
+    make_run(tmp_path, "retrain-of-fold0", ua=0.80, wa=0.82, fold=0)
+    (row,) = summarise(collect_runs(tmp_path))
+    assert row["n"] == 2 and row["folds"] == [0]
+    assert row["ua_mean"] == pytest.approx(0.75) and row["ua_std"] is None
+    assert "| synth | darts | emodarts | 2 | 1 (0) | 75.00 | 77.00 |" in summary_table([row])
+
+
 def test_collect_finds_runs_recursively(study: Path):
     records = collect_runs(study)
     assert [r.name for r in records] == [
@@ -197,8 +214,8 @@ def test_pictures_are_valid_pngs_in_each_run_folder(reported: tuple[Path, dict[s
 def test_markdown_has_the_summary_runs_and_picture_links(reported: tuple[Path, dict[str, Path]]):
     _, files = reported
     markdown = files["report"].read_text()
-    assert "| synth | darts | emodarts | 2 | 0 1 | 65.00 ± 7.07 | 68.00 ± 5.66 |" in markdown
-    assert "| synth | baseline | cnn | 1 | 0 | 50.00 | 51.00 |" in markdown
+    assert "| synth | darts | emodarts | 2 | 2 (0, 1) | 65.00 ± 7.07 | 68.00 ± 5.66 |" in markdown
+    assert "| synth | baseline | cnn | 1 | 1 (0) | 50.00 | 51.00 |" in markdown
     assert "| darts-emodarts-fold1 | synth | darts | emodarts | 1 | 0 | 60.00 | 64.00 |" in markdown
     assert "![confusion_matrix](darts-emodarts-fold0/confusion_matrix.png)" in markdown
     assert "![cell_seq](darts-emodarts-fold0/cell_seq.png)" in markdown
@@ -293,7 +310,7 @@ def test_cli_prints_the_summary_and_where_files_went(
     args = parser.parse_args(["report", str(small_study), "--out", str(tmp_path / "rep")])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "| synth | baseline | cnn_lstm | 1 | 2 | 50.00 | 50.00 |" in out
+    assert "| synth | baseline | cnn_lstm | 1 | 1 (2) | 50.00 | 50.00 |" in out
     assert str(tmp_path / "rep" / "report.md") in out
     markdown = (tmp_path / "rep" / "report.md").read_text()
     assert "![curves](baseline-cnn_lstm-fold2/curves.png)" in markdown  # --out takes them too

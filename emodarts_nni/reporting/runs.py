@@ -221,20 +221,30 @@ def _std(values: Iterable[float | None]) -> float | None:
     return float(np.std(present, ddof=1)) if len(present) > 1 else None
 
 
+def _per_fold(runs: Sequence[RunRecord], key: str) -> list[float | None]:
+    """``key`` per fold: the mean over the runs of one fold (a rerun or a retrain of the same
+    fold is a repeat, not another sample); a run without a fold counts on its own."""
+    by_fold: dict[Any, list[float | None]] = {}
+    for i, r in enumerate(runs):
+        by_fold.setdefault(r.fold if r.fold is not None else ("run", i), []).append(r.value(key))
+    return [_mean(values) for values in by_fold.values()]
+
+
 def summarise(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """One row per (corpus, strategy, scope): runs, folds, mean ± std of UA and WA, ...
 
-    Metrics stay fractions (UA 0.7656, not 76.56); ``*_std`` is the sample standard
-    deviation over the group's runs (``None`` for a single run); means skip missing
-    values (a baseline has no ``search_seconds``). Rows are sorted by the group key.
+    Metrics stay fractions (UA 0.7656, not 76.56). UA and WA are first averaged over the
+    runs of each fold (reruns and retrains of one fold are repeats), then ``*_mean`` and
+    ``*_std`` (sample standard deviation, ``None`` below two folds) are over folds; the
+    other means are over runs and skip missing values (a baseline has no
+    ``search_seconds``). Rows are sorted by the group key.
     """
     groups: dict[tuple[str, str, str], list[RunRecord]] = {}
     for record in records:
         groups.setdefault((record.corpus, record.strategy, record.scope), []).append(record)
     rows = []
     for (corpus, strategy, scope), runs in sorted(groups.items()):
-        ua = [r.value("ua") for r in runs]
-        wa = [r.value("wa") for r in runs]
+        ua, wa = _per_fold(runs, "ua"), _per_fold(runs, "wa")
         rows.append({
             "corpus": corpus,
             "strategy": strategy,
@@ -271,15 +281,17 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
     """The summary rows as the Markdown table printed by ``emodarts report``."""
-    header = ("corpus", "strategy", "scope", "runs", "folds", "UA %", "WA %", "macro-F1 %",
-              "params", "search s", "retrain s")  # fmt: skip
+    header = ("corpus", "strategy", "scope", "runs", "folds (ids)", "UA %", "WA %",
+              "macro-F1 %", "params", "search s", "retrain s")  # fmt: skip
     rows = [
         (
             r["corpus"],
             r["strategy"],
             r["scope"],
             r["n"],
-            " ".join(str(f) for f in r["folds"]) or MISSING,
+            f"{len(r['folds'])} ({', '.join(str(f) for f in r['folds'])})"
+            if r["folds"]
+            else MISSING,
             format_percent_pm(r["ua_mean"], r["ua_std"]),
             format_percent_pm(r["wa_mean"], r["wa_std"]),
             format_percent(r["macro_f1_mean"]),
