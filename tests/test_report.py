@@ -359,3 +359,35 @@ def test_scatter_labels_of_nearby_points_do_not_overlap():
     boxes = [text.get_window_extent(renderer) for text in ax.texts]
     assert len(boxes) == 4
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_alpha_lines_of_a_cell_never_share_colour_and_style():
+    """Issue 22: the SeqNN panel repeated colours across its lines. Every op of a cell gets
+    its own (colour, line style) pair; an RNN op and its LSTM twin share a colour only."""
+    from emodarts_nni.reporting.plots import _alpha_line_styles
+    from emodarts_nni.space.op_names import CNN_OP_NAMES, SEQ_OP_NAMES
+
+    for ops in (SEQ_OP_NAMES, CNN_OP_NAMES):
+        styles = _alpha_line_styles(sorted(ops))
+        pairs = [(str(s["color"]), str(s["linestyle"])) for s in styles.values()]
+        assert len(set(pairs)) == len(ops), ops
+    seq = _alpha_line_styles(sorted(SEQ_OP_NAMES))
+    assert seq["rnn_2"]["color"] == seq["lstm_2"]["color"]
+    assert seq["rnn_2"]["linestyle"] != seq["lstm_2"]["linestyle"]
+    assert (
+        len({str(seq[op]["color"]) for op in SEQ_OP_NAMES if op.startswith(("rnn_", "lstm_"))}) == 6
+    )
+
+
+def test_a_single_epoch_alpha_plot_draws_points_on_a_readable_axis(tmp_path: Path, monkeypatch):
+    """Issue 22: after 1 epoch alpha.png showed an empty axis from -0.045 to 0.045."""
+    from matplotlib.figure import Figure
+
+    saved: list[Figure] = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: saved.append(fig) or Path(path))
+    row = {"stage": "search", "epoch": 0, "alpha/seq/2_0/rnn_1": 0.5, "alpha/seq/2_0/none": 0.5}
+    assert plots.plot_alpha_evolution([row], tmp_path / "alpha.png") is not None
+    (ax,) = saved[0].axes[:1]
+    assert ax.get_xlim() == (-1.0, 1.0) and list(ax.get_xticks()) == [0.0]
+    assert all(line.get_marker() == "o" for line in ax.get_lines())
+    assert ax.get_ylim()[1] > 0.5  # the point is inside the frame

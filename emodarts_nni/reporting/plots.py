@@ -156,7 +156,7 @@ def plot_alpha_evolution(
     fig = Figure(figsize=(6.4 * len(kinds), 4.4), layout="constrained")
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     for ax, kind in zip(axes, kinds, strict=True):
-        colours = _op_colours(sorted(grouped[kind]))
+        styles = _alpha_line_styles(sorted(grouped[kind]))
         curves: list[tuple[float, str, list[float]]] = []
         for op, columns in grouped[kind].items():
             values = []
@@ -171,16 +171,20 @@ def plot_alpha_evolution(
                 x,
                 values,
                 label=f"{op} ({final:.2f})",
-                color=colours[op],
-                linestyle="--" if op == NONE_OP else "-",
-                linewidth=2.2 if op != NONE_OP else 1.4,
+                marker="o" if len(x) < 3 else None,  # one or two epochs: points, not lines
+                **styles[op],
             )
+        if len(set(x)) == 1:  # a single epoch: an axis around it, not ±0.045
+            ax.set_xlim(x[0] - 1, x[0] + 1)
+        top = max((v for _, _, vs in curves for v in vs if not math.isnan(v)), default=1.0)
         n_edges = max(len(cols) for cols in grouped[kind].values())
         ax.set_title(f"{kind} cell — α mean over {n_edges} edges")
         ax.set_xlabel("search epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(set(x)) == 1:
+            ax.set_xticks([x[0]])
         ax.set_ylabel("softmax(α)")
-        ax.set_ylim(bottom=0.0)
+        ax.set_ylim(0.0, 1.08 * top)  # the highest point is inside the frame, not on it
         ax.grid(alpha=0.3)
         ax.legend(
             fontsize=8,
@@ -221,6 +225,40 @@ def _op_colours(ops: Sequence[str]) -> dict[str, Any]:
     for i, op in enumerate(op for op in sorted(ops) if op not in colours):
         colours[op] = free[i % len(free)]
     return colours
+
+
+#: SeqNN ops come in RNN/LSTM pairs of the same variant (``rnn_2``/``lstm_2``,
+#: ``rnn_att_1``/``lstm_att_1``): in an α plot a variant has one colour and the family a
+#: line style, so 14 lines need 6 colours that are easy to tell apart, not 12 that are not.
+_SEQ_FAMILIES = (("rnn_", "-"), ("lstm_", ":"))
+
+
+def _alpha_line_styles(ops: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Matplotlib line keywords per op for :func:`plot_alpha_evolution`: ``none`` grey and
+    dashed, ``skip_connect`` black, SeqNN ops a colour per variant and a style per family,
+    every other op its colour from :func:`_op_colours`."""
+    colours = _op_colours(ops)
+    variants = sorted(
+        {
+            op.removeprefix(prefix)
+            for op in ops
+            for prefix, _ in _SEQ_FAMILIES
+            if op.startswith(prefix)
+        },
+        key=lambda v: (v.startswith("att"), v),
+    )
+    styles: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        style: dict[str, Any] = {"color": colours[op], "linestyle": "-", "linewidth": 2.2}
+        for prefix, linestyle in _SEQ_FAMILIES:
+            if op.startswith(prefix):
+                variant = variants.index(op.removeprefix(prefix))
+                style |= {"color": _PALETTE[variant % len(_PALETTE)], "linestyle": linestyle}
+                style["linewidth"] = 2.6 if linestyle == ":" else 2.2
+        if op == NONE_OP:
+            style |= {"linestyle": "--", "linewidth": 1.4}
+        styles[op] = style
+    return styles
 
 
 # --------------------------------------------------------------------------- cell
@@ -486,7 +524,8 @@ def plot_accuracy_scatter(
     ax.set_title("Accuracy and its spread per strategy / scope")
     ax.grid(alpha=0.3)
     ax.margins(x=0.25, y=0.15)
-    ax.set_xlim(left=-0.05 * max(ax.get_xlim()[1], 1.0))  # std ≥ 0: no empty negative axis
+    right = max(ax.get_xlim()[1], 1.0)  # one fold (no spread) still gets a readable axis
+    ax.set_xlim(-0.05 * right, right)  # std ≥ 0: no empty negative axis
     if len(corpora) > 1 or corpora != [""]:
         ax.legend(fontsize=8, title="corpus", title_fontsize=8)
     annotate_points(ax, labels)

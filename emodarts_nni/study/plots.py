@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from emodarts_nni.common.units import number
 from emodarts_nni.pipeline.runfolder import RunFolder
@@ -109,6 +110,7 @@ def plot_chosen_ops(study_dir: Path, rows: Sequence[Mapping[str, Any]], path: Pa
         ax.barh([op for op, _ in ops][::-1], [n for _, n in ops][::-1], color="#1f77b4")
         ax.set_title(f"{kind} cell: chosen operations")
         ax.set_xlabel("edges chosen (all searched cells)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.5 edges
     return save_figure(fig, path)
 
 
