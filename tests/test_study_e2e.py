@@ -247,9 +247,16 @@ def test_web_ui_of_a_study_lists_every_cell_with_its_parameters(tmp_path, cache,
     shown = {}
     for job in jobs:
         (record,) = [json.loads(p) for p in job["hyperParameters"]]
-        parameters = record["parameters"]["cell"]
+        parameters = record["parameters"]  # flat scalars: one web-UI column each (issue 22)
+        assert all(
+            v is None or isinstance(v, (str, int, float, bool)) for v in parameters.values()
+        ), parameters
         shown[parameters["cell"]] = (job["trialJobId"], parameters)
     assert set(shown) == {c["id"] for c in cells}
+    space = profile["params"]["searchSpace"]  # the table's columns
+    space = json.loads(space) if isinstance(space, str) else space
+    assert {"cell", "arm", "corpus", "fold", "scope", "strategy", "seed"} <= set(space)
+    assert space["cell"]["_value"] == [c["id"] for c in cells]
     for cell in cells:
         trial, parameters = shown[cell["id"]]
         assert parameters == cell["parameters"]

@@ -130,6 +130,7 @@ def launch_trial_experiment(
     name: str,
     max_trial_duration: str | int | None = None,
     grid: Mapping[str, Sequence[Any]] | None = None,
+    trials: Sequence[Mapping[str, Any]] | None = None,
     host: str = LOCALHOST,
     platform: str = "local",
     machines: Sequence[Mapping[str, Any]] = (),
@@ -143,7 +144,9 @@ def launch_trial_experiment(
     ``experiment_dir``, which is also the trials' working directory. The trial reads its
     parameters and reports metrics with :class:`TrialReporter`. By default there is one
     trial with parameters ``{"run": name}``; a ``grid`` (``{"fold": [0, 1], "scope": [...]}``)
-    runs one trial per combination in NNI's grid order, ``trial_concurrency`` at a time,
+    runs one trial per combination in NNI's grid order; ``trials`` (a list of flat
+    parameter sets, e.g. a study's cells) runs exactly those, in order, each key a column of
+    the web UI's trial table (:mod:`emodarts_nni.nni_runtime.tuner`); ``trial_concurrency`` at a time,
     each with ``trial_gpu_number`` GPUs (``local_service``: NNI's ``LocalConfig`` for GPU
     placement; default NNI's).
     ``max_trial_duration`` (``"2h"`` or seconds) makes NNI cancel a trial that hangs.
@@ -155,7 +158,16 @@ def launch_trial_experiment(
     remote.check_platform(platform, machines)
     experiment_dir = Path(experiment_dir).resolve()
     experiment_dir.mkdir(parents=True, exist_ok=True)
-    search_space, trials = _grid_search_space(grid if grid else {"run": [name]})
+    if trials is not None and grid is not None:
+        raise ValueError("launch_trial_experiment: give a grid or a list of trials, not both")
+    if trials is not None:
+        from emodarts_nni.nni_runtime.tuner import declared_space
+
+        if not trials:
+            raise ValueError("launch_trial_experiment: an empty list of trials")
+        search_space, n_trials = declared_space(trials), len(trials)
+    else:
+        search_space, n_trials = _grid_search_space(grid if grid else {"run": [name]})
     require_free_port(port, host)
 
     with quiet_nni_import():
@@ -168,8 +180,17 @@ def launch_trial_experiment(
     config.trial_code_directory = experiment_dir
     config.experiment_working_directory = experiment_dir
     config.search_space = search_space
-    config.tuner.name = "GridSearch"
-    config.max_trial_number = trials
+    if trials is not None:
+        from nni.experiment.config import CustomAlgorithmConfig
+
+        config.tuner = CustomAlgorithmConfig(
+            class_name="emodarts_nni.nni_runtime.tuner.ListTuner",
+            code_directory=experiment_dir,
+            class_args={"trials": [dict(t) for t in trials]},
+        )
+    else:
+        config.tuner.name = "GridSearch"
+    config.max_trial_number = n_trials
     if local_service is not None and platform == "local":
         config.training_service = local_service
     config.trial_concurrency = trial_concurrency

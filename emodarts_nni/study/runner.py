@@ -343,7 +343,7 @@ def _run_in_nni(
         experiment_dir=study_dir / "nni",
         port=port,
         name=study.name,
-        grid={"cell": [cell.parameters() for cell in pending]},
+        trials=[cell.parameters() for cell in pending],
         host=host,
         **service,
     )

@@ -1,7 +1,7 @@
 """One study cell, as the NNI trial ``python -m emodarts_nni.study.trial STUDY_DIR``.
 
 The trial takes NNI's trial channel first (:class:`~emodarts_nni.nni_runtime.TrialReporter`), reads
-its cell from the trial's parameters (``{"cell": {"cell": ID, "arm": ..., "fold": ...}}``,
+its cell from the trial's parameters (flat: ``{"cell": ID, "arm": ..., "fold": ...}``,
 what the web UI shows), and runs it in the cell's run folder ``STUDY_DIR/ID``, reporting
 validation UA per epoch and the final test UA. :func:`run_cell` is the same thing without
 NNI (``emodarts study --no-webui``). A cell whose folder already has ``metrics.json`` is
@@ -121,15 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     reporter = TrialReporter()  # before any NasExperiment replaces the channel
     recorded = job_parameters(reporter.trial_id, args.port, args.host)
-    parameters = (recorded or reporter.parameters).get("cell")
-    if not isinstance(parameters, dict) or "cell" not in parameters:
+    cell = (recorded or reporter.parameters).get("cell")
+    if isinstance(cell, dict):  # a study laid out before the cells' parameters were flat
+        cell = cell.get("cell")
+    if not isinstance(cell, str) or not cell:
         print(
             f"emodarts: error: trial parameters name no cell: {reporter.parameters}",
             file=sys.stderr,
         )
         return 2
     try:
-        run_cell(args.study_dir, str(parameters["cell"]), reporter)
+        run_cell(args.study_dir, cell, reporter)
     except EmodartsError as exc:
         print(f"emodarts: error: {exc}", file=sys.stderr)
         return 2
