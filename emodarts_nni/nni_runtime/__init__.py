@@ -10,7 +10,9 @@ module             what it owns
 ``rest``           NNI's REST API (the web UI's data) and port checks
 ``nas``            a ``NasExperiment`` in the run folder: one-shot and in-process multi-trial
                    searches without a manager, multi-trial ones through it
-``launcher``       a one-trial (or grid) ``Experiment('local')`` running a command
+``launcher``       a one-trial (grid, or listed trials) ``Experiment('local')`` running a command
+``tuner``          the tuner that hands NNI a fixed list of flat trial parameter sets (a
+                   study's cells), imported by NNI's dispatcher, never by this package
 ``reporter``       :class:`TrialReporter`, the trial side of that experiment
 ``viewer``         reopen a stopped experiment's web UI read-only, and stop it
 =================  ========================================================================
