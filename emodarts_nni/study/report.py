@@ -633,7 +633,7 @@ def make_study_report(study_dir: str | Path, out_dir: str | Path | None = None) 
     pictures |= plots.plot_alpha_per_arm(study_dir, rows, out)
     drawn = {key: path for key, path in pictures.items() if path is not None}
     if drawn:
-        text += "\n".join(["", "## Pictures", "", *_embedded(drawn), ""])
+        text += "\n".join(["", "## Pictures", "", *(f"{line}\n" for line in _embedded(drawn))])
     reachable = any(c.result.can_reach_alpha for c in compared)
     text += "\n" + checklist(study_dir, study, rows, reachable=reachable)
     files = {
