@@ -612,3 +612,17 @@ def test_the_report_embeds_its_pictures(tmp_path):
     assert "ua_boxes.png" in linked and "accuracy_scatter.png" in linked
     for name in linked:
         assert (out / name).is_file(), name
+
+
+def test_a_study_whose_only_comparison_is_its_primary_says_so(tmp_path):
+    out = fake_study(
+        tmp_path,
+        grid={"splits.fold": [0, 1], "search.strategy": ["darts"]},
+        controls={"random_architectures": 0, "baselines": [], "classical": True},
+        primary={"arm": "darts", "against": "classical"},
+    )
+    make_study_report(out)
+    text = (out / "report.md").read_text()
+    assert "**darts against the classical**" in text
+    assert "None: the primary comparison is the study's only comparison." in text
+    assert "over these 0 comparisons" not in text

@@ -331,6 +331,13 @@ def _exploratory_section(
     compared: Sequence[Comparison], baselines: Sequence[BaselineChoice]
 ) -> list[str]:
     exploratory = [c for c in compared if not c.primary]
+    if not exploratory:  # e.g. a study of one searched arm and the control it is named against
+        return [
+            "## Exploratory comparisons (UA, percentage points; Holm-adjusted)",
+            "",
+            "None: the primary comparison is the study's only comparison.",
+            "",
+        ]
     floors = sorted({c.wins + c.losses for c in exploratory if not c.result.can_reach_alpha})
     chosen = [b.describe() for b in baselines if b.validation_ua]
     lines = [
