@@ -174,14 +174,13 @@ def plot_alpha_evolution(
                 marker="o" if len(x) < 3 else None,  # one or two epochs: points, not lines
                 **styles[op],
             )
-        if len(set(x)) == 1:  # a single epoch: an axis around it, not ±0.045
-            ax.set_xlim(x[0] - 1, x[0] + 1)
         top = max((v for _, _, vs in curves for v in vs if not math.isnan(v)), default=1.0)
         n_edges = max(len(cols) for cols in grouped[kind].values())
         ax.set_title(f"{kind} cell — α mean over {n_edges} edges")
         ax.set_xlabel("search epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(set(x)) == 1:
+        if len(set(x)) == 1:  # a single epoch: an axis around it (not ±0.045), one tick
+            ax.set_xlim(x[0] - 1, x[0] + 1)
             ax.set_xticks([x[0]])
         ax.set_ylabel("softmax(α)")
         ax.set_ylim(0.0, 1.08 * top)  # the highest point is inside the frame, not on it
