@@ -499,6 +499,7 @@ def test_a_primary_comparison_is_resolved_to_one_corpus_and_scope(tmp_path):
         "against": "classical",
         "scope": "emodarts",
         "corpus": "synth",
+        "against_scope": None,
     }
     assert load_study(write_study(tmp_path)).primary is None
 

@@ -716,6 +716,7 @@ def space_size_args(cfg: ExperimentConfig, scope: Scope | None = None) -> dict[s
         **{f.name: getattr(cfg.space, f.name) for f in dataclasses.fields(cfg.space)},
         "cnn_ops": scope.cnn_ops,
         "seq_ops": scope.seq_ops if cfg.space.seq_cells > 0 else [],
+        "readouts": list(scope.readouts),
         "n_mfcc": cfg.features.n_mfcc,
         "frames": cfg.features.pooled_frames,
         "n_classes": SPACE_DEFAULTS["n_classes"],

@@ -29,7 +29,13 @@ from emodarts_nni.common.files import atomic_write_text
 from emodarts_nni.space import genotype
 from emodarts_nni.space.args import SPACE_DEFAULTS, resolve_space_args
 from emodarts_nni.space.genotype import NUM_PREDECESSORS, OPS_PER_NODE, reduction_positions
-from emodarts_nni.space.op_names import CNN_OP_NAMES, NONE_OP, SEQ_OP_NAMES
+from emodarts_nni.space.op_names import (
+    CNN_OP_NAMES,
+    DEFAULT_READOUTS,
+    NONE_OP,
+    READOUT_NAMES,
+    SEQ_OP_NAMES,
+)
 from emodarts_nni.space.sizing import check_space_fits
 
 if TYPE_CHECKING:  # reading and validating a file needs neither torch nor NNI
@@ -37,7 +43,7 @@ if TYPE_CHECKING:  # reading and validating a file needs neither torch nor NNI
 
 FORMAT = "emodarts-architecture/1"
 _TOP_KEYS = ("format", "space", "architecture", "provenance")
-_SPACE_KEYS = (*SPACE_DEFAULTS, "cnn_ops", "seq_ops", "scope")
+_SPACE_KEYS = (*SPACE_DEFAULTS, "cnn_ops", "seq_ops", "readouts", "scope")
 #: Deepest nesting accepted (a valid document is 3–4 levels deep).
 MAX_DEPTH = 32
 #: Largest architecture file read (a valid one is a few KB).
@@ -70,9 +76,13 @@ def choice_domains(space: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Every choice label of a space and its allowed values (``none`` excluded).
 
     Op labels map to op names; input labels (``.../input_i_k``) map to the allowed
-    predecessor indices ``0..i-1`` (an exported value is a one-element list).
+    predecessor indices ``0..i-1`` (an exported value is a one-element list); the
+    ``readout`` label, when the space offers several readouts, maps to their names.
     """
     domains: dict[str, list[Any]] = {}
+    readouts = list(space.get("readouts") or DEFAULT_READOUTS)
+    if len(readouts) > 1:
+        domains[genotype.READOUT_LABEL] = readouts
 
     def add_cell(label: str, ops: list[str], nodes: int) -> None:
         for i in range(NUM_PREDECESSORS, NUM_PREDECESSORS + nodes):
@@ -129,6 +139,7 @@ def choice_count(space: Mapping[str, Any]) -> int:
     kinds = int(any(i not in reductions for i in range(min(space["cnn_cells"], 3))))
     kinds += int(bool(reductions))
     count = kinds * per_node * space["cnn_nodes"]
+    count += int(len(space.get("readouts") or DEFAULT_READOUTS) > 1)
     return count + (per_node * space["seq_nodes"] if space["seq_cells"] > 0 else 0)
 
 
@@ -150,6 +161,15 @@ def _validate_space(space: Any) -> dict[str, Any]:
                 raise ArchitectureError(
                     f"space.{key}: unknown op {_short(op)}{suggest(_name(op), list(table))}"
                 )
+    readouts = space.get("readouts", list(DEFAULT_READOUTS))  # absent: written before readouts
+    if not isinstance(readouts, list) or not readouts:
+        raise ArchitectureError("space.readouts must be a non-empty list of readout names")
+    for name in readouts:
+        if not isinstance(name, str) or name not in READOUT_NAMES:
+            raise ArchitectureError(
+                f"space.readouts: unknown readout {_short(name)}"
+                f"{suggest(_name(name), list(READOUT_NAMES))}"
+            )
     missing = [k for k in SPACE_DEFAULTS if k not in space]
     if missing:
         raise ArchitectureError(f"space: missing field(s) {', '.join(missing)}")
@@ -167,7 +187,13 @@ def _validate_space(space: Any) -> dict[str, Any]:
 
     try:
         scope = scope_from_dict(
-            {"name": name, "cnn_ops": space["cnn_ops"], "seq_ops": space["seq_ops"]}, "space"
+            {
+                "name": name,
+                "cnn_ops": space["cnn_ops"],
+                "seq_ops": space["seq_ops"],
+                "readouts": readouts,
+            },
+            "space",
         )
         resolved = resolve_space_args(scope, **sizes)
         # Refuse what cannot fit before any choice is enumerated or anything built; with

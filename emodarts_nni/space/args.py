@@ -77,7 +77,8 @@ def resolve_space_args(scope: str | Scope, **overrides: Any) -> dict[str, Any]:
     Precedence: :data:`SPACE_DEFAULTS` < the scope's ``settings`` < ``overrides``. Unknown
     keys and impossible values raise :class:`ConfigError` naming the key
     (:class:`SpaceArgumentError` for a bad value). The result also holds ``cnn_ops``,
-    ``seq_ops`` and ``scope`` (the scope's name), as stored in an architecture JSON.
+    ``seq_ops``, ``readouts`` and ``scope`` (the scope's name), as stored in an
+    architecture JSON.
     """
     resolved = load_scope(scope)
     args: dict[str, Any] = dict(SPACE_DEFAULTS)
@@ -93,6 +94,7 @@ def resolve_space_args(scope: str | Scope, **overrides: Any) -> dict[str, Any]:
         )
     args["cnn_ops"] = list(resolved.cnn_ops)
     args["seq_ops"] = list(resolved.seq_ops) if args["seq_cells"] > 0 else []
+    args["readouts"] = list(resolved.readouts)
     args["scope"] = resolved.name
     return args
 

@@ -28,10 +28,16 @@ NORMAL_CELL = "normal"
 REDUCE_CELL = "reduce"
 #: Label of the SeqNN cells.
 SEQ_CELL = "seq"
+#: Label of the readout choice (a plain NNI ``LayerChoice`` when a scope offers several
+#: readouts; absent from the architecture when it offers one).
+READOUT_LABEL = "readout"
 #: Cell kinds in the order they are drawn and described (others follow alphabetically).
 CELL_ORDER = (NORMAL_CELL, REDUCE_CELL, SEQ_CELL)
 #: Prefix of the α columns of a search history.
 ALPHA_PREFIX = "alpha/"
+#: Prefix of the probability columns of a plain choice (the readout's ``LayerChoice``):
+#: ``prob/readout/stats``, NNI's own name for what its differentiable layers log.
+PROB_PREFIX = "prob/"
 #: Prefix of the edge-weight (PC-DARTS's normalised β) columns of a search history.
 BETA_PREFIX = "beta/"
 
@@ -191,6 +197,26 @@ def alpha_columns(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list
             cell, _, op = parsed
             grouped.setdefault(cell, {}).setdefault(op, []).append(column)
     return grouped
+
+
+def choice_column(label: str, value: str) -> str:
+    """The history column of the softmaxed α of ``value`` of the plain choice ``label``:
+    ``prob/readout/stats``."""
+    return f"{PROB_PREFIX}{label}/{value}"
+
+
+def choice_tables(row: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """The probabilities of the plain choices (the readout) in one history row as
+    ``{label: {value: probability}}``; empty for a search without them."""
+    tables: dict[str, dict[str, float]] = {}
+    for column, value in row.items():
+        text = str(column)
+        if not text.startswith(PROB_PREFIX) or value is None or value == "":
+            continue
+        label, _, name = text[len(PROB_PREFIX) :].partition("/")
+        if label and name and "/" not in name:  # not a cell's edge (prob/normal/2_0/op)
+            tables.setdefault(label, {})[name] = float(value)
+    return tables
 
 
 def beta_column(edge: str) -> str:

@@ -7,7 +7,12 @@
         outputs)
       → bridge: mean over frequency, keep time, project to ``hidden`` → (B, T', hidden)
       → ``seq_cells`` NNI ``Cell``s over the sequence (label ``seq``, ``concat_dim=2``)
-      → mean over time → dropout → linear → ``n_classes`` logits.
+      → readout over time (:mod:`emodarts_nni.space.readouts`: ``mean``, the paper's, or
+        ``stats`` / ``attentive-stats``; several candidates are an NNI ``LayerChoice``
+        labelled ``readout``) → dropout → linear → ``n_classes`` logits.
+
+Without SeqNN cells (CNN only) the readout pools the CNN output's time axis after the mean
+over frequency (so ``mean`` is the mean over frequency and time, as before).
 
 One definition serves search and retraining: strategies search on this space; the
 retrained model is a *fresh* instance built under the exported architecture
@@ -35,17 +40,19 @@ from emodarts_nni.space.genotype import (
     NORMAL_CELL,
     NUM_PREDECESSORS,
     OPS_PER_NODE,
+    READOUT_LABEL,
     REDUCE_CELL,
     SEQ_CELL,
     reduction_positions,
 )
-from emodarts_nni.space.op_names import NONE_OP
+from emodarts_nni.space.op_names import DEFAULT_READOUTS, NONE_OP
 from emodarts_nni.space.ops import CNN_OPS, SEQ_OPS, FactorizedReduce, ReLUConvBN
+from emodarts_nni.space.readouts import ReadoutHead, pooled_width, pooling
 from emodarts_nni.space.scopes import DEFAULT_SCOPE, Scope
 from emodarts_nni.space.sizing import check_space_fits
 
 with quiet_nni_import():
-    from nni.nas.nn.pytorch import Cell, ModelSpace
+    from nni.nas.nn.pytorch import Cell, LayerChoice, ModelSpace
 
 
 class CnnPreprocessor(nn.Module):
@@ -149,6 +156,7 @@ class EmoDartsSpace(ModelSpace):
         seq_nodes: int,
         hidden: int,
         dropout: float,
+        readouts: Sequence[str] = DEFAULT_READOUTS,
     ) -> None:
         super().__init__()
         cnn_candidates = [op for op in cnn_ops if op != NONE_OP]
@@ -207,8 +215,18 @@ class EmoDartsSpace(ModelSpace):
         else:
             self.bridge = nn.Identity()
             features = c_prev
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(features, n_classes)
+        # One readout: its modules sit on the space itself (the names a mean-readout
+        # checkpoint has always had: ``classifier.weight``). Several: a LayerChoice of heads.
+        self.readout_choice: nn.Module | None = None
+        if len(readouts) > 1:
+            self.readout_choice = LayerChoice(
+                {name: ReadoutHead(name, features, n_classes, dropout) for name in readouts},
+                label=READOUT_LABEL,
+            )
+        else:
+            self.pool = pooling(readouts[0], features)
+            self.dropout = nn.Dropout(dropout)
+            self.classifier = nn.Linear(pooled_width(readouts[0], features), n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, n_classes)`` for MFCC maps ``(B, n_mfcc, frames)`` or ``(B, 1, n_mfcc, frames)``."""
@@ -224,10 +242,12 @@ class EmoDartsSpace(ModelSpace):
             states = [h, h]
             for cell in self.seq_cells:
                 states = cell(states)
-            pooled = states[-1].mean(dim=1)
+            frames = states[-1]
         else:
-            pooled = out.mean(dim=(2, 3))
-        return self.classifier(self.dropout(pooled))
+            frames = out.mean(dim=2).transpose(1, 2)  # (B, T', C): the time axis, as the bridge
+        if self.readout_choice is not None:
+            return self.readout_choice(frames)
+        return self.classifier(self.dropout(self.pool(frames)))
 
 
 def space_from_args(args: dict[str, Any]) -> EmoDartsSpace:

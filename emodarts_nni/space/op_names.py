@@ -46,8 +46,24 @@ def _seq_names() -> tuple[str, ...]:
 #: Every SeqNN op name, in the order of :data:`emodarts_nni.space.ops.SEQ_OPS`.
 SEQ_OP_NAMES = _seq_names()
 
+#: The readout over time (:mod:`emodarts_nni.space.readouts`): the paper's mean over time,
+#: statistics pooling (mean ‖ std over time; Snyder et al. 2018, x-vectors) and attentive
+#: statistics pooling (attention-weighted mean ‖ std; Okabe et al. 2018).
+MEAN_READOUT = "mean"
+READOUT_NAMES = (MEAN_READOUT, "stats", "attentive-stats")
+#: The readout of a scope that names none, and of an architecture JSON written before
+#: readouts were a choice: the paper's.
+DEFAULT_READOUTS = (MEAN_READOUT,)
+#: Width of the attention's hidden layer in ``attentive-stats`` (ECAPA-TDNN uses 128 on
+#: far wider features; ours are 128–256 wide).
+ATTENTION_UNITS = 64
+
 __all__ = [
     "ATTENTION_LAYERS",
+    "ATTENTION_UNITS",
+    "DEFAULT_READOUTS",
+    "MEAN_READOUT",
+    "READOUT_NAMES",
     "CNN_OP_NAMES",
     "NONE_OP",
     "PARAMETER_FREE_OPS",

@@ -6,7 +6,10 @@ may use, and optionally cell/node counts. A scope is a small YAML file in ``sear
     description: ...
     cnn_ops: [max_pool_3x3, ..., none]
     seq_ops: [lstm_1, lstm_2, lstm_3, lstm_4, skip_connect, none]
+    readouts: [mean, stats]         # optional: readout candidates (default [mean], the paper's)
     settings: {seq_cells: 2}        # optional: defaults for build_space arguments
+
+One readout is a fixed readout; several are an NNI ``LayerChoice`` every strategy searches.
 
 An unknown op or key is a :class:`~emodarts_nni.common.errors.ConfigError` naming the file and
 listing the valid names.
@@ -24,7 +27,13 @@ import yaml
 from emodarts_nni.common.errors import ConfigError, suggest
 from emodarts_nni.common.shipped import SCOPES, shipped_folder, shipped_names
 from emodarts_nni.common.yaml_loader import parse_yaml, read_yaml_text
-from emodarts_nni.space.op_names import CNN_OP_NAMES, NONE_OP, SEQ_OP_NAMES
+from emodarts_nni.space.op_names import (
+    CNN_OP_NAMES,
+    DEFAULT_READOUTS,
+    NONE_OP,
+    READOUT_NAMES,
+    SEQ_OP_NAMES,
+)
 
 #: Folder of the scopes shipped with the project (``search_spaces/`` at the repo root,
 #: package data in a wheel; see :mod:`emodarts_nni.common.shipped`).
@@ -33,7 +42,7 @@ SCOPE_DIR = shipped_folder(SCOPES)
 #: The scope of the paper's emoDARTS (every op of both tables): the default everywhere.
 DEFAULT_SCOPE = "emodarts"
 
-_SCOPE_KEYS = ("name", "description", "cnn_ops", "seq_ops", "settings")
+_SCOPE_KEYS = ("name", "description", "cnn_ops", "seq_ops", "readouts", "settings")
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class Scope:
     seq_ops: tuple[str, ...]
     description: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    readouts: tuple[str, ...] = DEFAULT_READOUTS
 
     @property
     def has_seq_ops(self) -> bool:
@@ -70,13 +80,16 @@ def _scope_path(name_or_path: str | Path) -> Path:
     return path
 
 
-def _op_list(data: Mapping[str, Any], key: str, table: Mapping[str, Any], source: str) -> tuple:
+def _op_list(
+    data: Mapping[str, Any], key: str, table: Any, source: str, what: str | None = None
+) -> tuple:
     ops = data.get(key) or []
+    what = what or f"{key[:-4]} op"
     if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
-        raise ConfigError(f"{source}: {key} must be a list of op names")
+        raise ConfigError(f"{source}: {key} must be a list of {what} names")
     for op in ops:
         if op not in table:
-            raise ConfigError(f"{source}: unknown {key[:-4]} op {op!r}{suggest(op, list(table))}")
+            raise ConfigError(f"{source}: unknown {what} {op!r}{suggest(op, list(table))}")
     if len(set(ops)) != len(ops):
         raise ConfigError(f"{source}: {key} lists an op twice")
     return tuple(ops)
@@ -95,6 +108,13 @@ def scope_from_dict(data: Mapping[str, Any], source: str = "<scope>") -> Scope:
     seq_ops = _op_list(data, "seq_ops", SEQ_OP_NAMES, source)
     if not [op for op in cnn_ops if op != NONE_OP]:
         raise ConfigError(f"{source}: cnn_ops needs at least one op other than {NONE_OP!r}")
+    readouts = (
+        _op_list(data, "readouts", READOUT_NAMES, source, "readout")
+        if data.get("readouts") is not None
+        else DEFAULT_READOUTS
+    )
+    if not readouts:
+        raise ConfigError(f"{source}: readouts needs at least one of {', '.join(READOUT_NAMES)}")
     settings = data.get("settings") or {}
     if not isinstance(settings, Mapping):
         raise ConfigError(f"{source}: settings must be a mapping")
@@ -104,6 +124,7 @@ def scope_from_dict(data: Mapping[str, Any], source: str = "<scope>") -> Scope:
         seq_ops=seq_ops,
         description=str(data.get("description") or ""),
         settings=dict(settings),
+        readouts=readouts,
     )
 
 

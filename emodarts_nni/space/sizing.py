@@ -33,7 +33,13 @@ from typing import Any, Literal
 from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.common.units import format_bytes, format_count
 from emodarts_nni.space import genotype
-from emodarts_nni.space.op_names import NONE_OP, SKIP_OP
+from emodarts_nni.space.op_names import (
+    ATTENTION_UNITS,
+    DEFAULT_READOUTS,
+    MEAN_READOUT,
+    NONE_OP,
+    SKIP_OP,
+)
 
 Mode = Literal["space", "supernet", "frozen"]
 
@@ -253,6 +259,40 @@ def _op_slots(
                 yield (chosen if isinstance(chosen, str) else None), (source if valid else None), 1
 
 
+def _readout_size(readout: str, features: int, steps: int, n_classes: int) -> tuple[int, int]:
+    """Parameters and activations (tenths) of one readout head (``readouts.ReadoutHead``)."""
+    pooled = features if readout == MEAN_READOUT else 2 * features
+    params = pooled * n_classes + n_classes
+    act = _TENTHS * (2 * pooled + n_classes)  # pooled, dropout, logits
+    if readout != MEAN_READOUT:  # the centred frames and their square
+        act += _TENTHS * 2 * features * steps
+    if readout == "attentive-stats":  # Linear(features, units) + tanh + Linear(units, 1)
+        params += features * ATTENTION_UNITS + 2 * ATTENTION_UNITS
+        act += _TENTHS * (2 * ATTENTION_UNITS * steps + 3 * steps + 2 * features * steps)
+    return params, act
+
+
+def _readout(
+    args: Mapping[str, Any], features: int, steps: int, mode: Mode, arch: Mapping[str, Any] | None
+) -> tuple[int, int]:
+    """Parameters and activations of the readout: every candidate head in a space or
+    supernet (plus α and the mixed logits), the chosen (or the largest) one in a frozen model."""
+    readouts = list(args.get("readouts") or DEFAULT_READOUTS)
+    n_classes = args["n_classes"]
+    sizes = [_readout_size(r, features, steps, n_classes) for r in readouts]
+    if mode == "frozen" or len(readouts) == 1:
+        chosen = arch.get(genotype.READOUT_LABEL) if arch is not None else None
+        if chosen in readouts:
+            return sizes[readouts.index(chosen)]
+        return max(sizes)
+    params = sum(p for p, _ in sizes)
+    act = sum(a for _, a in sizes)
+    if mode == "supernet":  # one α per candidate; the stacked logits and their mix
+        params += len(readouts)
+        act += _TENTHS * (len(readouts) + 2) * n_classes
+    return params, act
+
+
 def estimate(
     args: Mapping[str, Any],
     mode: Mode = "frozen",
@@ -337,8 +377,9 @@ def estimate(
         for cell, count in _seq_cells(args, steps):
             add_cell(cell, count, args["seq_nodes"], seq_ops, seq=True)
         features = hidden * args["seq_nodes"]
-    params += features * args["n_classes"] + args["n_classes"] + sum(alphas.values())
-    act += _TENTHS * (2 * features + args["n_classes"]) + largest_edge
+    readout_params, readout_act = _readout(args, features, steps, mode, arch)
+    params += readout_params + sum(alphas.values())
+    act += readout_act + largest_edge
 
     activation_bytes = act * BYTES_PER_VALUE * batch_size // _TENTHS
     copies = 1 if mode == "space" else TRAINING_COPIES

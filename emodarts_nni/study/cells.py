@@ -221,6 +221,17 @@ def resolve_primary(study: StudyConfig, cells: Sequence[Cell]) -> Primary | None
         list(dict.fromkeys(c.scope for c in searched if c.config.corpus.kind == corpus)),
         primary.arm,
     )
+    if primary.against_scope is not None:
+        named = Path(primary.against_scope).stem
+        found = list(
+            dict.fromkeys(
+                c.scope
+                for c in cells
+                if c.arm == primary.against and c.config.corpus.kind == corpus
+            )
+        )
+        _one(study, "against_scope", named, found, primary.against)
+        return dataclasses.replace(primary, scope=scope, corpus=corpus, against_scope=named)
     return dataclasses.replace(primary, scope=scope, corpus=corpus)
 
 

@@ -119,6 +119,8 @@ class Comparison:
     primary: bool = False
     #: Holm-adjusted p over the exploratory comparisons (``None`` for the primary one).
     p_adjusted: float | None = None
+    #: The reference's scope when it differs from the arm's (a primary ``against_scope``).
+    reference_scope: str | None = None
 
     @property
     def folds(self) -> tuple[int, ...]:
@@ -164,18 +166,20 @@ class Comparison:
 def _reference_rows(
     rows: Sequence[Mapping[str, Any]], corpus: str, scope: str, reference: str
 ) -> list[Mapping[str, Any]]:
-    """Random architectures and searched arms are taken from the same scope; baselines and
-    the classical control have none."""
-    same_scope = reference == RANDOM_ARM or is_searched(reference)
-    return select(rows, corpus, reference, scope if same_scope else None)
+    """Random architectures and searched arms are taken from ``scope``; baselines and the
+    classical control have none."""
+    has_scope = reference == RANDOM_ARM or is_searched(reference)
+    return select(rows, corpus, reference, scope if has_scope else None)
 
 
-def _label(reference: str, best: str | None) -> str:
+def _label(reference: str, best: str | None, scope: str | None = None) -> str:
     if reference == RANDOM_ARM:
-        return f"{RANDOM_ARM} mean"
-    if reference == best:
-        return f"best baseline ({best})"
-    return reference
+        label = f"{RANDOM_ARM} mean"
+    elif reference == best:
+        label = f"best baseline ({best})"
+    else:
+        label = reference
+    return label if scope is None else f"{label} of scope {scope}"
 
 
 def compare(
@@ -187,13 +191,24 @@ def compare(
     label: str,
     *,
     primary: bool = False,
+    reference_scope: str | None = None,
 ) -> Comparison | None:
-    """``arm`` (in ``scope``) against ``reference`` on their common folds; ``None`` if none."""
+    """``arm`` (in ``scope``) against ``reference`` (in ``reference_scope``, by default
+    ``scope``) on their common folds; ``None`` if none."""
     mine = fold_values(select(rows, corpus, arm, scope))
-    theirs = fold_values(_reference_rows(rows, corpus, scope, reference))
+    theirs = fold_values(_reference_rows(rows, corpus, reference_scope or scope, reference))
     if not set(mine) & set(theirs):
         return None
-    return Comparison(corpus, scope, arm, reference, label, paired(mine, theirs), primary)
+    return Comparison(
+        corpus,
+        scope,
+        arm,
+        reference,
+        label,
+        paired(mine, theirs),
+        primary,
+        reference_scope=reference_scope,
+    )
 
 
 def comparisons(
@@ -201,8 +216,9 @@ def comparisons(
 ) -> list[Comparison]:
     """The primary comparison (when named and paired) first, then the exploratory ones.
 
-    ``primary`` is the study's ``{arm, against, scope, corpus}`` (``study.json``; a missing
-    scope or corpus matches the arm's first). The exploratory ones are every searched arm
+    ``primary`` is the study's ``{arm, against, scope, corpus, against_scope}``
+    (``study.json``; a missing scope or corpus matches the arm's first; ``against_scope``
+    takes the reference from another scope). The exploratory ones are every searched arm
     against the random architectures' mean (same scope), the best baseline and the classical
     control, except the primary pair, with Holm-adjusted p-values (a comparison whose folds
     all tie counts as p = 1).
@@ -221,10 +237,20 @@ def comparisons(
         if places:
             corpus, scope = places[0]
             best = best_baseline(rows, corpus).best
-            found = compare(rows, corpus, scope, arm, against, _label(against, best), primary=True)
+            other = primary.get("against_scope")
+            found = compare(
+                rows,
+                corpus,
+                scope,
+                arm,
+                against,
+                _label(against, best, other),
+                primary=True,
+                reference_scope=other,
+            )
             if found is not None:
                 out.append(found)
-                key = (corpus, scope, arm, against)
+                key = (corpus, scope, arm, against) if other is None else None
     exploratory: list[Comparison] = []
     for corpus in dict.fromkeys(r["corpus"] for r in rows):
         best = best_baseline(rows, corpus).best

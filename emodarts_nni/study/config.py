@@ -19,6 +19,8 @@ A study file (``experiments/study_*.yaml``) reads top to bottom::
     primary:                       # optional: the one comparison the study is run for
       arm: darts
       against: random-arch         # random-arch | baseline:NAME | classical | a searched arm
+      # scope: NAME                # the arm's scope, when it is searched in several
+      # against_scope: NAME        # the reference's, to compare one arm across two scopes
 
 :func:`load_study` validates all of it, including every cell's resolved experiment config
 (:func:`emodarts_nni.study.cells.expand_cells`), before any work starts; every mistake is a
@@ -51,7 +53,7 @@ STUDY_KEYS = (
 #: Keys of ``controls``.
 CONTROL_KEYS = ("random_architectures", "baselines", "classical")
 #: Keys of ``primary``.
-PRIMARY_KEYS = ("arm", "against", "scope", "corpus")
+PRIMARY_KEYS = ("arm", "against", "scope", "corpus", "against_scope")
 #: NNI training-service platforms a study may name (``training_service.platform``).
 PLATFORMS = ("local", "remote")
 #: Keys of ``training_service`` understood for every platform (NNI's names, snake_case).
@@ -102,14 +104,18 @@ class Primary:
     (the mean of the random architectures of the same scope), ``baseline:NAME``,
     ``classical`` or another searched arm (same scope). ``scope`` and ``corpus`` pick one
     when the arm is searched in several; :func:`emodarts_nni.study.cells.resolve_primary`
-    fills them in from the cells. The report gives this comparison first, unadjusted;
-    every other comparison is exploratory (Holm-adjusted).
+    fills them in from the cells. ``against_scope`` takes the reference (a searched arm
+    or ``random-arch``) from another scope: the same strategy with and without a change
+    to its space (``darts`` with the readout searched against ``darts`` with the mean).
+    The report gives this comparison first, unadjusted; every other comparison is
+    exploratory (Holm-adjusted).
     """
 
     arm: str
     against: str
     scope: str | None = None
     corpus: str | None = None
+    against_scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,16 +249,33 @@ def _primary(
         *(BASELINE_PREFIX + name for name in controls.baselines),
         *([CLASSICAL_ARM] if controls.classical else []),
     ]
-    valid = [*(s for s in strategies or () if s != arm), *controls_named]
-    if against == arm:
-        raise ConfigError(f"{source}: primary.against = {against!r}: the arm itself")
+    valid = [
+        *(s for s in strategies or () if s != arm or data.get("against_scope")),
+        *controls_named,
+    ]
+    against_scope = data.get("against_scope")
+    if against == arm and against_scope is None:
+        raise ConfigError(
+            f"{source}: primary.against = {against!r}: the arm itself (name "
+            "primary.against_scope to compare it across two scopes)"
+        )
+    if against_scope is not None and against not in (RANDOM_ARM, *(strategies or (against,))):
+        raise ConfigError(
+            f"{source}: primary.against_scope: {against!r} has no scope (only a searched arm "
+            f"or {RANDOM_ARM} does)"
+        )
+    if against_scope is not None and data.get("scope") in (None, against_scope):
+        raise ConfigError(
+            f"{source}: primary.against_scope = {against_scope!r}: name primary.scope too, "
+            "and a different one"
+        )
     is_control = against in (RANDOM_ARM, CLASSICAL_ARM) or against.startswith(BASELINE_PREFIX)
     if (is_control or strategies is not None) and against not in valid:
         raise ConfigError(
             f"{source}: primary.against = {against!r}: not an arm of this study "
             f"({', '.join(valid) or 'none'}){suggest(against, valid)}"
         )
-    return Primary(arm, against, data.get("scope"), data.get("corpus"))
+    return Primary(arm, against, data.get("scope"), data.get("corpus"), against_scope)
 
 
 def _grid(raw: Any, source: str) -> dict[str, tuple[Any, ...]]:

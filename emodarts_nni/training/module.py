@@ -283,11 +283,12 @@ def predict_proba(model: nn.Module, x: np.ndarray, batch_size: int = 64) -> np.n
 
 def alpha_probabilities(module: nn.Module) -> dict[str, float]:
     """Softmaxed α of every differentiable edge found in ``module`` (empty for others),
-    and the edge weights of cells that weigh their edges in the derivation (PC-DARTS's
+    of every plain differentiable choice (the readout: ``prob/readout/<name>``), and the
+    edge weights of cells that weigh their edges in the derivation (PC-DARTS's
     normalised β: ``recorded_edge_weights``), under the genotype module's column names."""
     # Imported here so this function's edit stays local to it (the column format is owned
     # by the genotype module).
-    from emodarts_nni.space.genotype import alpha_column, beta_column
+    from emodarts_nni.space.genotype import alpha_column, beta_column, choice_column
     from emodarts_nni.space.op_names import NONE_OP
 
     out: dict[str, float] = {}
@@ -295,6 +296,13 @@ def alpha_probabilities(module: nn.Module) -> dict[str, float]:
     for sub in module.modules():
         alphas = getattr(sub, "_arch_alpha", None)
         op_names = getattr(sub, "op_names", None)
+        choice_names = getattr(sub, "names", None)  # NNI's differentiable LayerChoice
+        if isinstance(alphas, nn.Parameter) and choice_names and id(alphas) not in seen:
+            seen.add(id(alphas))
+            probs = torch.softmax(alphas.detach().float(), dim=-1).cpu().tolist()
+            for name, p in zip(choice_names, probs, strict=False):
+                out[choice_column(str(sub.label), str(name))] = p
+            continue
         if not isinstance(alphas, nn.ParameterDict) or op_names is None:
             continue
         edge_weights = getattr(sub, "recorded_edge_weights", None)
