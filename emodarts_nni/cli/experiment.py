@@ -175,7 +175,8 @@ def _finish(folder: RunFolder, stages: tuple[str, ...], *, webui: bool) -> None:
 
     if folder.architecture.is_file():
         print("\narchitecture (" + str(folder.architecture) + "):")
-        print(describe(read_architecture(folder.architecture).architecture))
+        arch_file = read_architecture(folder.architecture)
+        print(describe(arch_file.architecture, arch_file.space["readouts"]))
     if "evaluate" in stages and folder.metrics.is_file():
         from emodarts_nni.reporting.runs import render_run
 

@@ -98,7 +98,9 @@ def architecture_fields(
     arch_file = read_architecture(architecture)
     if parameters is None:
         parameters = int(load_architecture(architecture).num_parameters)
-    text = " | ".join(describe(arch_file.architecture).splitlines())
+    text = " | ".join(
+        describe(arch_file.architecture, arch_file.space.get("readouts")).splitlines()
+    )
     return {"architecture": text, "parameters": int(parameters)}
 
 

@@ -186,6 +186,12 @@ def _change(change: dict[str, Any]) -> str:
     return " ".join(f"--set {key}={value}" for key, value in change.items())
 
 
+def _readouts(readouts: list[str]) -> str:
+    if len(readouts) == 1:
+        return f"readout {readouts[0]}"
+    return f"readout searched ({', '.join(readouts)})"
+
+
 def render(result: dict[str, Any]) -> str:
     """The plan as text, a line per fact."""
     space, search, retrain = result["space"], result["search"], result["retrain"]
@@ -197,7 +203,8 @@ def render(result: dict[str, Any]) -> str:
     what = "supernet" if search["supernet"] else "space weights + one sampled model"
     lines = [
         f"space: {space['n_mfcc']} × {space['frames']} input, {space['init_channels']} initial "
-        f"channels, {space['cnn_cells']} CNN cells × {space['cnn_nodes']} nodes{seq}",
+        f"channels, {space['cnn_cells']} CNN cells × {space['cnn_nodes']} nodes{seq}, "
+        f"{_readouts(space.get('readouts') or ['mean'])}",
         f"search ({result['strategy']}, batch {search['batch_size']}, memory "
         f"{result['search_memory']}): {what} {format_count(search['parameters'])} parameters, "
         f"peak about {format_bytes(search['peak_bytes'])}",

@@ -137,7 +137,8 @@ def plot_confusion_matrix(
 def plot_alpha_evolution(
     history_rows: Sequence[Mapping[str, Any]], path: str | os.PathLike
 ) -> Path | None:
-    """Softmaxed α per op over search epochs, one panel per cell kind (normal/reduce/seq).
+    """Softmaxed α per op over search epochs, one panel per cell kind (normal/reduce/seq),
+    then one per plain choice the search made (the readout, when it is searched).
 
     Each line is one op's probability averaged over the cell's edges; the legend is
     sorted by the final value, so the op on top is the one winning most edges' mass.
@@ -147,6 +148,8 @@ def plot_alpha_evolution(
     grouped = alpha_columns(history_rows)
     if not grouped:
         return None
+    choices = genotype.choice_columns(history_rows)
+    grouped.update({label: ops for label, ops in choices.items() if label not in grouped})
     every_column = [c for ops in grouped.values() for cols in ops.values() for c in cols]
     rows = [r for r in history_rows if any(number(r.get(c)) is not None for c in every_column)]
     if not rows:
@@ -176,7 +179,10 @@ def plot_alpha_evolution(
             )
         top = max((v for _, _, vs in curves for v in vs if not math.isnan(v)), default=1.0)
         n_edges = max(len(cols) for cols in grouped[kind].values())
-        ax.set_title(f"{kind} cell — α mean over {n_edges} edges")
+        if kind in choices:
+            ax.set_title(f"{kind} (searched) — softmax(α)")
+        else:
+            ax.set_title(f"{kind} cell — α mean over {n_edges} edges")
         ax.set_xlabel("search epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if len(set(x)) == 1:  # a single epoch: an axis around it (not ±0.045), one tick
@@ -189,7 +195,7 @@ def plot_alpha_evolution(
             fontsize=8,
             loc="upper left",
             bbox_to_anchor=(1.0, 1.0),
-            title="op (final)",
+            title=f"{'choice' if kind in choices else 'op'} (final)",
             title_fontsize=8,
         )
     return save_figure(fig, path)
@@ -346,14 +352,20 @@ class _CellRouter:
         return rad, where
 
 
-def plot_cell(architecture: Mapping[str, Any], cell: str, path: str | os.PathLike) -> Path:
+def plot_cell(
+    architecture: Mapping[str, Any],
+    cell: str,
+    path: str | os.PathLike,
+    readout: str | None = None,
+) -> Path:
     """A DARTS-style diagram of the derived ``cell`` (``normal``, ``reduce`` or ``seq``).
 
     Inputs c_{k-2} and c_{k-1} (the two previous cells' outputs) on the left, the
     intermediate nodes 0, 1, ... in order, each receiving its two chosen edges labelled
     with the op, and the output c_{k} on the right, the concatenation of all intermediate
     nodes (dashed grey arrows). ``architecture`` is the ``architecture.json`` document or
-    its ``architecture`` field. An absent cell raises :class:`ArchitectureError`.
+    its ``architecture`` field. ``readout``: the cell's output feeds the readout of that
+    name (drawn after c_{k}). An absent cell raises :class:`ArchitectureError`.
     """
     edges = cell_edges(architecture, cell)
     nodes = sorted({node for _, node, _ in edges})
@@ -472,6 +484,15 @@ def plot_cell(architecture: Mapping[str, Any], cell: str, path: str | os.PathLik
                 patchB=shapes[out_key],
                 zorder=0,
             )
+        )
+    if readout is not None:
+        ax.text(
+            *(pos[out_key] + [0, _BOX_SIZE[1] / 2 + 0.2]),
+            f"→ readout: {readout}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="#2b6a2b",
         )
     ax.set_title(f"{cell} cell", fontsize=12)
     return save_figure(fig, path)

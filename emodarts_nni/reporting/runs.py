@@ -38,6 +38,7 @@ from emodarts_nni.common.units import (
 )
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.space import genotype
+from emodarts_nni.space.architecture import readout_input_cell, readout_of
 
 #: Pictures written into each run folder (their names belong to the run folder).
 CONFUSION_PNG = RunFolder.CONFUSION_PNG
@@ -442,9 +443,14 @@ def render_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
             architecture = _read_json(arch_path)
             if not isinstance(architecture, Mapping):
                 raise ValueError(f"{RunFolder.ARCHITECTURE} is not a JSON object")
+            space = architecture.get("space")
+            feeds = readout_input_cell(space) if isinstance(space, Mapping) else None
             for kind in genotype.cell_kinds(architecture):
+                readout = readout_of(architecture) if kind == feeds else None
                 written.append(
-                    plots.plot_cell(architecture, kind, pictures.picture(CELL_PNG, kind=kind))
+                    plots.plot_cell(
+                        architecture, kind, pictures.picture(CELL_PNG, kind=kind), readout
+                    )
                 )
         except (ValueError, EmodartsError) as exc:
             _warn(f"{run_dir}: no cell pictures drawn ({exc})")

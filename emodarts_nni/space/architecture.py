@@ -412,8 +412,34 @@ def sample_architecture(space: Mapping[str, Any], seed: int | None = None) -> di
     return arch
 
 
-def describe(architecture: Mapping[str, Any]) -> str:
-    """A compact genotype text, one line per cell kind: ``normal: 2←sep_conv_3x3(1) + ...``."""
+def readout_of(document: Mapping[str, Any]) -> str:
+    """The readout of an architecture JSON document: its ``readout`` choice, else the
+    space's one readout (``mean`` for a document written before readouts were a choice)."""
+    chosen = genotype.choices(document).get(genotype.READOUT_LABEL)
+    if isinstance(chosen, str):
+        return chosen
+    space = document.get("space")
+    readouts = space.get("readouts") if isinstance(space, Mapping) else None
+    return str(readouts[0]) if isinstance(readouts, list) and readouts else DEFAULT_READOUTS[0]
+
+
+def readout_input_cell(space: Mapping[str, Any]) -> str:
+    """The cell kind whose output the readout pools: ``seq`` with SeqNN cells, else the
+    kind of the last CNN cell."""
+    if space.get("seq_cells", 0) > 0:
+        return genotype.SEQ_CELL
+    last = space["cnn_cells"] - 1
+    return (
+        genotype.REDUCE_CELL
+        if last in reduction_positions(space["cnn_cells"])
+        else genotype.NORMAL_CELL
+    )
+
+
+def describe(architecture: Mapping[str, Any], readouts: list[str] | None = None) -> str:
+    """A compact genotype text, one line per cell kind: ``normal: 2←sep_conv_3x3(1) + ...``,
+    then ``readout: stats`` when the readout was searched (the architecture's ``readout``
+    choice) or, given the space's ``readouts``, fixed at another than the paper's mean."""
     cells: dict[str, dict[int, list[str]]] = {}
     for kind in genotype.cell_kinds(architecture, ordered=False):
         for edge in genotype.cell_edges(architecture, kind):
@@ -422,4 +448,9 @@ def describe(architecture: Mapping[str, Any]) -> str:
     for kind, nodes in cells.items():
         parts = [f"{node}←" + "+".join(ops) for node, ops in sorted(nodes.items())]
         lines.append(f"{kind}: " + ", ".join(parts))
+    chosen = genotype.choices(architecture).get(genotype.READOUT_LABEL)
+    if isinstance(chosen, str):
+        lines.append(f"{genotype.READOUT_LABEL}: {chosen}")
+    elif readouts is not None and len(readouts) == 1 and tuple(readouts) != DEFAULT_READOUTS:
+        lines.append(f"{genotype.READOUT_LABEL}: {readouts[0]} (fixed)")
     return "\n".join(lines)

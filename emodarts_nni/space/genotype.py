@@ -205,17 +205,36 @@ def choice_column(label: str, value: str) -> str:
     return f"{PROB_PREFIX}{label}/{value}"
 
 
+def parse_choice_column(column: Any) -> tuple[str, str] | None:
+    """``(label, value)`` of a plain choice's probability column (``prob/readout/stats``),
+    or ``None`` when ``column`` is not one (NNI also logs ``prob/<cell>/<edge>/<op>``)."""
+    text = str(column)
+    if not text.startswith(PROB_PREFIX):
+        return None
+    label, _, name = text[len(PROB_PREFIX) :].partition("/")
+    return (label, name) if label and name and "/" not in name else None
+
+
+def choice_columns(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """The plain choices' probability columns of history ``rows`` as ``{label: {value:
+    [column]}}`` (the shape of :func:`alpha_columns`), in order of first appearance."""
+    grouped: dict[str, dict[str, list[str]]] = {}
+    for row in rows:
+        for column in row:
+            parsed = parse_choice_column(column)
+            if parsed is not None:
+                grouped.setdefault(parsed[0], {}).setdefault(parsed[1], [str(column)])
+    return grouped
+
+
 def choice_tables(row: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     """The probabilities of the plain choices (the readout) in one history row as
     ``{label: {value: probability}}``; empty for a search without them."""
     tables: dict[str, dict[str, float]] = {}
     for column, value in row.items():
-        text = str(column)
-        if not text.startswith(PROB_PREFIX) or value is None or value == "":
-            continue
-        label, _, name = text[len(PROB_PREFIX) :].partition("/")
-        if label and name and "/" not in name:  # not a cell's edge (prob/normal/2_0/op)
-            tables.setdefault(label, {})[name] = float(value)
+        parsed = parse_choice_column(column)
+        if parsed is not None and value is not None and value != "":
+            tables.setdefault(parsed[0], {})[parsed[1]] = float(value)
     return tables
 
 

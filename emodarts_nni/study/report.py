@@ -538,7 +538,8 @@ def chosen_cells(
     for row in rows:
         path = RunFolder(Path(study_dir) / row["run_dir"]).architecture
         if is_searched(row["arm"]) and path.is_file():
-            genotype = describe(json.loads(path.read_text())["architecture"])
+            doc = json.loads(path.read_text())
+            genotype = describe(doc["architecture"], doc.get("space", {}).get("readouts"))
             found.setdefault((row["arm"], row["scope"]), []).extend(genotype.splitlines())
     out = []
     for (arm, scope), cells in found.items():
