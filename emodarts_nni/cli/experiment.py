@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.common.errors import EmodartsError
+from emodarts_nni.common.progress import PROCESS_STARTED, clock
 from emodarts_nni.common.units import format_seconds
 from emodarts_nni.pipeline.runfolder import STAGES, RunFolder
 
@@ -40,6 +41,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--no-webui", action="store_true", help="run in-process, without NNI's web UI"
     )
     parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print NNI's, Lightning's and other libraries' messages (else in log.txt)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -48,22 +54,29 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _follow(handle: Any, folder: RunFolder) -> str:
-    """Wait for the trial, printing each new epoch of ``history.csv`` as it appears."""
-    shown = 0
+def _follow(handle: Any, folder: RunFolder, started: float) -> str:
+    """Wait for the trial, printing its progress lines (``progress.log``) as they appear,
+    and a line of our own while it has none to show (NNI starting the trial, a slow step);
+    lines are timed from ``started`` (the command's start, ``time.monotonic()``)."""
+    from emodarts_nni.common.progress import INTERVAL_SECONDS, follow
 
-    def show_new_epochs() -> None:
-        nonlocal shown
-        rows = folder.read_history()
-        for row in rows[shown:]:
-            parts = [f"{row.get('stage', '')} epoch {int(row.get('epoch', 0))}"]
-            for key in ("train_loss", "val_ua"):
-                if isinstance(row.get(key), float):
-                    parts.append(f"{key} {row[key]:.4f}")
-            print("  " + "  ".join(parts), flush=True)
-        shown = len(rows)
+    offset = folder.progress.stat().st_size if folder.progress.is_file() else 0
+    last = time.monotonic()
 
-    return handle.watch(show_new_epochs, every=2.0)
+    def show_progress() -> None:
+        nonlocal offset, last
+        lines, offset = follow(folder.progress, offset)
+        now = time.monotonic()
+        for line in lines:
+            print(f"[{clock(now - started)}] {line}", flush=True)
+        if lines:
+            last = now
+        elif now - last >= INTERVAL_SECONDS:
+            last = now
+            waiting = f"waiting for the NNI trial (experiment {handle.status()})"
+            print(f"[{clock(now - started)}] {'trial':<8} {waiting}", flush=True)
+
+    return handle.watch(show_progress, every=1.0)
 
 
 def _ua(value: float | None) -> str:
@@ -95,12 +108,20 @@ def execute(
     from emodarts_nni.pipeline.plan import guard_run
 
     guard_run(cfg, search="search" in stages)  # the estimate `emodarts plan` prints
-    if not cfg.webui.enabled:
-        return _execute(args, cfg, stages, architecture, baseline)
-    from emodarts_nni.nni_runtime import terminate_as_interrupt
+    started = PROCESS_STARTED
+    print(
+        f"[{clock(time.monotonic() - started)}] starting: loading torch, Lightning and NNI",
+        flush=True,
+    )
+    from emodarts_nni.nni_runtime.chatter import to_log
 
-    with terminate_as_interrupt():
-        return _execute(args, cfg, stages, architecture, baseline)
+    with to_log(verbose=getattr(args, "verbose", False)):
+        if not cfg.webui.enabled:
+            return _execute(args, cfg, stages, architecture, baseline, started)
+        from emodarts_nni.nni_runtime import terminate_as_interrupt
+
+        with terminate_as_interrupt():
+            return _execute(args, cfg, stages, architecture, baseline, started)
 
 
 def _execute(
@@ -109,6 +130,7 @@ def _execute(
     stages: tuple[str, ...],
     architecture: Path | None,
     baseline: str | None,
+    started: float,
 ) -> int:
     from emodarts_nni.strategy.registry import is_oneshot
 
@@ -134,24 +156,25 @@ def _execute(
         if baseline is not None:
             command += ["--baseline", baseline]
         print(f"run folder: {run_dir}")
-        handle = launch_trial_experiment(
-            command,
-            experiment_dir=folder.nni,
-            port=cfg.webui.port,
-            name=run_dir.name,
-            host=cfg.webui.host,
-        )
-        try:
-            status = _follow(handle, folder)
-        except KeyboardInterrupt:
-            handle.stop()
-            print(
-                f"interrupted; finished stages are kept. Continue with: emodarts {args.command} "
-                f"{args.config} --out {run_dir} --resume",
-                file=sys.stderr,
+        with folder.logging_to_log():  # NNI's messages here go with the trial's records
+            handle = launch_trial_experiment(
+                command,
+                experiment_dir=folder.nni,
+                port=cfg.webui.port,
+                name=run_dir.name,
+                host=cfg.webui.host,
             )
-            return 130
-        handle.stop()
+            try:
+                status = _follow(handle, folder, started)
+            except KeyboardInterrupt:
+                handle.stop()
+                print(
+                    f"interrupted; finished stages are kept. Continue with: emodarts "
+                    f"{args.command} {args.config} --out {run_dir} --resume",
+                    file=sys.stderr,
+                )
+                return 130
+            handle.stop()
         if status != "SUCCEEDED":
             raise EmodartsError(f"the NNI trial ended {status}{_trial_log_hint(folder)}")
     else:

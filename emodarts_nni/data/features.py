@@ -271,14 +271,13 @@ def _note(path: Path, key: str) -> str | None:
 def _run(
     todo: Sequence[tuple[str, str]], config: FeatureConfig, workers: int | None, progress: bool
 ) -> None:
-    from tqdm.auto import tqdm
-
+    from emodarts_nni.common.progress import Ticker
     from emodarts_nni.data.workers import parallel_map
 
     if not todo:
         return
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    with tqdm(total=len(todo), desc="MFCC features", unit="utt", disable=not progress) as bar:
+    with Ticker("features", "utterances extracted", len(todo), bar=progress) as bar:
         if n_workers == 1:
             for path, target in todo:
                 _extract_one(path, target, config)

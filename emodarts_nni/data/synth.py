@@ -773,10 +773,10 @@ def _commit(tmp: Path, out_dir: Path, params: dict[str, Any]) -> None:
 
 
 def _run_jobs(jobs: list[_Job], root: str, workers: int | None, progress: bool) -> list[float]:
-    from tqdm.auto import tqdm
+    from emodarts_nni.common.progress import Ticker
 
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    bar = tqdm(total=len(jobs), desc="synthesising corpus", unit="utt", disable=not progress)
+    bar = Ticker("corpus", "utterances synthesised", len(jobs), bar=progress)
     try:
         if n_workers == 1:
             durations = []

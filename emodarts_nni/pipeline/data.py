@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from emodarts_nni.common import progress as progress_lines
 from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.common.files import atomic_path
 from emodarts_nni.config.experiment import ExperimentConfig
@@ -137,7 +138,13 @@ def prepare_fold(
         speaker_normalise,
     )
 
+    shown = progress_lines.current()
+    if shown is not None:
+        shown.line("corpus", f"{cfg.corpus.kind}: reading the utterance list")
     utterances = load_utterances(cfg, progress=progress)
+    if shown is not None:
+        speakers = len({u.speaker for u in utterances})
+        shown.line("corpus", f"{len(utterances)} utterances of {speakers} speakers")
     corpus = cfg.corpus  # one class: refused before features, search or training
     require_classes(utterances, str(corpus.manifest or corpus.root or f"the {corpus.kind} corpus"))
     fcfg = feature_config(cfg)
@@ -149,6 +156,10 @@ def prepare_fold(
         progress=progress,
     )
     kept = list(features.utterances)
+    if shown is not None:
+        shown.line(
+            "features", f"{len(kept)} MFCC maps ready ({fcfg.n_mfcc} × {fcfg.pooled_frames})"
+        )
     if features.skipped:
         log.info("features: skipped %s", dict(features.skipped))
     folds = make_folds(

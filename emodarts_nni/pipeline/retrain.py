@@ -22,6 +22,7 @@ from emodarts_nni.pipeline.data import FoldData
 from emodarts_nni.space.architecture import count_parameters
 from emodarts_nni.training.metrics import SINGLE_CLASS_SHARE, classification_report, single_class
 from emodarts_nni.training.module import EpochRecorder, make_training, predict_proba
+from emodarts_nni.training.progress import ProgressLines
 
 log = logging.getLogger("emodarts")
 
@@ -78,13 +79,16 @@ def retrain(
     model = build_model()
     history: list[dict[str, Any]] = []
 
+    lines = ProgressLines("retrain", cfg.retrain.epochs)
+
     def record(row: dict[str, Any]) -> None:
         history.append(row)
+        lines.epoch_done(row)
         if on_epoch is not None:
             on_epoch(row)
 
     best = BestState("val_ua")
-    callbacks: list[pl.Callback] = [EpochRecorder(record, "retrain"), best]
+    callbacks: list[pl.Callback] = [EpochRecorder(record, "retrain"), best, lines]
     if cfg.retrain.patience:
         callbacks.append(
             pl.callbacks.EarlyStopping("val_ua", mode="max", patience=cfg.retrain.patience)

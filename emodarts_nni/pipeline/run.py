@@ -20,8 +20,10 @@ from typing import Any, Protocol
 import numpy as np
 from torch import nn
 
+from emodarts_nni.common import progress as progress_lines
 from emodarts_nni.common.errors import EmodartsError
 from emodarts_nni.common.files import atomic_write_text
+from emodarts_nni.common.progress import file_sink, reporting_to
 from emodarts_nni.config.experiment import ExperimentConfig
 from emodarts_nni.inference.checkpoint import load_checkpoint, save_checkpoint
 from emodarts_nni.pipeline import search
@@ -61,9 +63,13 @@ class RunContext:
             return True
         return False
 
-    def begin(self, stage: str) -> None:
-        """Forget the history rows of an earlier, interrupted attempt at ``stage``."""
+    def begin(self, stage: str, what: str = "") -> None:
+        """Forget the history rows of an earlier, interrupted attempt at ``stage``, and say
+        on the progress lines that it starts (``what``: how)."""
         self.history = [row for row in self.history if row.get("stage") != stage]
+        shown = progress_lines.current()
+        if shown is not None:
+            shown.line(stage, f"starting{': ' + what if what else ''}")
 
     def on_epoch(self, row: dict[str, Any]) -> None:
         """Record one epoch in ``history.csv`` and report its validation UA."""
@@ -119,7 +125,12 @@ def run_pipeline(
         import torch
 
         torch.set_num_threads(cfg.trainer.num_threads)
-    with folder.logging_to_log():
+    # Progress lines: on the console in-process; into progress.log as an NNI trial, where
+    # the `emodarts` process that launched the trial prints them (cli/experiment.py).
+    sink = None
+    if cfg.trainer.progress:
+        sink = file_sink(folder.progress) if reporter is not None else "console"
+    with folder.logging_to_log(), reporting_to(sink):
         run = RunContext(cfg, folder, resume, reporter)
         if resume:
             run.history = folder.read_history()
@@ -156,8 +167,8 @@ def search_stage(run: RunContext, data: FoldData, arch_path: Path) -> Path:
     """Search an architecture on the fold's search part and write it to ``arch_path``."""
     if run.skip("search", arch_path):
         return arch_path
-    run.begin("search")
     cfg = run.cfg
+    run.begin("search", f"{cfg.search.strategy} on scope {Path(cfg.space.scope).stem}")
     result = search.run_search(cfg, data, run.folder.path, on_epoch=run.on_epoch)
     last = next((r for r in reversed(result.history) if "val_ua" in r), {})
     save_architecture(
@@ -188,7 +199,10 @@ def retrain_stage(run: RunContext, data: FoldData, source: ModelSource) -> Retra
     folder = run.folder
     if run.skip("retrain"):
         return None
-    run.begin("retrain")
+    what = source.provenance()
+    run.begin(
+        "retrain", f"{what['strategy']} model ({what['scope']}), {run.cfg.retrain.epochs} epochs"
+    )
     result = retrain(
         run.cfg,
         lambda: source.build(data),

@@ -77,6 +77,7 @@ class RunFolder:
     PREDICTIONS = "predictions.csv"
     METRICS = "metrics.json"
     LOG = "log.txt"
+    PROGRESS = "progress.log"
     NNI = "nni"
     FOLD_ARRAYS = "data/fold.npz"
     CONFUSION_PNG = "confusion_matrix.png"
@@ -137,6 +138,12 @@ class RunFolder:
     def log(self) -> Path:
         """``log.txt``: our, NNI's and Lightning's log records of the run."""
         return self.path / self.LOG
+
+    @property
+    def progress(self) -> Path:
+        """``progress.log``: the progress lines of a run that runs as an NNI trial, which the
+        ``emodarts`` process that launched it prints (:mod:`emodarts_nni.common.progress`)."""
+        return self.path / self.PROGRESS
 
     @property
     def nni(self) -> Path:
@@ -225,12 +232,15 @@ class RunFolder:
     @contextlib.contextmanager
     def logging_to_log(self) -> Iterator[None]:
         """Send our, NNI's and Lightning's log records to ``log.txt`` meanwhile."""
+        from emodarts_nni.nni_runtime.chatter import LOGGERS, replay_pending
+
         handler = logging.FileHandler(self.log, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        loggers = [logging.getLogger(n) for n in ("emodarts", "nni", "pytorch_lightning")]
+        loggers = [logging.getLogger(n) for n in ("emodarts", *LOGGERS)]
         for logger in loggers:
             logger.addHandler(handler)
         logging.getLogger("emodarts").setLevel(logging.INFO)
+        replay_pending(handler)  # what third parties said before the run folder was known
         try:
             yield
         finally:

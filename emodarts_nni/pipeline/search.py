@@ -28,6 +28,7 @@ from emodarts_nni.space.model import space_from_args
 from emodarts_nni.strategy.collapse import CollapseMonitor
 from emodarts_nni.strategy.registry import is_oneshot, strategy_from_config
 from emodarts_nni.training.module import EpochRecorder, make_training
+from emodarts_nni.training.progress import ProgressLines
 
 log = logging.getLogger("emodarts")
 
@@ -58,9 +59,12 @@ def run_oneshot_search(
     # Collapse metrics from the epoch's α (none for strategies without α); DARTS+ stop opt-in.
     monitor = CollapseMonitor(cfg.search.early_stop, cfg.search.early_stop_epochs)
 
+    lines = ProgressLines("search", cfg.search.epochs)
+
     def record(row: dict[str, Any]) -> None:
         monitor.annotate(row)
         history.append(row)
+        lines.epoch_done(row)
         if on_epoch is not None:
             on_epoch(row)
 
@@ -74,6 +78,7 @@ def run_oneshot_search(
         callbacks=[
             EpochRecorder(record, "search", val_data=(x[arch_rows], y[arch_rows])),
             monitor,
+            lines,
         ],
         root_dir=str(run_dir),
         clip_gradients=False,  # the strategy steps (and clips) its own optimisers

@@ -344,7 +344,6 @@ def make_trainer(
     accelerator: str,
     devices: int,
     precision: str,
-    progress: bool,
     callbacks: list[pl.Callback],
     root_dir: str,
     grad_clip: float | None = None,
@@ -359,7 +358,7 @@ def make_trainer(
         accelerator=accelerator,
         devices=devices,
         precision=precision,
-        enable_progress_bar=progress,
+        enable_progress_bar=False,  # progress lines instead (training/progress.py)
         enable_model_summary=False,
         enable_checkpointing=False,
         logger=False,
@@ -416,8 +415,8 @@ def make_training(
 
     ``optimiser`` gives the SGD settings, ``epochs`` (also the cosine period), the batch size
     and the gradient clipping (off with ``clip_gradients=False``: a one-shot strategy steps
-    its own optimisers). ``hardware`` gives accelerator, devices, precision and the progress
-    bar. The training loader is shuffled with ``seed``; a shuffled validation loader (the
+    its own optimisers). ``hardware`` gives accelerator, devices and precision (progress is
+    written by :class:`~emodarts_nni.training.progress.ProgressLines`, not a progress bar). The training loader is shuffled with ``seed``; a shuffled validation loader (the
     architecture half of a one-shot search) with ``seed + 1``. ``traced`` gives NNI's
     serialisable trainer and loaders, which an NNI evaluator needs.
 
@@ -441,7 +440,6 @@ def make_training(
         accelerator=hardware.accelerator,
         devices=hardware.devices,
         precision=hardware.precision,
-        progress=hardware.progress,
         callbacks=callbacks,
         root_dir=root_dir,
         grad_clip=optimiser.grad_clip if clip_gradients else None,
