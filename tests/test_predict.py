@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,11 @@ from unseen_audio import LONG_TEXT, SHORT_TEXT, write_unseen
 import emodarts_nni
 from emodarts_nni.cli.main import main
 from emodarts_nni.common.errors import DataError
-from emodarts_nni.inference.predict import Predictor
+from emodarts_nni.inference.predict import (
+    MIN_SPEAKER_RECORDINGS,
+    FewRecordingsWarning,
+    Predictor,
+)
 
 pytestmark = pytest.mark.e2e  # the shared checkpoint comes from a (tiny) quickstart run
 
@@ -226,3 +231,75 @@ def test_per_speaker_normalisation_falls_back_to_the_saved_training_statistics(
     assert plain.note is None and plain.normalisation_mode == "train"
     assert "speaker" in predictor.note and "training statistics" in predictor.note
     assert np.array_equal(plain.features(audio["short"]), predictor.features(audio["short"]))
+
+
+def _held_out_speaker(checkpoint: Path) -> list[str]:
+    """The audio files of one held-out speaker of the quickstart run (16 at test size)."""
+    with (checkpoint.parent / "predictions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    return [row["path"] for row in rows if row["speaker"] == rows[0]["speaker"]]
+
+
+def test_same_speaker_below_the_minimum_warns_and_uses_the_training_statistics(
+    checkpoint, predictor, capsys
+):
+    """Fewer recordings than MIN_SPEAKER_RECORDINGS: their own statistics would cost
+    accuracy (benchmarks/same_speaker_minimum.py), so one warning line names the count and
+    the minimum and the training statistics give exactly the answer without --same-speaker;
+    at the minimum the recordings' own statistics are used, silently."""
+    paths = _held_out_speaker(checkpoint)
+    assert len(paths) > MIN_SPEAKER_RECORDINGS > 1
+    few, enough = paths[: MIN_SPEAKER_RECORDINGS - 1], paths[:MIN_SPEAKER_RECORDINGS]
+    training = predictor.predict_files(few)  # the training statistics saved with the model
+    own = predictor.predict_files(few, speaker=predictor.speaker_statistics(few, min_recordings=1))
+    assert own != training  # the two statistics tell apart on these files
+
+    # Python: a FewRecordingsWarning, and the training statistics
+    match = rf"{len(few)} readable recordings .* minimum of {MIN_SPEAKER_RECORDINGS}"
+    with pytest.warns(FewRecordingsWarning, match=match):
+        results, stats = predictor.predict_speaker(few)
+    assert results == training and stats is predictor.normalisation
+    with pytest.warns(FewRecordingsWarning, match=match):
+        assert predictor.speaker_statistics(few) is predictor.normalisation
+
+    # CLI: one warning line, exit 0, the probabilities of a run without --same-speaker
+    status, out, err = _cli(capsys, checkpoint, *few, "--same-speaker", "--format", "jsonl")
+    assert status == 0
+    assert err.count("\n") == 1 and err.startswith("emodarts: warning: --same-speaker: ")
+    assert f"{len(few)} readable recordings" in err
+    assert f"minimum of {MIN_SPEAKER_RECORDINGS}" in err and "training statistics" in err
+    assert [json.loads(line) for line in out.splitlines()] == training
+    status, plain, _ = _cli(capsys, checkpoint, *few, "--format", "jsonl")
+    assert status == 0 and plain == out
+
+    # at the minimum: the recordings' own statistics, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewRecordingsWarning)
+        results, stats = predictor.predict_speaker(enough)
+        expected = predictor.predict_files(enough, speaker=predictor.speaker_statistics(enough))
+    assert results == expected and results != predictor.predict_files(enough)
+    assert stats is not predictor.normalisation
+    status, out, err = _cli(capsys, checkpoint, *enough, "--same-speaker", "--format", "jsonl")
+    assert status == 0 and "warning" not in err and "note:" not in err
+    assert [json.loads(line) for line in out.splitlines()] == results
+
+
+def test_same_speaker_below_the_minimum_without_training_statistics_keeps_their_own(
+    checkpoint, predictor, tmp_path, capsys
+):
+    """A checkpoint with no training statistics has nothing to fall back on: the few
+    recordings' own statistics are used as before, and the warning says so."""
+    payload = torch.load(checkpoint, weights_only=True)
+    payload["normalisation"] = None
+    bare = tmp_path / "no_statistics.pt"
+    torch.save(payload, bare)
+    plain = Predictor.from_checkpoint(bare)
+    assert plain.normalisation is None
+    few = _held_out_speaker(checkpoint)[: MIN_SPEAKER_RECORDINGS - 1]
+    own = plain.predict_files(few, speaker=predictor.speaker_statistics(few, min_recordings=1))
+    with pytest.warns(FewRecordingsWarning, match="no training statistics"):
+        results, _ = plain.predict_speaker(few)
+    assert results == own
+    status, out, err = _cli(capsys, bare, *few, "--same-speaker", "--format", "jsonl")
+    assert status == 0 and err.count("\n") == 1 and "no training statistics" in err
+    assert [json.loads(line) for line in out.splitlines()] == own

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.output is not None:  # an output never replaces an input (checked before torch)
         check_output(args.output, "-o", [args.checkpoint, *args.paths])
 
-    from emodarts_nni.inference.predict import Predictor, find_audio_files
+    from emodarts_nni.inference.predict import FewRecordingsWarning, Predictor, find_audio_files
 
     paths = find_audio_files(args.paths)
     if args.output is not None:  # the audio files found in the given folders are inputs too
@@ -81,9 +82,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     progress = not args.no_progress and len(paths) >= PROGRESS_FROM
     if args.same_speaker:  # the inputs' own statistics, each file's features computed once
-        results, _ = predictor.predict_speaker(
-            paths, windows=args.windows, on_skip=skip, progress=progress
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FewRecordingsWarning)
+            results, _ = predictor.predict_speaker(
+                paths, windows=args.windows, on_skip=skip, progress=progress
+            )
+        for warning in caught:  # too few recordings: one line; any other warning as usual
+            if issubclass(warning.category, FewRecordingsWarning):
+                print(f"emodarts: warning: --same-speaker: {warning.message}", file=sys.stderr)
+            else:
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
     else:
         if predictor.note:
             print(f"emodarts: note: {predictor.note}", file=sys.stderr)
@@ -119,8 +129,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "settings and normalisation statistics saved in the checkpoint). A model trained "
             "with per-speaker normalisation needs its speaker's statistics: with "
             "--same-speaker they are computed from the given recordings (all of one "
-            "speaker); otherwise the saved training statistics are used and a note on stderr "
-            "says so."
+            "speaker; below a minimum number of recordings, documented in "
+            "docs/using-a-model.md, a warning on stderr and the training statistics); "
+            "otherwise the saved training statistics are used and a note on stderr says so."
         ),
         epilog=(
             "Exit status: 0 all files predicted; 1 some files could not be read (listed on "
@@ -163,7 +174,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="all the recordings are of one speaker: normalise them with their own "
         "statistics, as training did for a model with features.normalisation: speaker "
-        "(default: the training statistics saved in the checkpoint)",
+        "(default: the training statistics saved in the checkpoint; with fewer recordings "
+        "than the minimum in docs/using-a-model.md, those too, and a warning)",
     )
     p.add_argument("--batch-size", type=int, default=32, help="files scored together (default: 32)")
     p.add_argument(

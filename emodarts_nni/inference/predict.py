@@ -21,6 +21,7 @@ window weighted by the seconds of audio it holds; silent windows are left out.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -51,9 +52,29 @@ AUDIO_SUFFIXES = frozenset(
 #: falls back to the training statistics saved with the checkpoint.
 PER_SPEAKER_MODES = frozenset({"speaker"})
 
+#: Fewest recordings whose own statistics the speaker methods use (``--same-speaker``,
+#: :meth:`Predictor.predict_speaker`, :meth:`Predictor.speaker_statistics`). With fewer, the
+#: statistics of so few recordings are a poor estimate of the speaker's (one or two
+#: utterances carry one or two emotions, which the mean then removes) and predict worse than
+#: the training statistics saved with the model, so those are used instead, with a
+#: :class:`FewRecordingsWarning`. Measured by ``benchmarks/same_speaker_minimum.py``
+#: (``benchmarks/results-same-speaker-minimum.json``, docs/using-a-model.md): on 20
+#: per-speaker models, held-out speakers' random subsets of N utterances with their own
+#: statistics lose 26 and 13 accuracy points to the training statistics at N = 1 and 2, tie
+#: at 3 (-0.3), and are no worse from 4 on (+1.1 at 4, +9 at 6, +13 at 12, +18 with all 80);
+#: the rule, fixed before measuring: the smallest N from which on own >= training.
+MIN_SPEAKER_RECORDINGS = 4
+
 #: One prediction: ``{"label": str, "probabilities": {class: float}}``; ``predict_files``
 #: adds ``"path"``.
 Prediction = dict[str, Any]
+
+
+class FewRecordingsWarning(UserWarning):
+    """Speaker statistics asked of fewer than :data:`MIN_SPEAKER_RECORDINGS` recordings:
+    the training statistics saved with the model are used instead (or, when the checkpoint
+    has none, the few recordings' own statistics, as before). ``emodarts predict
+    --same-speaker`` prints it as one line on stderr."""
 
 
 def find_audio_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -179,21 +200,29 @@ class Predictor:
         paths: Iterable[str | os.PathLike],
         *,
         on_skip: Callable[[str, str], None] | None = None,
+        min_recordings: int = MIN_SPEAKER_RECORDINGS,
     ) -> NormalisationStats:
         """Per-coefficient mean and std of one speaker's recordings, as training fits them
         for ``features.normalisation: speaker`` (the first ``max_seconds`` of each file, no
         labels). Pass the result as ``speaker=`` to the prediction methods. Unreadable files
         raise :class:`DataError`, or are reported to ``on_skip(path, reason)`` and left out.
+
+        With fewer than ``min_recordings`` readable recordings (default
+        :data:`MIN_SPEAKER_RECORDINGS`) it warns (:class:`FewRecordingsWarning`) and returns
+        the training statistics saved with the model instead, when the checkpoint has
+        them; ``min_recordings=1`` always fits the recordings' own.
         """
-        return self._speaker_maps(paths, on_skip)[1]
+        return self._speaker_maps(paths, on_skip, min_recordings)[1]
 
     def _speaker_maps(
         self,
         paths: Iterable[str | os.PathLike],
         on_skip: Callable[[str, str], None] | None,
+        min_recordings: int,
     ) -> tuple[list[tuple[str, np.ndarray]], NormalisationStats]:
         """Each readable file with its unnormalised features (in order, a path given twice
-        counted twice, as :meth:`predict_files` does), and the statistics fitted on them."""
+        counted twice, as :meth:`predict_files` does), and the statistics fitted on them —
+        or, below ``min_recordings`` files, the training statistics (warning)."""
         maps: list[tuple[str, np.ndarray]] = []
         failures = []
         for path in paths:
@@ -209,6 +238,25 @@ class Predictor:
                 "speaker statistics: no readable recording of the speaker"
                 + (f" ({len(failures)} unreadable; first: {failures[0]})" if failures else "")
             )
+        if len(maps) < min_recordings:
+            count = len(maps)
+            few = (
+                f"{count} readable recording{'' if count == 1 else 's'} of the speaker, fewer "
+                f"than the minimum of {min_recordings} whose own statistics predict no worse "
+                "than the training statistics; "
+            )
+            if self.normalisation is not None:
+                warnings.warn(
+                    few + "the training statistics saved with the model are used instead",
+                    FewRecordingsWarning,
+                    stacklevel=3,
+                )
+                return maps, self.normalisation
+            warnings.warn(
+                few + "the checkpoint has no training statistics, so their own are used",
+                FewRecordingsWarning,
+                stacklevel=3,
+            )
         stack = np.stack([features for _, features in maps])
         return maps, fit_normalisation(stack, np.arange(len(stack)))
 
@@ -219,15 +267,18 @@ class Predictor:
         windows: bool = False,
         on_skip: Callable[[str, str], None] | None = None,
         progress: bool = False,
+        min_recordings: int = MIN_SPEAKER_RECORDINGS,
     ) -> tuple[list[Prediction], NormalisationStats]:
         """Predictions for recordings of one speaker, normalised with the speaker's own
-        statistics (:meth:`speaker_statistics` on the same files), and those statistics.
+        statistics (:meth:`speaker_statistics` on the same files), and the statistics used.
 
         The same as ``predict_files(paths, speaker=speaker_statistics(paths))`` with each
         file's features computed once (twice with ``windows``, whose windows are features
-        of their own). Unreadable files: as :meth:`predict_files`, reported once.
+        of their own). Unreadable files: as :meth:`predict_files`, reported once. Fewer
+        than ``min_recordings`` readable files: as :meth:`speaker_statistics`, a
+        :class:`FewRecordingsWarning` and the training statistics saved with the model.
         """
-        maps, stats = self._speaker_maps(paths, on_skip)
+        maps, stats = self._speaker_maps(paths, on_skip, min_recordings)
         readable = [path for path, _ in maps]
         if windows:
             return self.predict_files(
@@ -399,4 +450,11 @@ def _average(probabilities: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (probabilities * (weights / weights.sum())[:, None]).sum(axis=0)
 
 
-__all__ = ["AUDIO_SUFFIXES", "Predictor", "feature_settings", "find_audio_files"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "MIN_SPEAKER_RECORDINGS",
+    "FewRecordingsWarning",
+    "Predictor",
+    "feature_settings",
+    "find_audio_files",
+]

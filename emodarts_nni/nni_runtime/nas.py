@@ -21,6 +21,7 @@ from emodarts_nni.common.errors import ConfigError
 from emodarts_nni.nni_runtime.patches import (
     LOCALHOST,
     manager_patches,
+    nni_trial_python,
     quiet_nni_import,
     registry_dir,
 )
@@ -99,7 +100,8 @@ def configure_nas_experiment(
     need a budget (``max_trial_number`` and/or ``max_experiment_duration``), else the
     strategy would sample until stopped. Their trials start in the current directory (NNI
     requires it) as ``python -m nni.nas.execution.training_service trial`` with
-    ``trial_env`` set (e.g. ``PYTHONPATH`` for a space that is not installed). With
+    ``trial_env`` set (e.g. ``PYTHONPATH`` for a space that is not installed), that module
+    run through :func:`~.patches.nni_trial_python` (nni-notes #13). With
     ``in_process`` they run one at a time in this process instead (no manager, no web UI;
     ``trial_concurrency``, ``trial_gpu_number`` and ``trial_env`` do not apply).
     """
@@ -127,9 +129,11 @@ def configure_nas_experiment(
     config.trial_gpu_number = trial_gpu_number
     if trial_gpu_number:
         config.training_service.use_active_gpu = True
+    # nni-notes #13: the trial's first import of NNI's NAS modules writes nothing to its install.
+    params = {"python": nni_trial_python()}
     if trial_env:
-        envs = " ".join(f"{key}={shlex.quote(str(value))}" for key, value in trial_env.items())
-        config._trial_command_params = {"envs": envs}
+        params["envs"] = " ".join(f"{key}={shlex.quote(str(v))}" for key, v in trial_env.items())
+    config._trial_command_params = params
     return experiment
 
 

@@ -7,17 +7,28 @@ documented with the problem it works around (a number in ``docs/nni-notes.md``, 
 stopped, and puts NNI's originals back when the outermost such block ends (blocks nest; the
 innermost one says where the registry lives and which address the manager binds).
 
-:func:`quiet_nni_import` is not a patch: it silences one harmless warning around an import.
+:func:`quiet_nni_import` wraps every import of NNI's NAS modules: it silences one harmless
+warning and, only while NNI's ``nni.nas.nn.pytorch`` is first imported, keeps NNI from
+writing its generated ``_layers.py`` into site-packages (nni-notes #13). Run as
+``python -m emodarts_nni.nni_runtime.patches -m MODULE ARGS...`` this module runs ``MODULE``
+with that first import done inside it (the trial command of a multi-trial search).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
+import sys
+import threading
+import types
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,19 +56,164 @@ BUFFER_WARNING = (
 )
 
 
+#: nni-notes #13: NNI's module that generates its ``torch.nn`` wrappers on first import.
+NNI_LAYERS = "nni.nas.nn.pytorch.layers"
+
+#: nni-notes #13: the module NNI generates (as ``_layers.py`` next to :data:`NNI_LAYERS`).
+NNI_GENERATED_LAYERS = "nni.nas.nn.pytorch._layers"
+
+#: nni-notes #13: this module, run by a NAS trial's command (:func:`nni_trial_python`).
+GUARDED_RUNNER = "emodarts_nni.nni_runtime.patches"
+
+#: nni-notes #13: NNI's warning when it cannot write ``_layers.py`` (expected in the guard).
+CANNOT_WRITE_WARNING = r"Cannot write to .*_layers\.py\. Will try to execute the generated code"
+
+
+class _InMemoryLayersLoader(importlib.abc.Loader):
+    """Loads :data:`NNI_GENERATED_LAYERS` from the source NNI just generated, not from a file."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        code = compile(self.source, f"<{module.__name__}, generated in memory>", "exec")
+        exec(code, module.__dict__)
+
+
+class _LayersGuard(importlib.abc.MetaPathFinder):
+    """nni-notes #13: the first import of NNI's ``layers`` module writes nothing to disk.
+
+    ``nni/nas/nn/pytorch/layers.py`` generates the source of its ``torch.nn`` wrappers at
+    every first import and, when ``_layers.py`` beside it is missing or stale (another torch
+    version), writes it there if ``os.access`` says it may, then imports it. While this guard
+    is installed ``os.access`` says that folder and that file are not writable (only those
+    two paths, only for ``W_OK``), and this finder answers the import of
+    :data:`NNI_GENERATED_LAYERS` with a module built from the source NNI just generated
+    (``layers.code``), under the same name, so its classes are what a written file would
+    have given. A fresh ``_layers.py`` (NNI's own ``validate_cache()``) is imported from disk
+    as before.
+    """
+
+    def __init__(self) -> None:
+        self.blocked: set[str] = set()  # absolute paths os.access reports as not writable
+        self.original_access = os.access
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname == NNI_LAYERS:  # about to run: note where it will write
+            for folder in path or ():
+                self.blocked.add(os.path.abspath(folder))
+                self.blocked.add(os.path.abspath(os.path.join(folder, "_layers.py")))
+        elif fullname == NNI_GENERATED_LAYERS:
+            layers = sys.modules.get(NNI_LAYERS)
+            source = getattr(layers, "code", None)
+            validate = getattr(layers, "validate_cache", None)
+            if isinstance(source, str) and callable(validate) and not validate():
+                return importlib.util.spec_from_loader(fullname, _InMemoryLayersLoader(source))
+        return None  # everything else (and a fresh _layers.py): the normal import
+
+    def access(self, path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+        """``os.access``, except that the generated file and its folder are not writable."""
+        if mode & os.W_OK and not isinstance(path, int) and kwargs.get("dir_fd") is None:
+            with contextlib.suppress(TypeError, ValueError):
+                if os.path.abspath(os.fsdecode(path)) in self.blocked:
+                    return False
+        return self.original_access(path, mode, *args, **kwargs)
+
+
+_guard_lock = threading.Lock()
+_guard: _LayersGuard | None = None
+_guard_depth = 0
+
+
+@contextlib.contextmanager
+def _layers_written_nowhere() -> Iterator[None]:
+    """Install :class:`_LayersGuard` while NNI's ``layers`` module is not imported yet.
+
+    Blocks nest (the outermost installs and removes it); once ``layers`` is imported it is
+    a no-op. ``sys.meta_path`` and ``os.access`` are as before afterwards.
+    """
+    global _guard, _guard_depth
+    with _guard_lock:
+        if _guard is None and NNI_LAYERS in sys.modules:
+            active = False
+        else:
+            active = True
+            if _guard is None:
+                _guard = _LayersGuard()
+                sys.meta_path.insert(0, _guard)
+                os.access = _guard.access
+            _guard_depth += 1
+    try:
+        yield
+    finally:
+        if active:
+            with _guard_lock:
+                _guard_depth -= 1
+                if _guard_depth == 0 and _guard is not None:
+                    with contextlib.suppress(ValueError):
+                        sys.meta_path.remove(_guard)
+                    if os.access == _guard.access:
+                        os.access = _guard.original_access
+                    _guard = None
+
+
 @contextlib.contextmanager
 def quiet_nni_import() -> Iterator[None]:
-    """nni-notes #10: import NNI's NAS modules without the harmless ``nn.Buffer`` warning.
+    """Import NNI's NAS modules inside this block: quietly, and writing nothing to site-packages.
 
-    When NNI generates its ``nni.nas.nn.pytorch`` wrappers (once, at first import) it warns
-    about every class in ``torch.nn`` that is not a module and re-exports it unchanged. On
-    torch 2.13 that is ``nn.Buffer`` (and ``nn.LinearCrossEntropyOptions``, an options
-    dataclass). Wrap the import in this block: only those exact messages are dropped, any
-    other warning still shows, and ``warnings.filters`` is as before afterwards.
+    * nni-notes #10: when NNI generates its ``nni.nas.nn.pytorch`` wrappers (once, at first
+      import) it warns about every class in ``torch.nn`` that is not a module and re-exports
+      it unchanged. On torch 2.13 that is ``nn.Buffer`` (and ``nn.LinearCrossEntropyOptions``,
+      an options dataclass). Only those exact messages are dropped, any other warning still
+      shows, and ``warnings.filters`` is as before afterwards.
+    * nni-notes #13: if this block holds the first import of ``nni.nas.nn.pytorch``, NNI
+      neither writes nor rewrites ``_layers.py`` in its install (read-only or shared
+      installs work the same); the generated wrappers live in memory instead. A fresh
+      ``_layers.py`` is used as it is. ``sys.meta_path`` and ``os.access`` are restored at
+      the end of the block.
+
+    Every module of this package that imports ``nni.nas`` does so inside this block, and a
+    multi-trial search's trials start through it (:func:`nni_trial_python`).
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=BUFFER_WARNING, category=RuntimeWarning)
-        yield
+        warnings.filterwarnings("ignore", message=CANNOT_WRITE_WARNING, category=UserWarning)
+        with _layers_written_nowhere():
+            yield
+
+
+def nni_trial_python() -> str:
+    """nni-notes #13: the ``python`` of a NAS trial command, so its first NNI import is guarded.
+
+    NNI starts a multi-trial search's trials as ``{python} -m
+    nni.nas.execution.training_service trial``, which imports ``nni.nas`` before any module
+    of ours. With this as ``python`` (``_trial_command_params``) the trial runs through
+    :func:`run_module_guarded` instead.
+    """
+    return f"{shlex.quote(sys.executable)} -m {GUARDED_RUNNER}"
+
+
+def run_module_guarded(argv: Sequence[str]) -> None:
+    """Run ``-m MODULE ARGS...`` (``argv``) as ``python -m`` would, NNI imported quietly first.
+
+    The first import of ``nni.nas.nn.pytorch`` happens inside :func:`quiet_nni_import`.
+    """
+    import runpy
+
+    if len(argv) < 2 or argv[0] != "-m":
+        raise SystemExit(f"usage: python -m {GUARDED_RUNNER} -m MODULE [ARGS...]")
+    with quiet_nni_import():
+        import nni.nas.nn.pytorch  # noqa: F401
+    sys.argv = [argv[1], *argv[2:]]
+    runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
 
 
 def registry_dir(experiment_working_directory: Path | str) -> Path:
@@ -320,10 +476,23 @@ def manager_patches(
 
 __all__ = [
     "BUFFER_WARNING",
+    "CANNOT_WRITE_WARNING",
     "FAKE_HOME",
+    "GUARDED_RUNNER",
     "LOCALHOST",
+    "NNI_GENERATED_LAYERS",
+    "NNI_LAYERS",
     "ManagerScope",
     "manager_patches",
+    "nni_trial_python",
     "quiet_nni_import",
     "registry_dir",
+    "run_module_guarded",
 ]
+
+
+if __name__ == "__main__":
+    # Delegate to the module under its own name, so there is one guard state (nni-notes #13).
+    from emodarts_nni.nni_runtime.patches import run_module_guarded as _run
+
+    _run(sys.argv[1:])
