@@ -131,10 +131,11 @@ def plot_alpha_per_arm(
                     continue
                 slot = by_epoch.setdefault(float(row.get("epoch", 0)), {})
                 for column, value in row.items():
-                    if (
+                    is_alpha = (
                         genotype.parse_alpha_column(column) is not None
-                        and number(value) is not None
-                    ):
+                        or genotype.parse_choice_column(column) is not None  # the readout
+                    )
+                    if is_alpha and number(value) is not None:
                         slot.setdefault(column, []).append(float(value))
         averaged = [
             {"epoch": epoch, **{c: float(np.mean(v)) for c, v in columns.items()}}

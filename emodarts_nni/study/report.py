@@ -43,6 +43,7 @@ from emodarts_nni.common.units import (
 )
 from emodarts_nni.pipeline.runfolder import RunFolder
 from emodarts_nni.reporting.runs import markdown_table, run_warnings, write_csv
+from emodarts_nni.space.genotype import READOUT_LABEL
 from emodarts_nni.study.arms import CLASSICAL_ARM, RANDOM_ARM, is_searched
 from emodarts_nni.study.checklist import checklist
 from emodarts_nni.study.comparisons import (
@@ -529,7 +530,8 @@ def markdown(
 def chosen_cells(
     study_dir: Path, rows: Sequence[Mapping[str, Any]], top: int = 3
 ) -> list[list[Any]]:
-    """The most frequently chosen cells: ``[arm, scope, cell genotype, times chosen, of n]``."""
+    """The most frequently chosen cells, and every readout chosen (when the readout was
+    searched or fixed at another than mean): ``[arm, scope, genotype line, times chosen, of n]``."""
     from collections import Counter
 
     from emodarts_nni.space.architecture import describe
@@ -544,7 +546,10 @@ def chosen_cells(
     out = []
     for (arm, scope), cells in found.items():
         n = sum(1 for row in rows if (row["arm"], row["scope"]) == (arm, scope))
-        for cell, times in Counter(cells).most_common(top):
+        readouts = [c for c in cells if c.startswith(f"{READOUT_LABEL}:")]
+        others = [c for c in cells if not c.startswith(f"{READOUT_LABEL}:")]
+        # Every readout chosen (a handful of values), the most chosen cells (all distinct).
+        for cell, times in [*Counter(readouts).most_common(), *Counter(others).most_common(top)]:
             out.append([arm, scope, f"`{cell}`", times, n])
     return out
 
