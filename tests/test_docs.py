@@ -386,3 +386,36 @@ def test_github_slugs_match_githubs_rule():
         == "operations-emodarts_nnispaceopspy"
     )
     assert github_slug("Layouts: what `ROOT` must look like") == "layouts-what-root-must-look-like"
+
+
+#: What getting-started.md states about experiments/quickstart.yaml: a pattern of the page
+#: and the config values its numbers must equal, in order (a reworded sentence fails here,
+#: so that a number cannot drift from the config unnoticed).
+QUICKSTART_FACTS = {
+    r"(\d+) utterances \((\d+) emotions, (\d+) speakers in (\d+) sessions\)": lambda c: [
+        c["corpus"]["synth"]["n_speakers"] * 4 * c["corpus"]["synth"]["utterances_per_class_per_speaker"],
+        4,
+        c["corpus"]["synth"]["n_speakers"],
+        c["corpus"]["synth"]["n_sessions"],
+    ],
+    r"(\d+) MFCCs × (\d+) frames": lambda c: [c["features"]["n_mfcc"], c["features"]["pooled_frames"]],
+    r"(\d+) CNN cells of (\d+) nodes and (\d+) SeqNN cell": lambda c: [
+        c["space"]["cnn_cells"], c["space"]["cnn_nodes"], c["space"]["seq_cells"]
+    ],
+    r"(\d+) search epochs \(the first (\d+) train": lambda c: [
+        c["search"]["epochs"], c["search"]["warmup_epochs"]
+    ],
+    r"up to (\d+) retrain epochs": lambda c: [c["retrain"]["epochs"]],
+    r"`search\.warmup_epochs: (\d+)`": lambda c: [c["search"]["warmup_epochs"]],
+}  # fmt: skip
+
+
+def test_every_number_getting_started_states_about_the_config_is_the_configs():
+    config = yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())
+    page = " ".join(GETTING_STARTED.read_text().split())
+    for pattern, expected in QUICKSTART_FACTS.items():
+        found = re.findall(pattern, page)
+        assert found, f"getting-started.md no longer says {pattern!r}: update QUICKSTART_FACTS"
+        for match in found:
+            numbers = [int(n) for n in ((match,) if isinstance(match, str) else match)]
+            assert numbers == expected(config), (pattern, numbers, expected(config))
