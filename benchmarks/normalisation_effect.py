@@ -20,6 +20,7 @@ import csv
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from emodarts_nni.study.comparisons import fold_values
 from emodarts_nni.study.statistics import holm, paired
@@ -64,17 +65,24 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for key, r, p_holm in zip(common, results, adjusted, strict=True):
         corpus, arm, _scope = key
-        t_values, i_values = fold_values(trans[key]), fold_values(ind[key])
-        t_mean = 100 * float(sum(t_values[f] for f in r.folds)) / r.n
-        i_mean = 100 * float(sum(i_values[f] for f in r.folds)) / r.n
-        ci = "–" if r.ci is None else f"[{100 * r.ci[0]:+.2f}, {100 * r.ci[1]:+.2f}]"
-        p = "–" if r.p_value is None else f"{r.p_value:.4f}"
-        ph = "–" if p_holm is None else f"{p_holm:.4f}"
-        print(
-            f"| {corpus} | {arm} | {r.n} | {t_mean:.2f} | {i_mean:.2f} | "
-            f"{r.wins} / {r.ties} / {r.losses} | {100 * r.mean_difference:+.2f} | {ci} | {p} | {ph} |"
-        )
+        cells = paired_cells(fold_values(trans[key]), fold_values(ind[key]), r, p_holm)
+        print(f"| {corpus} | {arm} | {r.n} | {cells} |")
     return 0
+
+
+def paired_cells(mine: dict, theirs: dict, r: Any, p_holm: float | None) -> str:
+    """The table cells of one paired comparison ``r`` (:func:`paired` of ``mine`` and
+    ``theirs``, fold → exact UA): both means, wins / ties / losses, mean difference, CI, p,
+    Holm p, in percent where they are UA."""
+    mean_mine = 100 * float(sum(mine[f] for f in r.folds)) / r.n
+    mean_theirs = 100 * float(sum(theirs[f] for f in r.folds)) / r.n
+    ci = "–" if r.ci is None else f"[{100 * r.ci[0]:+.2f}, {100 * r.ci[1]:+.2f}]"
+    p = "–" if r.p_value is None else f"{r.p_value:.4f}"
+    ph = "–" if p_holm is None else f"{p_holm:.4f}"
+    return (
+        f"{mean_mine:.2f} | {mean_theirs:.2f} | {r.wins} / {r.ties} / {r.losses} | "
+        f"{100 * r.mean_difference:+.2f} | {ci} | {p} | {ph}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from normalisation_effect import by_arm, read_folds
+from normalisation_effect import by_arm, paired_cells, read_folds
 
 from emodarts_nni.study.comparisons import fold_values
 from emodarts_nni.study.statistics import holm, paired
@@ -64,14 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (corpus, arm, scope, ref_scope, a, b, r), p_holm in zip(found, adjusted, strict=True):
-        mean_a = 100 * float(sum(a[f] for f in r.folds)) / r.n
-        mean_b = 100 * float(sum(b[f] for f in r.folds)) / r.n
-        ci = "–" if r.ci is None else f"[{100 * r.ci[0]:+.2f}, {100 * r.ci[1]:+.2f}]"
-        p = "–" if r.p_value is None else f"{r.p_value:.4f}"
-        ph = "–" if p_holm is None else f"{p_holm:.4f}"
         print(
-            f"| {corpus} | {arm} | {scope} | {ref_scope} | {r.n} | {mean_a:.2f} | {mean_b:.2f} | "
-            f"{r.wins} / {r.ties} / {r.losses} | {100 * r.mean_difference:+.2f} | {ci} | {p} | {ph} |"
+            f"| {corpus} | {arm} | {scope} | {ref_scope} | {r.n} | {paired_cells(a, b, r, p_holm)} |"
         )
     print()
     print("| corpus | arm | scope | cells | parameters (mean) |")
