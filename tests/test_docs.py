@@ -52,7 +52,7 @@ PENDING_PAGES: set[str] = set()
 
 #: ``--set`` overrides that shrink a getting-started run to seconds (sizes as in
 #: tests/test_pipeline.py's tiny_config): 3 synthetic sessions, 16 × 16 features, a tiny
-#: space, one search epoch, two retrain epochs, one CPU thread, no progress bars.
+#: space, one search epoch, two retrain epochs, one CPU thread.
 SMALL_RUN = {
     **QUICKSTART_OVERRIDES,  # the shrunken quickstart the predict/export tests train
     "space.stem_multiplier": 2,
@@ -60,6 +60,7 @@ SMALL_RUN = {
     "search.trial_epochs": 1,
     "retrain.patience": None,
     "trainer.num_threads": 1,
+    "trainer.progress": True,  # the page shows the progress lines a user sees
 }
 #: Commands that train, and so take SMALL_RUN and a free web UI port.
 TRAINING_COMMANDS = ("run", "search", "retrain", "baseline")

@@ -73,8 +73,9 @@ def _follow(handle: Any, folder: RunFolder, started: float) -> str:
             last = now
         elif now - last >= INTERVAL_SECONDS:
             last = now
-            waiting = f"waiting for the NNI trial (experiment {handle.status()})"
-            print(f"[{clock(now - started)}] {'trial':<8} {waiting}", flush=True)
+            jobs = handle.trial_jobs()
+            state = str(jobs[0].get("status", "WAITING")) if jobs else "not submitted yet"
+            print(f"[{clock(now - started)}] {'trial':<8} NNI trial: {state}", flush=True)
 
     return handle.watch(show_progress, every=1.0)
 
