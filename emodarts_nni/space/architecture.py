@@ -423,9 +423,13 @@ def readout_of(document: Mapping[str, Any]) -> str:
     return str(readouts[0]) if isinstance(readouts, list) and readouts else DEFAULT_READOUTS[0]
 
 
-def readout_input_cell(space: Mapping[str, Any]) -> str:
+def readout_input_cell(space: Mapping[str, Any]) -> str | None:
     """The cell kind whose output the readout pools: ``seq`` with SeqNN cells, else the
-    kind of the last CNN cell."""
+    kind of the last CNN cell; ``None`` when ``space`` does not say (a partial document)."""
+    if not isinstance(space.get("seq_cells", 0), int) or not isinstance(
+        space.get("cnn_cells"), int
+    ):
+        return None
     if space.get("seq_cells", 0) > 0:
         return genotype.SEQ_CELL
     last = space["cnn_cells"] - 1
