@@ -37,4 +37,9 @@ def pytest_sessionfinish(session, exitstatus):
     import logging
 
     for name in ("nni", "nni.nas", "nni.experiment"):
-        logging.getLogger(name).handlers.clear()
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        # Not to logging's last-resort handler either: NNI's exit hooks log after pytest's
+        # summary ("`training_service` will be ignored…"), which printed them on stderr.
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
