@@ -58,7 +58,7 @@ def _follow(handle: Any, folder: RunFolder, started: float) -> str:
     """Wait for the trial, printing its progress lines (``progress.log``) as they appear,
     and a line of our own while it has none to show (NNI starting the trial, a slow step);
     lines are timed from ``started`` (the command's start, ``time.monotonic()``)."""
-    from emodarts_nni.common.progress import INTERVAL_SECONDS, follow
+    from emodarts_nni.common.progress import HEARTBEAT_SECONDS, follow
 
     offset = folder.progress.stat().st_size if folder.progress.is_file() else 0
     last = time.monotonic()
@@ -71,7 +71,7 @@ def _follow(handle: Any, folder: RunFolder, started: float) -> str:
             print(f"[{clock(now - started)}] {line}", flush=True)
         if lines:
             last = now
-        elif now - last >= INTERVAL_SECONDS:
+        elif now - last >= HEARTBEAT_SECONDS + 2:  # the trial's own heartbeat comes first
             last = now
             jobs = handle.trial_jobs()
             state = str(jobs[0].get("status", "WAITING")) if jobs else "not submitted yet"

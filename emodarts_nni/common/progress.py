@@ -25,8 +25,11 @@ from typing import Any
 
 from emodarts_nni.common.units import format_seconds
 
-#: The most seconds between two progress lines while work goes on (the promise is 10 s).
+#: Seconds between two progress lines while work goes on (batch lines, counts).
 INTERVAL_SECONDS = 5.0
+#: Seconds without a line after which a heartbeat says the step still runs (a slow batch,
+#: the search's scoring and export): so the console is never silent for 10 s.
+HEARTBEAT_SECONDS = 7.0
 #: Width of the stage column.
 _STAGE_WIDTH = 8
 #: When this module was first imported: the console's clock starts here (the ``emodarts``
@@ -69,13 +72,13 @@ class Progress:
             self.sink(f"[{clock(self.last - self.started)}] {body}" if self.stamped else body)
 
     def heartbeat(self) -> None:
-        """If no line came for :data:`INTERVAL_SECONDS` (a slow batch, scoring, an export),
-        say that the last step still runs."""
-        if self.latest is None or not self.due():
+        """If no line came for :data:`HEARTBEAT_SECONDS` (a slow batch, scoring, an export),
+        say that the stage still runs."""
+        if self.latest is None or not self.due(HEARTBEAT_SECONDS):
             return
         stage, text = self.latest
         quiet = format_seconds(time.monotonic() - self.last)
-        self.line(stage, f"still working ({quiet} since: {text.split(' (still working')[0]})")
+        self.line(stage, f"still working ({quiet} since the last line)")
         self.latest = (stage, text)
 
     def count(self, stage: str, what: str, done: int, total: int, started: float) -> None:
@@ -198,6 +201,7 @@ def follow(path: str | os.PathLike, offset: int) -> tuple[list[str], int]:
 
 
 __all__ = [
+    "HEARTBEAT_SECONDS",
     "INTERVAL_SECONDS",
     "Progress",
     "Ticker",
