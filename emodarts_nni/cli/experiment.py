@@ -251,7 +251,9 @@ def print_summary(
     ]
     # a value the run does not have (``emodarts evaluate`` of a checkpoint) is left out
     if best_epoch is not None:
-        rows.append(("best epoch (validation UA)", f"{best_epoch} ({_ua(metrics.get('val_ua'))})"))
+        # counted from 1, as the progress lines count (metrics.json's best_epoch from 0)
+        best = f"{int(best_epoch) + 1} ({_ua(metrics.get('val_ua'))})"
+        rows.append(("best epoch (validation UA)", best))
     if search is not None and search > 0:
         label = "search" if searched else "search (architecture.json's, not this run)"
         rows.append((label, format_seconds(search)))
