@@ -16,6 +16,7 @@ names added later are covered without editing this file.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -420,3 +421,22 @@ def test_every_number_getting_started_states_about_the_config_is_the_configs():
         for match in found:
             numbers = [int(n) for n in ((match,) if isinstance(match, str) else match)]
             assert numbers == expected(config), (pattern, numbers, expected(config))
+
+
+def test_getting_started_quotes_the_committed_reference_run():
+    """Every console line the page shows is a line of the reference run it is made from
+    (docs/img/reference_run.py), and its summary numbers are that run's metrics.json."""
+    reference = DOCS / "reference"
+    console = (reference / "quickstart-console.txt").read_text().splitlines()
+    blocks = marked_blocks(GETTING_STARTED, "console: getting-started")
+    assert blocks
+    for line in (line for block in blocks for line in block.splitlines()):
+        if line.strip() not in ("…", "..."):
+            assert line in console, f"not a line of the reference run: {line!r}"
+    metrics = json.loads((reference / "quickstart-metrics.json").read_text())
+    page = GETTING_STARTED.read_text()
+    assert f"test UA                     {metrics['ua']:.4f}" in page
+    assert f"best epoch (validation UA)  {metrics['best_epoch'] + 1} (" in page
+    assert f"epoch {metrics['best_epoch']} in the picture" in page
+    silence = json.loads((reference / "quickstart-silence.json").read_text())
+    assert f"{silence['longest_silence_seconds']} s" in page

@@ -7,8 +7,8 @@ and its features extracted, as on a first run) through ``benchmarks/console_sile
 writes into ``docs/reference/``: the console as printed (``quickstart-console.txt``), the
 silence measurement (``quickstart-silence.json``), the run's ``metrics.json`` and
 ``architecture.json``; and copies its pictures to ``docs/img/getting-started-*.png``.
-``tests/test_docs.py`` holds the page's numbers to these files. Paths in the console are
-shown relative to the checkout.
+``tests/test_docs.py`` holds the page's numbers to these files. The checkout's path in the
+console is shown as ``/home/you/emodarts-nni``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main() -> int:
             return done.returncode
     measured = json.loads(silence.read_text())
     console = [line[9:] for line in measured.pop("console")]  # without the arrival times
-    text = "\n".join(console).replace(str(ROOT) + "/", "")
+    text = "\n".join(console).replace(str(ROOT), "/home/you/emodarts-nni")
     (REFERENCE / "quickstart-console.txt").write_text(text + "\n")
     silence.write_text(json.dumps(measured, indent=2, ensure_ascii=False) + "\n")
     for name in ("metrics.json", "architecture.json"):
