@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emodarts_nni.common.errors import EmodartsError
-from emodarts_nni.common.progress import PROCESS_STARTED, clock
+from emodarts_nni.common.progress import HEARTBEAT_SECONDS, PROCESS_STARTED, clock, follow
 from emodarts_nni.common.units import format_seconds
 from emodarts_nni.pipeline.runfolder import STAGES, RunFolder
 
@@ -54,12 +54,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _follow(handle: Any, folder: RunFolder, started: float) -> str:
+def _follow(handle: Any, folder: RunFolder) -> str:
     """Wait for the trial, printing its progress lines (``progress.log``) as they appear,
     and a line of our own while it has none to show (NNI starting the trial, a slow step);
-    lines are timed from ``started`` (the command's start, ``time.monotonic()``)."""
-    from emodarts_nni.common.progress import HEARTBEAT_SECONDS, follow
-
+    lines are timed from the command's start (:data:`PROCESS_STARTED`)."""
+    started = PROCESS_STARTED
     offset = folder.progress.stat().st_size if folder.progress.is_file() else 0
     last = time.monotonic()
 
@@ -109,20 +108,19 @@ def execute(
     from emodarts_nni.pipeline.plan import guard_run
 
     guard_run(cfg, search="search" in stages)  # the estimate `emodarts plan` prints
-    started = PROCESS_STARTED
     print(
-        f"[{clock(time.monotonic() - started)}] starting: loading torch, Lightning and NNI",
+        f"[{clock(time.monotonic() - PROCESS_STARTED)}] starting: loading torch, Lightning and NNI",
         flush=True,
     )
     from emodarts_nni.nni_runtime.chatter import to_log
 
     with to_log(verbose=getattr(args, "verbose", False)):
         if not cfg.webui.enabled:
-            return _execute(args, cfg, stages, architecture, baseline, started)
+            return _execute(args, cfg, stages, architecture, baseline)
         from emodarts_nni.nni_runtime import terminate_as_interrupt
 
         with terminate_as_interrupt():
-            return _execute(args, cfg, stages, architecture, baseline, started)
+            return _execute(args, cfg, stages, architecture, baseline)
 
 
 def _execute(
@@ -131,7 +129,6 @@ def _execute(
     stages: tuple[str, ...],
     architecture: Path | None,
     baseline: str | None,
-    started: float,
 ) -> int:
     from emodarts_nni.strategy.registry import is_oneshot
 
@@ -166,7 +163,7 @@ def _execute(
                 host=cfg.webui.host,
             )
             try:
-                status = _follow(handle, folder, started)
+                status = _follow(handle, folder)
             except KeyboardInterrupt:
                 handle.stop()
                 print(

@@ -56,7 +56,7 @@ class Progress:
         self.started = time.monotonic() if started is None else started
         self.stamped = stamped  # False: the reader stamps (the CLI following progress.log)
         self.last = 0.0
-        self.latest: tuple[str, str] | None = None  # the last line's stage and text
+        self.latest_stage: str | None = None  # the stage of the last line (for heartbeats)
         self._lock = threading.Lock()
 
     def due(self, interval: float = INTERVAL_SECONDS) -> bool:
@@ -67,19 +67,17 @@ class Progress:
         """Write ``[elapsed] stage text``."""
         with self._lock:
             self.last = time.monotonic()
-            self.latest = (stage, text)
+            self.latest_stage = stage
             body = f"{stage:<{_STAGE_WIDTH}} {text}"
             self.sink(f"[{clock(self.last - self.started)}] {body}" if self.stamped else body)
 
     def heartbeat(self) -> None:
         """If no line came for :data:`HEARTBEAT_SECONDS` (a slow batch, scoring, an export),
         say that the stage still runs."""
-        if self.latest is None or not self.due(HEARTBEAT_SECONDS):
+        if self.latest_stage is None or not self.due(HEARTBEAT_SECONDS):
             return
-        stage, text = self.latest
         quiet = format_seconds(time.monotonic() - self.last)
-        self.line(stage, f"still working ({quiet} since the last line)")
-        self.latest = (stage, text)
+        self.line(self.latest_stage, f"still working ({quiet} since the last line)")
 
     def count(self, stage: str, what: str, done: int, total: int, started: float) -> None:
         """A throttled ``done/total what`` line with an ETA (always the first and the last)."""
@@ -167,7 +165,7 @@ def reporting_to(sink: Callable[[str], None] | None | str) -> Iterator[Progress 
     token = _CURRENT.set(progress)
     stop = threading.Event()
     beat = None
-    if progress is not None:  # a line at least every INTERVAL_SECONDS, whatever runs
+    if progress is not None:  # a line at least every HEARTBEAT_SECONDS, whatever runs
         beat = threading.Thread(
             target=_beat, args=(progress, stop), name="emodarts-progress", daemon=True
         )

@@ -30,7 +30,7 @@ LOGGERS = (
     "py.warnings",
     "emodarts.thirdparty",
 )
-#: Most records kept while no run folder is open (the rest are counted, not kept).
+#: Most records kept while no run folder is open (later ones are dropped).
 _PENDING_LIMIT = 2000
 
 
@@ -108,18 +108,18 @@ def to_log(verbose: bool = False) -> Iterator[None]:
     levels[thirdparty] = (thirdparty.level, thirdparty.propagate)
     thirdparty.setLevel(logging.INFO)
     thirdparty.propagate = False
-    captured = logging.captureWarnings  # the function; its state is module-private
     warnings_logger = logging.getLogger("py.warnings")
     levels[warnings_logger] = (warnings_logger.level, warnings_logger.propagate)
     warnings_logger.propagate = False  # not to the root logger's console handler, if any
+    # logging keeps whether it captures warnings in a private attribute
     was_capturing = getattr(logging, "_warnings_showwarning", None) is not None
-    captured(True)
+    logging.captureWarnings(True)
     try:
         _quiet_gym_import()
         yield
     finally:
         if not was_capturing:
-            captured(False)
+            logging.captureWarnings(False)
         for logger in loggers:
             logger.removeHandler(pending)
         for logger, handler in detached:
